@@ -1,0 +1,2 @@
+// Package bus is tqflow's messaging layer on NATS JetStream.
+package bus
