@@ -1,0 +1,50 @@
+package config_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/tqflow/tqflow/pkg/config"
+)
+
+func TestSecretNeverShows(t *testing.T) {
+	t.Parallel()
+	const value = "hunter2-very-secret"
+	s := config.Secret(value)
+	type cfg struct {
+		User     string
+		Password config.Secret
+	}
+	c := cfg{"alice", s}
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("cfg", "password", s, "cfg", c)
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{
+		"%v":   fmt.Sprintf("%v", c),
+		"%+v":  fmt.Sprintf("%+v", c),
+		"%#v":  fmt.Sprintf("%#v", c),
+		"%s":   fmt.Sprintf("%s", s),
+		"json": string(js),
+		"slog": logged.String(),
+	} {
+		if strings.Contains(out, value) {
+			t.Errorf("%s shows the secret: %s", name, out)
+		}
+		if !strings.Contains(out, "[REDACTED]") {
+			t.Errorf("%s does not say the value is redacted: %s", name, out)
+		}
+	}
+	if s.Reveal() != value {
+		t.Errorf("Reveal = %q", s.Reveal())
+	}
+	if config.Secret("").String() != "" {
+		t.Error("an empty secret must print empty, so that 'not set' shows")
+	}
+}
