@@ -1,0 +1,419 @@
+package bus_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/bus/bustest"
+	"github.com/tqflow/tqflow/pkg/httpx"
+)
+
+const subject = "tq.indicators.ctr.test"
+
+func publishN(t *testing.T, b *bus.Bus, n int) {
+	t.Helper()
+	ctx := context.Background()
+	batch := b.NewBatch(100)
+	for i := range n {
+		if err := batch.Add(ctx, bus.Outgoing{Subject: subject, ID: fmt.Sprintf("m%d", i), Data: []byte(fmt.Sprint(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func spec(name string) bus.ConsumerSpec {
+	return bus.ConsumerSpec{Stream: bus.StreamIndicators, Name: name, Subjects: []string{subject}, AckWait: 2 * time.Second, MaxDeliver: 3}
+}
+
+// fastRetry keeps redeliveries quick in tests.
+var fastRetry = func(uint64) time.Duration { return 50 * time.Millisecond }
+
+// runUntil runs the consumer until done reports true, then shuts it down
+// and returns Run's error.
+func runUntil(t *testing.T, b *bus.Bus, s bus.ConsumerSpec, h bus.Handler, o bus.RunOptions, done func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- b.Run(ctx, s, h, o) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !done() {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("condition not reached in 20s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func consumerInfo(t *testing.T, b *bus.Bus, name string) *jetstream.ConsumerInfo {
+	t.Helper()
+	c, err := b.JetStream().Consumer(context.Background(), bus.StreamIndicators, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func deadLetters(t *testing.T, b *bus.Bus, consumer string) []bus.DeadLetter {
+	t.Helper()
+	ctx := context.Background()
+	c, err := b.JetStream().OrderedConsumer(ctx, bus.StreamDeadLetter, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.DeadLetterSubject(bus.StreamIndicators, consumer)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []bus.DeadLetter
+	batch, err := c.FetchNoWait(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		var dl bus.DeadLetter
+		if err := json.Unmarshal(m.Data(), &dl); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, dl)
+	}
+	return out
+}
+
+func TestPublishDeduplicates(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	ctx := context.Background()
+	for range 3 {
+		if err := b.Publish(ctx, bus.Outgoing{Subject: subject, ID: "same", Data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch := b.NewBatch(2)
+	for range 5 {
+		if err := batch.Add(ctx, bus.Outgoing{Subject: subject, ID: "same", Data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if stored, dups := batch.Stored(); stored != 5 || dups != 5 {
+		t.Errorf("Stored = %d, %d; want 5 acknowledged, all 5 duplicates", stored, dups)
+	}
+	s, err := b.JetStream().Stream(ctx, bus.StreamIndicators)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Errorf("stream holds %d messages, want 1", info.State.Msgs)
+	}
+	if err := b.Publish(ctx, bus.Outgoing{Subject: subject, Data: []byte("x")}); err == nil {
+		t.Error("a message without an ID must be refused")
+	}
+}
+
+func TestRunAcksOnSuccess(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	publishN(t, b, 200)
+	var seen sync.Map
+	var n atomic.Int64
+	runUntil(t, b, spec("ok"), func(_ context.Context, m *bus.Message) error {
+		if _, dup := seen.LoadOrStore(m.ID(), true); !dup {
+			n.Add(1)
+		}
+		return nil
+	}, bus.RunOptions{Concurrency: 4}, func() bool { return n.Load() == 200 })
+	info := consumerInfo(t, b, "ok")
+	if info.NumAckPending != 0 || info.NumPending != 0 || info.NumRedelivered != 0 || info.AckFloor.Stream != 200 {
+		t.Errorf("consumer: ack pending %d, pending %d, redelivered %d, ack floor %d; want 0, 0, 0, 200",
+			info.NumAckPending, info.NumPending, info.NumRedelivered, info.AckFloor.Stream)
+	}
+}
+
+func TestRunDeadLettersPermanentErrors(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	publishN(t, b, 10)
+	var calls atomic.Int64
+	var settled atomic.Int64
+	runUntil(t, b, spec("perm"), func(_ context.Context, m *bus.Message) error {
+		calls.Add(1)
+		if string(m.Data) == "3" {
+			return fmt.Errorf("write indicator: %w", &httpx.StatusError{Op: "threatq: consume", StatusCode: 400, Detail: "value: invalid"})
+		}
+		if string(m.Data) == "5" {
+			return bus.Permanent(errors.New("schema: missing id"))
+		}
+		return nil
+	}, bus.RunOptions{OnSettle: func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error) { settled.Add(1) }},
+		func() bool { return settled.Load() == 10 })
+	if calls.Load() != 10 {
+		t.Errorf("handler called %d times, want 10: permanent errors must not be retried", calls.Load())
+	}
+	dls := deadLetters(t, b, "perm")
+	if len(dls) != 2 {
+		t.Fatalf("dead letters = %d, want 2", len(dls))
+	}
+	for _, dl := range dls {
+		if dl.Reason != bus.ReasonPermanent || dl.Subject != subject || dl.Deliveries != 1 || dl.Schema != "deadletter.v1" {
+			t.Errorf("dead letter %+v", dl)
+		}
+	}
+	if string(dls[0].Data) != "3" || dls[0].MsgID != "m3" || dls[0].Error == "" {
+		t.Errorf("first dead letter keeps data %q, id %q, error %q", dls[0].Data, dls[0].MsgID, dls[0].Error)
+	}
+	if info := consumerInfo(t, b, "perm"); info.NumAckPending != 0 {
+		t.Errorf("ack pending = %d, want 0: terminated messages are settled", info.NumAckPending)
+	}
+}
+
+func TestRunRetriesTransientErrorsThenDeadLetters(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	publishN(t, b, 2)
+	var attempts sync.Map
+	var done atomic.Int64
+	runUntil(t, b, spec("transient"), func(_ context.Context, m *bus.Message) error {
+		v, _ := attempts.LoadOrStore(string(m.Data), new(atomic.Int64))
+		n := v.(*atomic.Int64).Add(1)
+		if n != int64(m.Delivered) {
+			t.Errorf("message %s: attempt %d but Delivered %d", m.Data, n, m.Delivered)
+		}
+		switch {
+		case string(m.Data) == "0" && n < 2: // Succeeds on its second delivery.
+			return &httpx.StatusError{Op: "op", StatusCode: 503}
+		case string(m.Data) == "1": // Never succeeds.
+			return errors.New("connection reset")
+		}
+		return nil
+	}, bus.RunOptions{Backoff: fastRetry, OnSettle: func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
+		if o != bus.Retried {
+			done.Add(1)
+		}
+	}}, func() bool { return done.Load() == 2 })
+	for msg, want := range map[string]int64{"0": 2, "1": 3} {
+		v, _ := attempts.Load(msg)
+		if got := v.(*atomic.Int64).Load(); got != want {
+			t.Errorf("message %s handled %d times, want %d", msg, got, want)
+		}
+	}
+	dls := deadLetters(t, b, "transient")
+	if len(dls) != 1 || dls[0].Reason != bus.ReasonMaxDeliver || dls[0].Deliveries != 3 || string(dls[0].Data) != "1" {
+		t.Errorf("dead letters = %+v, want message 1 after 3 deliveries (max_deliver)", dls)
+	}
+}
+
+func TestRunHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	publishN(t, b, 1)
+	var first, second time.Time
+	var n atomic.Int64
+	runUntil(t, b, spec("retryafter"), func(context.Context, *bus.Message) error {
+		if n.Add(1) == 1 {
+			first = time.Now()
+			return &httpx.StatusError{Op: "ctr: observe", StatusCode: 429, Retry: time.Second}
+		}
+		second = time.Now()
+		return nil
+	}, bus.RunOptions{Backoff: fastRetry}, func() bool { return n.Load() == 2 })
+	if gap := second.Sub(first); gap < time.Second {
+		t.Errorf("redelivered after %v, want at least the 1s Retry-After", gap)
+	}
+}
+
+func TestRunKeepsLongWorkAlive(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	publishN(t, b, 1)
+	s := spec("long")
+	s.AckWait = 600 * time.Millisecond
+	var calls, done atomic.Int64
+	runUntil(t, b, s, func(context.Context, *bus.Message) error {
+		calls.Add(1)
+		time.Sleep(3 * s.AckWait)
+		done.Add(1)
+		return nil
+	}, bus.RunOptions{Concurrency: 2}, func() bool { return done.Load() == 1 })
+	time.Sleep(s.AckWait)
+	if calls.Load() != 1 {
+		t.Errorf("handler called %d times, want 1: InProgress must stop redelivery of long work", calls.Load())
+	}
+}
+
+func TestRunDrainsOnShutdown(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	publishN(t, b, 1)
+	started := make(chan struct{})
+	var finished atomic.Bool
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- b.Run(ctx, spec("drain"), func(hctx context.Context, _ *bus.Message) error {
+			close(started)
+			select {
+			case <-time.After(500 * time.Millisecond):
+			case <-hctx.Done():
+				return hctx.Err()
+			}
+			finished.Store(true)
+			return nil
+		}, bus.RunOptions{})
+	}()
+	<-started
+	cancel() // Shut down while the handler is in flight.
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !finished.Load() {
+		t.Fatal("Run returned before the in-flight handler finished")
+	}
+	if info := consumerInfo(t, b, "drain"); info.AckFloor.Stream != 1 || info.NumAckPending != 0 {
+		t.Errorf("ack floor %d, ack pending %d: the drained message must be acked", info.AckFloor.Stream, info.NumAckPending)
+	}
+}
+
+func TestRunDrainTimeoutHandsWorkBack(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	publishN(t, b, 1)
+	started := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- b.Run(ctx, spec("stuck"), func(hctx context.Context, _ *bus.Message) error {
+			close(started)
+			<-hctx.Done() // Never finishes on its own.
+			return hctx.Err()
+		}, bus.RunOptions{DrainTimeout: 200 * time.Millisecond})
+	}()
+	<-started
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the drain timeout")
+	}
+	if len(deadLetters(t, b, "stuck")) != 0 {
+		t.Error("an abandoned message must go back for redelivery, not to the dead letters")
+	}
+	if info := consumerInfo(t, b, "stuck"); info.AckFloor.Stream != 0 {
+		t.Errorf("ack floor %d: the abandoned message must not be acked", info.AckFloor.Stream)
+	}
+}
+
+func TestRunDeadLettersPanics(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	publishN(t, b, 1)
+	var settled atomic.Int64
+	runUntil(t, b, spec("panic"), func(context.Context, *bus.Message) error {
+		var m map[string]int
+		m["boom"]++ // A handler bug on bad input.
+		return nil
+	}, bus.RunOptions{OnSettle: func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error) { settled.Add(1) }},
+		func() bool { return settled.Load() == 1 })
+	if dls := deadLetters(t, b, "panic"); len(dls) != 1 || dls[0].Reason != bus.ReasonPermanent {
+		t.Errorf("dead letters = %+v, want one permanent", dls)
+	}
+}
+
+func TestRunBatchSettlesEachMessage(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	publishN(t, b, 50)
+	var sizes []int
+	var mu sync.Mutex
+	var settled atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- b.RunBatch(ctx, spec("batch"), func(_ context.Context, ms []*bus.Message) []error {
+			mu.Lock()
+			sizes = append(sizes, len(ms))
+			mu.Unlock()
+			errs := make([]error, len(ms))
+			for i, m := range ms {
+				if string(m.Data) == "7" {
+					errs[i] = bus.Permanent(errors.New("bad item"))
+				}
+			}
+			return errs
+		}, bus.RunOptions{BatchSize: 20, BatchWait: 200 * time.Millisecond,
+			OnSettle: func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error) { settled.Add(1) }})
+	}()
+	for settled.Load() < 50 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	total := 0
+	for _, s := range sizes {
+		if s > 20 {
+			t.Errorf("batch of %d exceeds BatchSize 20", s)
+		}
+		total += s
+	}
+	if total != 50 || len(sizes) > 10 {
+		t.Errorf("batches %v: want 50 messages in a few batches", sizes)
+	}
+	if dls := deadLetters(t, b, "batch"); len(dls) != 1 || string(dls[0].Data) != "7" {
+		t.Errorf("dead letters = %+v, want only message 7", dls)
+	}
+}
+
+func TestStartEmbeddedNeedsStoreDir(t *testing.T) {
+	t.Parallel()
+	if _, err := bus.StartEmbedded(bus.EmbeddedConfig{}, nil); err == nil {
+		t.Fatal("an embedded server without a store directory must be refused")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	err := bus.Config{Replicas: 2, MaxAge: time.Minute, Duplicates: time.Hour}.Validate()
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, want := range []string{"NATS_REPLICAS", "NATS_DUPLICATE_WINDOW"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+
+

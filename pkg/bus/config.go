@@ -1,0 +1,49 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config says where NATS is and how the streams are sized. Fields carry
+// caarlos0/env tags; services nest it under the NATS_ prefix.
+type Config struct {
+	// URL is a NATS server URL, or a comma-separated list of a cluster's.
+	// Empty means an embedded server (single-host installs).
+	URL string `env:"URL"`
+	// Name is the connection name shown by the server.
+	Name string `env:"NAME"`
+	// CredsFile is a NATS credentials file, if the server wants one.
+	CredsFile string `env:"CREDS_FILE"`
+	// Replicas is the number of replicas of every stream, bucket and
+	// object store: 1 on a single server, 3 on a three-node cluster.
+	Replicas int `env:"REPLICAS" envDefault:"1"`
+	// MaxAge is how long streams keep messages, which bounds how far back a
+	// replay can go.
+	MaxAge time.Duration `env:"STREAM_MAX_AGE" envDefault:"720h"`
+	// Duplicates is the deduplication window of the streams: a message
+	// published again with the same ID within it is dropped by the server.
+	// It must cover the fetcher's retry horizon.
+	Duplicates time.Duration `env:"DUPLICATE_WINDOW" envDefault:"2h"`
+	// MaxBytes caps each stream's size; -1 is no cap.
+	MaxBytes int64 `env:"STREAM_MAX_BYTES" envDefault:"-1"`
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+		errs = append(errs, fmt.Errorf("NATS_REPLICAS is %d: want 1, 3 or 5", c.Replicas))
+	}
+	if c.MaxAge <= 0 {
+		errs = append(errs, fmt.Errorf("NATS_STREAM_MAX_AGE is %s: want a positive duration", c.MaxAge))
+	}
+	if c.Duplicates < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("NATS_DUPLICATE_WINDOW is %s: want at least 100ms", c.Duplicates))
+	}
+	if c.MaxAge > 0 && c.Duplicates > c.MaxAge {
+		errs = append(errs, fmt.Errorf("NATS_DUPLICATE_WINDOW (%s) is longer than NATS_STREAM_MAX_AGE (%s)", c.Duplicates, c.MaxAge))
+	}
+	return errors.Join(errs...)
+}

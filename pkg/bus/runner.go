@@ -1,0 +1,501 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tqflow/tqflow/pkg/logging"
+)
+
+// Message is a message delivered to a handler. Handlers read it; the
+// runner settles it.
+type Message struct {
+	Subject string
+	Data    []byte
+	Header  nats.Header
+	// Stream and Sequence say where it is stored.
+	Stream   string
+	Sequence uint64
+	// Delivered counts deliveries, 1 on the first.
+	Delivered uint64
+	// Published is when the stream stored it.
+	Published time.Time
+
+	msg jetstream.Msg
+}
+
+// ID returns the message's Nats-Msg-Id.
+func (m *Message) ID() string { return m.Header.Get(jetstream.MsgIDHeader) }
+
+// Replay returns the replay ID of a re-published message, or "".
+func (m *Message) Replay() string { return m.Header.Get(HeaderReplay) }
+
+// Handler processes one message. See the package documentation for what
+// its error decides.
+type Handler func(ctx context.Context, m *Message) error
+
+// BatchHandler processes messages together (one API call for many). It
+// returns one error per message, in order: a nil slice means all
+// succeeded; a shorter slice is a bug and fails the missing ones.
+type BatchHandler func(ctx context.Context, ms []*Message) []error
+
+// ConsumerSpec declares a durable pull consumer.
+type ConsumerSpec struct {
+	// Stream is the stream it reads.
+	Stream string
+	// Name is the durable name; replicas of a worker share it.
+	Name string
+	// Subjects filter the stream; empty means all of it.
+	Subjects []string
+	// AckWait is how long a delivery may go unacknowledged before the
+	// server redelivers it; 30s when zero.
+	AckWait time.Duration
+	// MaxDeliver bounds deliveries; the last failed one is dead-lettered. 10
+	// when zero.
+	MaxDeliver int
+	// MaxAckPending caps unacknowledged messages across every replica: the
+	// global concurrency cap. 1000 when zero.
+	MaxAckPending int
+	// StartTime, when set, makes a new consumer start at that time instead
+	// of the start of the stream (replay and backfill consumers).
+	StartTime *time.Time
+	// InactiveThreshold removes the consumer after that long unused; zero
+	// keeps it.
+	InactiveThreshold time.Duration
+}
+
+func (s ConsumerSpec) withDefaults() ConsumerSpec {
+	if s.AckWait == 0 {
+		s.AckWait = 30 * time.Second
+	}
+	if s.MaxDeliver == 0 {
+		s.MaxDeliver = 10
+	}
+	if s.MaxAckPending == 0 {
+		s.MaxAckPending = 1000
+	}
+	return s
+}
+
+// Config returns the consumer's JetStream configuration.
+func (s ConsumerSpec) Config() jetstream.ConsumerConfig {
+	s = s.withDefaults()
+	cc := jetstream.ConsumerConfig{
+		Durable:           s.Name,
+		AckPolicy:         jetstream.AckExplicitPolicy,
+		AckWait:           s.AckWait,
+		MaxDeliver:        s.MaxDeliver,
+		MaxAckPending:     s.MaxAckPending,
+		InactiveThreshold: s.InactiveThreshold,
+	}
+	switch len(s.Subjects) {
+	case 0:
+	case 1:
+		cc.FilterSubject = s.Subjects[0]
+	default:
+		cc.FilterSubjects = s.Subjects
+	}
+	if s.StartTime != nil {
+		cc.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		cc.OptStartTime = s.StartTime
+	}
+	return cc
+}
+
+// Outcome is how a message was settled.
+type Outcome int
+
+// Outcomes.
+const (
+	Acked Outcome = iota
+	Retried
+	DeadLettered
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Acked:
+		return "acked"
+	case Retried:
+		return "retried"
+	case DeadLettered:
+		return "dead_lettered"
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// RunOptions tunes a runner.
+type RunOptions struct {
+	// Concurrency is how many handler calls run at once in this process; 1
+	// when zero. MaxAckPending caps the total across replicas.
+	Concurrency int
+	// BatchSize is the most messages given to one BatchHandler call; 100
+	// when zero. [Bus.Run] uses 1.
+	BatchSize int
+	// BatchWait is how long a partial batch waits for more messages; 20ms
+	// when zero.
+	BatchWait time.Duration
+	// PullMaxMessages is the client's pull buffer. Zero picks enough to keep
+	// every worker fed, and never fewer than 64: tiny buffers stall (see
+	// nats.md §4.3).
+	PullMaxMessages int
+	// DrainTimeout bounds how long, on shutdown, handlers may finish what
+	// they hold; 20s when zero. Keep it shorter than the container's stop
+	// grace period.
+	DrainTimeout time.Duration
+	// DoubleAck waits for the server to confirm each ack.
+	DoubleAck bool
+	// Backoff gives the redelivery delay of a transient failure by delivery
+	// count; an exponential backoff from 1s to 5m when nil.
+	Backoff func(delivered uint64) time.Duration
+	// MaxRetryDelay caps a Retry-After; 1h when zero.
+	MaxRetryDelay time.Duration
+	// Logger logs settlements; the context's logger when nil.
+	Logger *slog.Logger
+	// OnSettle, when set, is called once for every settled message (for
+	// metrics). It must be fast and safe for concurrent use.
+	OnSettle func(spec ConsumerSpec, m *Message, o Outcome, err error)
+}
+
+func (o RunOptions) withDefaults(spec ConsumerSpec) RunOptions {
+	o.Concurrency = max(o.Concurrency, 1)
+	if o.BatchSize <= 0 {
+		o.BatchSize = 100
+	}
+	if o.BatchWait <= 0 {
+		o.BatchWait = 20 * time.Millisecond
+	}
+	if o.PullMaxMessages <= 0 {
+		o.PullMaxMessages = max(64, 2*o.Concurrency*o.BatchSize)
+	}
+	o.PullMaxMessages = min(o.PullMaxMessages, spec.MaxAckPending)
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 20 * time.Second
+	}
+	if o.Backoff == nil {
+		o.Backoff = ExponentialBackoff(time.Second, 5*time.Minute)
+	}
+	if o.MaxRetryDelay <= 0 {
+		o.MaxRetryDelay = time.Hour
+	}
+	return o
+}
+
+// ExponentialBackoff returns a redelivery delay by delivery count: initial
+// after the first failure, doubling, capped at maxDelay, with ±20% jitter.
+func ExponentialBackoff(initial, maxDelay time.Duration) func(uint64) time.Duration {
+	return func(delivered uint64) time.Duration {
+		b := backoff.NewExponentialBackOff(
+			backoff.WithInitialInterval(initial),
+			backoff.WithMaxInterval(maxDelay),
+			backoff.WithMultiplier(2),
+			backoff.WithRandomizationFactor(0.2),
+			backoff.WithMaxElapsedTime(0),
+		)
+		d := b.NextBackOff()
+		for i := uint64(1); i < delivered && i < 64 && d < maxDelay; i++ {
+			d = b.NextBackOff()
+		}
+		return d
+	}
+}
+
+// Run consumes spec's messages with h until ctx ends, then drains. It
+// creates or updates the consumer first. It returns nil after a clean
+// shutdown.
+func (b *Bus) Run(ctx context.Context, spec ConsumerSpec, h Handler, o RunOptions) error {
+	o.BatchSize = 1
+	return b.RunBatch(ctx, spec, func(ctx context.Context, ms []*Message) []error {
+		errs := make([]error, len(ms))
+		for i, m := range ms {
+			errs[i] = h(ctx, m)
+		}
+		return errs
+	}, o)
+}
+
+// RunBatch is [Bus.Run] for a handler that takes messages in batches.
+func (b *Bus) RunBatch(ctx context.Context, spec ConsumerSpec, h BatchHandler, o RunOptions) error {
+	spec = spec.withDefaults()
+	o = o.withDefaults(spec)
+	if o.Logger == nil {
+		o.Logger = logging.FromContext(ctx)
+	}
+	log := o.Logger.With("stream", spec.Stream, "consumer", spec.Name)
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, spec.Stream, spec.Config())
+	if err != nil {
+		return fmt.Errorf("create consumer %s on %s: %w", spec.Name, spec.Stream, err)
+	}
+	r := &runner{bus: b, spec: spec, opts: o, log: log, handler: h, msgs: make(chan jetstream.Msg, o.Concurrency*o.BatchSize)}
+	// Handlers get a context that outlives ctx by the drain timeout, so that
+	// shutting down lets in-flight API calls finish.
+	hctx, hcancel := context.WithCancel(logging.WithLogger(context.WithoutCancel(ctx), log))
+	defer hcancel()
+	stopped := make(chan struct{})
+	var stopOnce sync.Once
+	cc, err := cons.Consume(func(m jetstream.Msg) { r.msgs <- m },
+		jetstream.PullMaxMessages(o.PullMaxMessages),
+		jetstream.PullExpiry(10*time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			switch {
+			case errors.Is(err, jetstream.ErrNoHeartbeat):
+				log.Debug("pull heartbeat missed; pulling again", "err", err)
+			case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound):
+				log.Error("consumer gone", "err", err)
+				stopOnce.Do(func() { close(stopped) })
+			default:
+				log.Warn("consume error", "err", err)
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", spec.Name, err)
+	}
+	var wg sync.WaitGroup
+	for range o.Concurrency {
+		wg.Go(func() { r.work(hctx) })
+	}
+	log.Debug("consuming", "concurrency", o.Concurrency, "batch_size", o.BatchSize)
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case <-stopped:
+		runErr = fmt.Errorf("consume %s: %w", spec.Name, ErrStopped)
+	}
+	// Stop pulling; what the client buffered still reaches the callback.
+	cc.Drain()
+	deadline := time.AfterFunc(o.DrainTimeout, func() {
+		log.Warn("drain timeout: abandoning in-flight messages to redelivery", "timeout", o.DrainTimeout)
+		r.aborting.Store(true)
+		hcancel()
+	})
+	defer deadline.Stop()
+	<-cc.Closed()
+	close(r.msgs)
+	wg.Wait()
+	return runErr
+}
+
+type runner struct {
+	bus      *Bus
+	spec     ConsumerSpec
+	opts     RunOptions
+	log      *slog.Logger
+	handler  BatchHandler
+	msgs     chan jetstream.Msg
+	aborting atomic.Bool
+	// holdUntil (unix nanoseconds) holds every worker back after a
+	// Retry-After, so that a rate limit is not hammered.
+	holdUntil atomic.Int64
+}
+
+// work collects batches from the shared channel and handles them until the
+// channel closes.
+func (r *runner) work(ctx context.Context) {
+	batch := make([]*Message, 0, r.opts.BatchSize)
+	for {
+		first, ok := <-r.msgs
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], r.wrap(first))
+		timer := time.NewTimer(r.opts.BatchWait)
+	fill:
+		for len(batch) < r.opts.BatchSize {
+			select {
+			case m, ok := <-r.msgs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r.wrap(m))
+			case <-timer.C:
+				break fill
+			}
+		}
+		timer.Stop()
+		r.handle(ctx, batch)
+	}
+}
+
+func (r *runner) wrap(jm jetstream.Msg) *Message {
+	m := &Message{Subject: jm.Subject(), Data: jm.Data(), Header: jm.Headers(), msg: jm}
+	if m.Header == nil {
+		m.Header = nats.Header{}
+	}
+	if md, err := jm.Metadata(); err == nil {
+		m.Stream, m.Sequence, m.Delivered, m.Published = md.Stream, md.Sequence.Stream, md.NumDelivered, md.Timestamp
+	}
+	return m
+}
+
+func (r *runner) handle(ctx context.Context, batch []*Message) {
+	if r.aborting.Load() {
+		for _, m := range batch {
+			r.settle(ctx, m, context.Canceled)
+		}
+		return
+	}
+	if hold := time.Until(time.Unix(0, r.holdUntil.Load())); hold > 0 {
+		// Held back by a rate limit: hand the batch back for after it.
+		for _, m := range batch {
+			if err := m.msg.NakWithDelay(hold); err != nil {
+				r.log.Warn("nak", "stream_seq", m.Sequence, "err", err)
+			}
+		}
+		return
+	}
+	stop := r.keepAlive(batch)
+	errs := r.call(ctx, batch)
+	stop()
+	for i, m := range batch {
+		var err error
+		if i < len(errs) {
+			err = errs[i]
+		} else {
+			err = Permanent(fmt.Errorf("handler returned %d results for %d messages", len(errs), len(batch)))
+		}
+		r.settle(ctx, m, err)
+	}
+}
+
+// call runs the handler, turning a panic into a permanent error for the
+// whole batch: input that crashes a handler will crash it again.
+func (r *runner) call(ctx context.Context, batch []*Message) (errs []error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("handler panic", "panic", p, "stack", string(debug.Stack()))
+			err := Permanent(fmt.Errorf("handler panic: %v", p))
+			errs = make([]error, len(batch))
+			for i := range errs {
+				errs[i] = err
+			}
+		}
+	}()
+	errs = r.handler(ctx, batch)
+	if errs == nil {
+		errs = make([]error, len(batch))
+	}
+	return errs
+}
+
+// keepAlive sends InProgress for every message of batch at a third of
+// AckWait until stop is called, so long work is not redelivered elsewhere.
+func (r *runner) keepAlive(batch []*Message) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(r.spec.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range batch {
+					_ = m.msg.InProgress()
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+func (r *runner) settle(ctx context.Context, m *Message, err error) {
+	log := r.log.With("subject", m.Subject, "stream_seq", m.Sequence, "msg_id", m.ID(), "delivered", m.Delivered)
+	outcome := Acked
+	switch {
+	case err == nil:
+		var ackErr error
+		if r.opts.DoubleAck {
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			ackErr = m.msg.DoubleAck(actx)
+			cancel()
+		} else {
+			ackErr = m.msg.Ack()
+		}
+		if ackErr != nil {
+			// The work is done but the ack may be lost: the message comes
+			// back, and idempotent handlers make that harmless.
+			log.Warn("ack", "err", ackErr)
+		}
+	case r.aborting.Load() && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+		outcome = Retried
+		_ = m.msg.Nak()
+	case IsPermanent(err) || m.Delivered >= uint64(r.spec.MaxDeliver):
+		outcome = DeadLettered
+		reason := ReasonPermanent
+		if !IsPermanent(err) {
+			reason = ReasonMaxDeliver
+		}
+		if dlErr := r.deadLetter(ctx, m, reason, err); dlErr != nil {
+			outcome = Retried
+			log.Error("dead-letter message; retrying it later", "err", err, "dlq_err", dlErr)
+			_ = m.msg.NakWithDelay(r.opts.Backoff(m.Delivered))
+			break
+		}
+		log.Error("message dead-lettered", "reason", reason, "err", err)
+	default:
+		outcome = Retried
+		delay := r.opts.Backoff(m.Delivered)
+		if ra := retryAfter(err); ra > 0 {
+			delay = min(ra, r.opts.MaxRetryDelay)
+			r.hold(delay)
+		}
+		log.Warn("message will be retried", "delay", delay, "err", err)
+		if nakErr := m.msg.NakWithDelay(delay); nakErr != nil {
+			log.Warn("nak", "err", nakErr)
+		}
+	}
+	if r.opts.OnSettle != nil {
+		r.opts.OnSettle(r.spec, m, outcome, err)
+	}
+}
+
+func (r *runner) hold(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := r.holdUntil.Load()
+		if cur >= until || r.holdUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+func (r *runner) deadLetter(ctx context.Context, m *Message, reason string, cause error) error {
+	dl := DeadLetter{
+		Schema:     "deadletter.v1",
+		Stream:     r.spec.Stream,
+		Consumer:   r.spec.Name,
+		Subject:    m.Subject,
+		Sequence:   m.Sequence,
+		MsgID:      m.ID(),
+		Deliveries: m.Delivered,
+		Reason:     reason,
+		Error:      cause.Error(),
+		FailedAt:   time.Now().UTC(),
+		Header:     m.Header,
+		Data:       m.Data,
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := r.bus.publishDeadLetter(pctx, dl); err != nil {
+		return err
+	}
+	reasonText := cause.Error()
+	if len(reasonText) > 200 {
+		reasonText = reasonText[:200]
+	}
+	if err := m.msg.TermWithReason(reason + ": " + reasonText); err != nil {
+		r.log.Warn("terminate dead-lettered message", "stream_seq", m.Sequence, "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names.
+const (
+	StreamIndicators = "INDICATORS"
+	StreamRulesets   = "RULESETS"
+	StreamWrites     = "WRITES"
+	StreamDeadLetter = "DEADLETTER"
+)
+
+// Subjects of the writes stream.
+const (
+	SubjectWriteIndicator = "tq.writes.indicator"
+	SubjectWriteSignature = "tq.writes.signature"
+)
+
+// Key-value buckets and the object store.
+const (
+	// BucketCheckpoints holds each fetcher instance's checkpoint.
+	BucketCheckpoints = "tqflow_checkpoints"
+	// BucketLeases holds the fetcher leases: one active fetcher per instance.
+	BucketLeases = "tqflow_leases"
+	// BucketCTRCache caches CTR results per observable, with a TTL.
+	BucketCTRCache = "tqflow_ctr_cache"
+	// BucketMISPDays holds each MISP instance's day and chunk state.
+	BucketMISPDays = "tqflow_misp_days"
+	// BucketETState holds each ET instance's last md5 and sid to rev map.
+	BucketETState = "tqflow_et_state"
+	// ObjectRulesets holds downloaded ruleset tarballs, keyed by md5.
+	ObjectRulesets = "tqflow_rulesets"
+)
+
+// Header names tqflow sets on messages.
+const (
+	// HeaderReplay marks a message re-published by replay; its value is the
+	// replay's ID.
+	HeaderReplay = "Tqflow-Replay"
+	// HeaderCorrelation carries a run's correlation ID end to end.
+	HeaderCorrelation = "Tqflow-Correlation-Id"
+)
+
+// IndicatorSubject returns the subject of a job instance's indicators,
+// tq.indicators.<job>.<instance>.
+func IndicatorSubject(job, instance string) string {
+	return "tq.indicators." + job + "." + instance
+}
+
+// RulesetSubject returns the subject of an ET instance's rulesets.
+func RulesetSubject(instance string) string { return "et.rulesets." + instance }
+
+// DeadLetterSubject returns the subject of the dead letters of one consumer.
+func DeadLetterSubject(stream, consumer string) string {
+	return "dlq." + stream + "." + consumer
+}
+
+// ValidToken reports whether s can stand as one token of a subject, a
+// consumer name or a KV key: letters, digits, '-' and '_' only.
+func ValidToken(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Topology is every stream, bucket and object store tqflow uses, sized by
+// a [Config].
+type Topology struct {
+	Streams      []jetstream.StreamConfig
+	Buckets      []jetstream.KeyValueConfig
+	ObjectStores []jetstream.ObjectStoreConfig
+}
+
+// NewTopology returns the topology for c.
+func NewTopology(c Config) Topology {
+	stream := func(name, desc string, subjects ...string) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:        name,
+			Description: desc,
+			Subjects:    subjects,
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Discard:     jetstream.DiscardOld,
+			MaxAge:      c.MaxAge,
+			MaxBytes:    c.MaxBytes,
+			Duplicates:  c.Duplicates,
+			Replicas:    c.Replicas,
+		}
+	}
+	bucket := func(name, desc string, history uint8, ttl time.Duration) jetstream.KeyValueConfig {
+		return jetstream.KeyValueConfig{
+			Bucket:      name,
+			Description: desc,
+			History:     history,
+			TTL:         ttl,
+			Storage:     jetstream.FileStorage,
+			Replicas:    c.Replicas,
+		}
+	}
+	leases := bucket(BucketLeases, "fetcher leases: one active fetcher per instance", 1, 0)
+	leases.LimitMarkerTTL = time.Minute
+	return Topology{
+		Streams: []jetstream.StreamConfig{
+			stream(StreamIndicators, "ThreatQ indicators to enrich or export", "tq.indicators.>"),
+			stream(StreamRulesets, "ET rules files, pointing into the object store", "et.rulesets.>"),
+			stream(StreamWrites, "writes for ThreatQ", "tq.writes.>"),
+			stream(StreamDeadLetter, "messages that could not be processed", "dlq.>"),
+		},
+		Buckets: []jetstream.KeyValueConfig{
+			bucket(BucketCheckpoints, "fetcher checkpoints per instance", 5, 0),
+			leases,
+			bucket(BucketCTRCache, "CTR results per observable", 1, 24*time.Hour),
+			bucket(BucketMISPDays, "MISP day and chunk state per instance", 5, 0),
+			bucket(BucketETState, "ET ruleset state per instance", 1, 0),
+		},
+		ObjectStores: []jetstream.ObjectStoreConfig{{
+			Bucket:      ObjectRulesets,
+			Description: "downloaded ruleset tarballs, by md5",
+			Storage:     jetstream.FileStorage,
+			Replicas:    c.Replicas,
+			MaxBytes:    -1,
+		}},
+	}
+}
+
+// WithCTRCacheTTL returns t with the CTR cache's TTL set to ttl.
+func (t Topology) WithCTRCacheTTL(ttl time.Duration) Topology {
+	buckets := append([]jetstream.KeyValueConfig(nil), t.Buckets...)
+	for i := range buckets {
+		if buckets[i].Bucket == BucketCTRCache {
+			buckets[i].TTL = ttl
+		}
+	}
+	t.Buckets = buckets
+	return t
+}
+
+// Ensure creates or updates everything in t. It is idempotent and safe to
+// run from several replicas at once.
+func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
+	for _, sc := range t.Streams {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("create stream %s: %w", sc.Name, err)
+		}
+	}
+	for _, kc := range t.Buckets {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+			return fmt.Errorf("create key-value bucket %s: %w", kc.Bucket, err)
+		}
+	}
+	for _, oc := range t.ObjectStores {
+		if _, err := js.CreateOrUpdateObjectStore(ctx, oc); err != nil {
+			return fmt.Errorf("create object store %s: %w", oc.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// ConsumerName returns the durable name of a worker kind's consumer for
+// one job instance, e.g. "enricher-ctr-default". Replicas of a worker share
+// it and so share the work.
+func ConsumerName(parts ...string) string { return strings.Join(parts, "-") }
