@@ -414,6 +414,3 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
-
-
-
