@@ -39,6 +39,10 @@ const (
 	ObjectRulesets = "tqflow_rulesets"
 )
 
+// LeaseTTL is how long a fetcher lease lives unrenewed: a fetcher that
+// dies is replaced by a standby within it.
+const LeaseTTL = 30 * time.Second
+
 // Header names tqflow sets on messages.
 const (
 	// HeaderReplay marks a message re-published by replay; its value is the
@@ -110,8 +114,6 @@ func NewTopology(c Config) Topology {
 			Replicas:    c.Replicas,
 		}
 	}
-	leases := bucket(BucketLeases, "fetcher leases: one active fetcher per instance", 1, 0)
-	leases.LimitMarkerTTL = time.Minute
 	return Topology{
 		Streams: []jetstream.StreamConfig{
 			stream(StreamIndicators, "ThreatQ indicators to enrich or export", "tq.indicators.>"),
@@ -121,7 +123,7 @@ func NewTopology(c Config) Topology {
 		},
 		Buckets: []jetstream.KeyValueConfig{
 			bucket(BucketCheckpoints, "fetcher checkpoints per instance", 5, 0),
-			leases,
+			bucket(BucketLeases, "fetcher leases: one active fetcher per instance", 1, LeaseTTL),
 			bucket(BucketCTRCache, "CTR results per observable", 1, 24*time.Hour),
 			bucket(BucketMISPDays, "MISP day and chunk state per instance", 5, 0),
 			bucket(BucketETState, "ET ruleset state per instance", 1, 0),
