@@ -1,0 +1,327 @@
+// Package etsim simulates the Emerging Threats rules servers
+// (rules.emergingthreats.net and rules.emergingthreatspro.com) as described
+// in shared/contracts/et.md, for tests and the local sandbox.
+//
+// One [Server] serves every layout under one root:
+//
+//	/open/<flavour>/emerging.rules.tar.gz       (+ .md5, and version.txt)
+//	/open-nogpl/<flavour>/emerging.rules.tar.gz (+ .md5, and version.txt)
+//	/<oinkcode>/<flavour>/etpro.rules.tar.gz    (+ .md5, and version.txt)
+//	/blockrules/<file>                          plain files, no .md5
+//
+// Like the real servers it publishes next to every tarball a .md5 file
+// holding the tarball's hex md5 and a newline, answers conditional GETs
+// (ETag, Last-Modified) with 304, answers 404 for a flavour it does not
+// have, and answers a wrong or missing oinkcode with 403 ("Expired code"),
+// or 401 if [Options.RejectStatus] says so. Tests control the content with
+// [Server.Put] and [Server.PutBlock], publish a wrong md5 with
+// [Server.SetMD5Override] and cut bodies short with [Server.SetTruncate].
+//
+// ET is read-only, so the ledger stays empty; tests count requests per
+// route with Stats.Count and the Route constants.
+package etsim
+
+import (
+	"bytes"
+	"crypto/md5" //nolint:gosec // ET publishes md5; it is a change marker here, not a security control.
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/sim"
+)
+
+// Route patterns, as counted by the embedded [sim.Stats]. The tarball and
+// its .md5 are distinct routes, so a test can tell a check from a download.
+const (
+	RouteOpenTarball   = "GET /open/{flavour}/emerging.rules.tar.gz"
+	RouteOpenMD5       = "GET /open/{flavour}/emerging.rules.tar.gz.md5"
+	RouteOpenVersion   = "GET /open/{flavour}/version.txt"
+	RouteNoGPLTarball  = "GET /open-nogpl/{flavour}/emerging.rules.tar.gz"
+	RouteNoGPLMD5      = "GET /open-nogpl/{flavour}/emerging.rules.tar.gz.md5"
+	RouteNoGPLVersion  = "GET /open-nogpl/{flavour}/version.txt"
+	RouteProTarball    = "GET /{oinkcode}/{flavour}/etpro.rules.tar.gz"
+	RouteProMD5        = "GET /{oinkcode}/{flavour}/etpro.rules.tar.gz.md5"
+	RouteProVersion    = "GET /{oinkcode}/{flavour}/version.txt"
+	RouteBlockRules    = "GET /blockrules/{file}"
+	openTarballName    = "emerging.rules.tar.gz"
+	proTarballName     = "etpro.rules.tar.gz"
+	firstVersion       = 10000
+	defaultRejectState = http.StatusForbidden
+)
+
+// Sources accepted by [Server.Put].
+const (
+	SourceOpen      = "open"
+	SourceOpenNoGPL = "open-nogpl"
+	SourcePro       = "pro"
+	SourceBlock     = "block"
+)
+
+// ErrBadContent is returned by Put and PutBlock for a source, flavour or
+// file name the server cannot serve.
+var ErrBadContent = errors.New("etsim: bad content")
+
+// Options configures a [Server].
+type Options struct {
+	// Seed seeds the fault injector.
+	Seed uint64
+	// Oinkcode is the one ET Pro oinkcode the server accepts; empty means
+	// every Pro request is rejected.
+	Oinkcode string
+	// RejectStatus is the status of the answer to a wrong oinkcode: 403
+	// (what the real server is reported to answer, "403 Forbidden - Expired
+	// code") when zero, or 401.
+	RejectStatus int
+	// Now gives the Last-Modified time of content put; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server is the simulated ET rules server. It is safe for concurrent use.
+type Server struct {
+	sim.Base
+
+	opts Options
+
+	mu       sync.Mutex
+	sets     map[setKey]*file
+	block    map[string]*file
+	version  int
+	truncate int64
+}
+
+type setKey struct{ source, flavour string }
+
+// file is one published artefact.
+type file struct {
+	body     []byte
+	md5      string
+	override string // published instead of md5 when set
+	version  int
+	modTime  time.Time
+}
+
+func (f *file) etag() string {
+	return `"` + strconv.FormatInt(f.modTime.Unix(), 16) + "-" + strconv.FormatInt(int64(len(f.body)), 16) + "-" + f.md5[:8] + `"`
+}
+
+func (f *file) publishedMD5() string {
+	if f.override != "" {
+		return f.override
+	}
+	return f.md5
+}
+
+// New returns a server with no content.
+func New(opts Options) *Server {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RejectStatus == 0 {
+		opts.RejectStatus = defaultRejectState
+	}
+	return &Server{
+		Base:    sim.NewBase(opts.Seed),
+		opts:    opts,
+		sets:    make(map[setKey]*file),
+		block:   make(map[string]*file),
+		version: firstVersion,
+	}
+}
+
+// MD5Hex returns the hex md5 of b, as ET publishes it.
+func MD5Hex(b []byte) string {
+	sum := md5.Sum(b) //nolint:gosec // See the import.
+	return hex.EncodeToString(sum[:])
+}
+
+// Put publishes tarball as the ruleset of source ("open", "open-nogpl" or
+// "pro") and flavour (e.g. "suricata-5.0"), with its md5 and a new
+// version.txt number. For source "block", flavour is the file name and
+// Put is [Server.PutBlock]. A wrong-md5 override set earlier is cleared.
+func (s *Server) Put(source, flavour string, tarball []byte) error {
+	if source == SourceBlock {
+		return s.PutBlock(flavour, tarball)
+	}
+	switch source {
+	case SourceOpen, SourceOpenNoGPL, SourcePro:
+	default:
+		return fmt.Errorf("%w: unknown source %q", ErrBadContent, source)
+	}
+	if !validName(flavour) {
+		return fmt.Errorf("%w: flavour %q", ErrBadContent, flavour)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.version++
+	s.sets[setKey{source, flavour}] = s.newFile(tarball)
+	return nil
+}
+
+// PutBlock publishes content as /blockrules/<name>.
+func (s *Server) PutBlock(name string, content []byte) error {
+	if !validName(name) {
+		return fmt.Errorf("%w: block file %q", ErrBadContent, name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.block[name] = s.newFile(content)
+	return nil
+}
+
+func (s *Server) newFile(body []byte) *file {
+	return &file{
+		body:    bytes.Clone(body),
+		md5:     MD5Hex(body),
+		version: s.version,
+		modTime: s.opts.Now().UTC().Truncate(time.Second),
+	}
+}
+
+// SetMD5Override makes the .md5 of source and flavour publish sum instead
+// of the tarball's real md5; an empty sum restores the real one. It reports
+// whether that ruleset exists.
+func (s *Server) SetMD5Override(source, flavour, sum string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.sets[setKey{source, flavour}]
+	if ok {
+		f.override = sum
+	}
+	return ok
+}
+
+// SetTruncate makes every tarball and block-rules answer announce its full
+// Content-Length, send only the first n bytes and close the connection; zero
+// (or less) turns it off.
+func (s *Server) SetTruncate(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.truncate = n
+}
+
+// Handler returns the server's HTTP handler, admin routes included.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, src := range []string{SourceOpen, SourceOpenNoGPL} {
+		mux.HandleFunc("GET /"+src+"/{flavour}/"+openTarballName, s.serveSet(src, kindTarball))
+		mux.HandleFunc("GET /"+src+"/{flavour}/"+openTarballName+".md5", s.serveSet(src, kindMD5))
+		mux.HandleFunc("GET /"+src+"/{flavour}/version.txt", s.serveSet(src, kindVersion))
+	}
+	mux.HandleFunc(RouteProTarball, s.servePro(kindTarball))
+	mux.HandleFunc(RouteProMD5, s.servePro(kindMD5))
+	mux.HandleFunc(RouteProVersion, s.servePro(kindVersion))
+	mux.HandleFunc(RouteBlockRules, s.serveBlock)
+	return s.Base.Handler(mux, nil)
+}
+
+type kind int
+
+const (
+	kindTarball kind = iota
+	kindMD5
+	kindVersion
+)
+
+func (s *Server) serveSet(source string, k kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.serveFile(w, r, setKey{source, r.PathValue("flavour")}, k)
+	}
+}
+
+func (s *Server) servePro(k kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		code := r.PathValue("oinkcode")
+		if s.opts.Oinkcode == "" || code != s.opts.Oinkcode {
+			http.Error(w, "Expired code", s.opts.RejectStatus)
+			return
+		}
+		s.serveFile(w, r, setKey{SourcePro, r.PathValue("flavour")}, k)
+	}
+}
+
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, key setKey, k kind) {
+	s.mu.Lock()
+	f, ok := s.sets[key]
+	var cp file
+	if ok {
+		cp = *f
+	}
+	truncate := s.truncate
+	s.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	switch k {
+	case kindMD5:
+		w.Header().Set("Content-Type", "text/plain")
+		http.ServeContent(w, r, "", cp.modTime, strings.NewReader(cp.publishedMD5()+"\n"))
+	case kindVersion:
+		w.Header().Set("Content-Type", "text/plain")
+		http.ServeContent(w, r, "", cp.modTime, strings.NewReader(strconv.Itoa(cp.version)+"\n"))
+	default:
+		w.Header().Set("Content-Type", "application/x-gzip")
+		serveBody(w, r, &cp, truncate)
+	}
+}
+
+func (s *Server) serveBlock(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	f, ok := s.block[r.PathValue("file")]
+	var cp file
+	if ok {
+		cp = *f
+	}
+	truncate := s.truncate
+	s.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	serveBody(w, r, &cp, truncate)
+}
+
+// serveBody serves f with ETag and Last-Modified, honouring conditional and
+// range requests, or cuts it short after truncate bytes.
+func serveBody(w http.ResponseWriter, r *http.Request, f *file, truncate int64) {
+	w.Header().Set("ETag", f.etag())
+	if truncate <= 0 || truncate >= int64(len(f.body)) || r.Method == http.MethodHead {
+		http.ServeContent(w, r, "", f.modTime, bytes.NewReader(f.body))
+		return
+	}
+	w.Header().Set("Last-Modified", f.modTime.Format(http.TimeFormat))
+	w.Header().Set("Content-Length", strconv.Itoa(len(f.body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(f.body[:truncate])
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler) // HTTP/2 or a recorder: abort the stream instead.
+}
+
+// validName reports whether name is a single, plain path segment.
+func validName(name string) bool {
+	if name == "" || name == "." || name == ".." {
+		return false
+	}
+	for _, c := range name {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
