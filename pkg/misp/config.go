@@ -1,0 +1,88 @@
+package misp
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/config"
+)
+
+// DefaultTimeout is the per-request timeout when Config.Timeout is zero.
+// Large /attributes/add chunks on a busy MISP can take minutes: raise it
+// (the contract suggests 300s for 1,000-attribute chunks).
+const DefaultTimeout = 60 * time.Second
+
+// Config says how to reach a MISP instance. Compose it into a service
+// config with an env prefix (e.g. envPrefix:"MISP_").
+type Config struct {
+	// URL is the base URL, e.g. https://misp.example.org (a sub-directory
+	// install works). A trailing slash is ignored.
+	URL string `env:"URL"`
+	// Key is the API key: 40 letters and digits, sent raw in Authorization.
+	Key config.Secret `env:"KEY"`
+	// DisableSSL turns TLS certificate verification off (the ThreatQ
+	// connector's -ds/--disable-ssl). Callers log a warning when it is set.
+	DisableSSL bool `env:"DISABLE_SSL"`
+	// CAFile is a PEM file of extra certificate authorities to trust.
+	CAFile string `env:"CA_FILE"`
+	// Timeout bounds each request; DefaultTimeout when zero.
+	Timeout time.Duration `env:"TIMEOUT" envDefault:"60s"`
+}
+
+func (c *Config) setDefaults() {
+	c.URL = strings.TrimRight(strings.TrimSpace(c.URL), "/")
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+}
+
+// Validate reports every problem of the configuration at once. It never
+// shows the key.
+func (c Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	if c.URL == "" {
+		errs = append(errs, errors.New("misp: URL is not set"))
+	} else if u, err := url.Parse(c.URL); err != nil {
+		errs = append(errs, fmt.Errorf("misp: parse URL: %w", err))
+	} else {
+		if u.Scheme != "https" && u.Scheme != "http" {
+			errs = append(errs, fmt.Errorf("misp: URL scheme %q is not http or https", u.Scheme))
+		}
+		if u.Host == "" {
+			errs = append(errs, errors.New("misp: URL has no host"))
+		}
+		if u.User != nil {
+			errs = append(errs, errors.New("misp: URL must not carry credentials"))
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, errors.New("misp: URL must not have a query or fragment"))
+		}
+	}
+	if c.Key == "" {
+		errs = append(errs, errors.New("misp: KEY is not set"))
+	} else if !validKey(c.Key.Reveal()) {
+		errs = append(errs, errors.New("misp: KEY is not 40 letters and digits"))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("misp: TIMEOUT %s is negative", c.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+// validKey reports whether k has MISP's API key format, ^[a-zA-Z0-9]{40}$.
+func validKey(k string) bool {
+	if len(k) != 40 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
