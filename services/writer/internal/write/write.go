@@ -1,0 +1,89 @@
+package write
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/schemas"
+)
+
+// ThreatQ is what the writer asks of ThreatQ. ConsumeIndicators and
+// ConsumeSignatures upsert a batch in one call (the bulk path of the API);
+// a permanent error means the batch as a whole was refused.
+type ThreatQ interface {
+	ConsumeIndicators(ctx context.Context, ws []schemas.IndicatorWrite) error
+	DeleteIndicatorAttribute(ctx context.Context, indicatorID, rowID int64) error
+	ConsumeSignatures(ctx context.Context, ws []schemas.SignatureWrite) error
+}
+
+// Stats counts what a Writer did. Safe for concurrent use.
+type Stats struct {
+	Indicators, Signatures, Attributes, Removed, Invalid, Failed atomic.Int64
+}
+
+// Writer handles batches of write.v1 messages.
+type Writer struct {
+	ThreatQ ThreatQ
+	Stats   *Stats
+}
+
+// Handle is a [bus.BatchHandler]. Indicator writes are consumed in one
+// call, then the rows they replace are deleted: the new value is in place
+// before the old goes, and a redelivery repeats both harmlessly (the
+// upsert adds nothing twice, a deleted row's 404 counts as done).
+func (w *Writer) Handle(ctx context.Context, ms []*bus.Message) []error {
+	errs := make([]error, len(ms))
+	var inds []schemas.IndicatorWrite
+	var indIdx []int
+	var sigs []schemas.SignatureWrite
+	var sigIdx []int
+	for i, m := range ms {
+		var msg schemas.Write
+		if err := schemas.Decode(m.Data, &msg); err != nil {
+			w.Stats.Invalid.Add(1)
+			errs[i] = bus.Permanent(err)
+			continue
+		}
+		switch msg.Kind {
+		case schemas.KindIndicator:
+			inds = append(inds, *msg.Indicator)
+			indIdx = append(indIdx, i)
+		case schemas.KindSignature:
+			sigs = append(sigs, *msg.Signature)
+			sigIdx = append(sigIdx, i)
+		}
+	}
+	for j, err := range bus.Bisect(ctx, inds, w.ThreatQ.ConsumeIndicators) {
+		i := indIdx[j]
+		if err != nil {
+			errs[i] = fmt.Errorf("write indicator %d: %w", inds[j].ID, err)
+			continue
+		}
+		for _, row := range inds[j].RemoveAttributeIDs {
+			if err := w.ThreatQ.DeleteIndicatorAttribute(ctx, inds[j].ID, row); err != nil {
+				errs[i] = fmt.Errorf("write indicator %d: remove old attribute row %d: %w", inds[j].ID, row, err)
+				break
+			}
+			w.Stats.Removed.Add(1)
+		}
+		if errs[i] == nil {
+			w.Stats.Indicators.Add(1)
+			w.Stats.Attributes.Add(int64(len(inds[j].Attributes)))
+		}
+	}
+	for j, err := range bus.Bisect(ctx, sigs, w.ThreatQ.ConsumeSignatures) {
+		if err != nil {
+			errs[sigIdx[j]] = fmt.Errorf("write signature %q: %w", sigs[j].Name, err)
+			continue
+		}
+		w.Stats.Signatures.Add(1)
+	}
+	for _, err := range errs {
+		if err != nil {
+			w.Stats.Failed.Add(1)
+		}
+	}
+	return errs
+}
