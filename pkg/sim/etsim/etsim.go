@@ -15,7 +15,8 @@
 // have, and answers a wrong or missing oinkcode with 403 ("Expired code"),
 // or 401 if [Options.RejectStatus] says so. Tests control the content with
 // [Server.Put] and [Server.PutBlock], publish a wrong md5 with
-// [Server.SetMD5Override] and cut bodies short with [Server.SetTruncate].
+// [Server.SetMD5Override], withhold it with [Server.WithholdMD5] and cut
+// bodies short with [Server.SetTruncate].
 //
 // ET is read-only, so the ledger stays empty; tests count requests per
 // route with Stats.Count and the Route constants.
@@ -39,20 +40,22 @@ import (
 // Route patterns, as counted by the embedded [sim.Stats]. The tarball and
 // its .md5 are distinct routes, so a test can tell a check from a download.
 const (
-	RouteOpenTarball   = "GET /open/{flavour}/emerging.rules.tar.gz"
-	RouteOpenMD5       = "GET /open/{flavour}/emerging.rules.tar.gz.md5"
-	RouteOpenVersion   = "GET /open/{flavour}/version.txt"
-	RouteNoGPLTarball  = "GET /open-nogpl/{flavour}/emerging.rules.tar.gz"
-	RouteNoGPLMD5      = "GET /open-nogpl/{flavour}/emerging.rules.tar.gz.md5"
-	RouteNoGPLVersion  = "GET /open-nogpl/{flavour}/version.txt"
-	RouteProTarball    = "GET /{oinkcode}/{flavour}/etpro.rules.tar.gz"
-	RouteProMD5        = "GET /{oinkcode}/{flavour}/etpro.rules.tar.gz.md5"
-	RouteProVersion    = "GET /{oinkcode}/{flavour}/version.txt"
-	RouteBlockRules    = "GET /blockrules/{file}"
-	openTarballName    = "emerging.rules.tar.gz"
-	proTarballName     = "etpro.rules.tar.gz"
-	firstVersion       = 10000
-	defaultRejectState = http.StatusForbidden
+	RouteOpenTarball  = "GET /open/{flavour}/emerging.rules.tar.gz"
+	RouteOpenMD5      = "GET /open/{flavour}/emerging.rules.tar.gz.md5"
+	RouteOpenVersion  = "GET /open/{flavour}/version.txt"
+	RouteNoGPLTarball = "GET /open-nogpl/{flavour}/emerging.rules.tar.gz"
+	RouteNoGPLMD5     = "GET /open-nogpl/{flavour}/emerging.rules.tar.gz.md5"
+	RouteNoGPLVersion = "GET /open-nogpl/{flavour}/version.txt"
+	RouteProTarball   = "GET /{oinkcode}/{flavour}/etpro.rules.tar.gz"
+	RouteProMD5       = "GET /{oinkcode}/{flavour}/etpro.rules.tar.gz.md5"
+	RouteProVersion   = "GET /{oinkcode}/{flavour}/version.txt"
+	RouteBlockRules   = "GET /blockrules/{file}"
+)
+
+const (
+	openTarballName     = "emerging.rules.tar.gz"
+	firstVersion        = 10000
+	defaultRejectStatus = http.StatusForbidden
 )
 
 // Sources accepted by [Server.Put].
@@ -102,6 +105,7 @@ type file struct {
 	body     []byte
 	md5      string
 	override string // published instead of md5 when set
+	noMD5    bool   // the .md5 is withheld (404)
 	version  int
 	modTime  time.Time
 }
@@ -123,7 +127,7 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	if opts.RejectStatus == 0 {
-		opts.RejectStatus = defaultRejectState
+		opts.RejectStatus = defaultRejectStatus
 	}
 	return &Server{
 		Base:    sim.NewBase(opts.Seed),
@@ -196,6 +200,20 @@ func (s *Server) SetMD5Override(source, flavour, sum string) bool {
 	return ok
 }
 
+// WithholdMD5 makes the .md5 of source and flavour answer 404 (as for a
+// mirror that does not carry it, or ET Pro, which suricata-update fetches
+// without a checksum) or, with withhold false, publishes it again. It
+// reports whether that ruleset exists.
+func (s *Server) WithholdMD5(source, flavour string, withhold bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.sets[setKey{source, flavour}]
+	if ok {
+		f.noMD5 = withhold
+	}
+	return ok
+}
+
 // SetTruncate makes every tarball and block-rules answer announce its full
 // Content-Length, send only the first n bytes and close the connection; zero
 // (or less) turns it off.
@@ -254,7 +272,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, key setKey, k
 	}
 	truncate := s.truncate
 	s.mu.Unlock()
-	if !ok {
+	if !ok || k == kindMD5 && cp.noMD5 {
 		http.NotFound(w, r)
 		return
 	}

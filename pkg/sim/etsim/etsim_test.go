@@ -357,3 +357,34 @@ func TestRewriteTarball(t *testing.T) {
 		t.Error("RewriteTarball of garbage: want an error")
 	}
 }
+
+func TestWithholdMD5(t *testing.T) {
+	t.Parallel()
+	s, srv := newServer(t, etsim.Options{})
+	if s.WithholdMD5(etsim.SourceOpen, "suricata-5.0", true) {
+		t.Error("withholding the md5 of a ruleset that does not exist reported true")
+	}
+	_ = s.Put(etsim.SourceOpen, "suricata-5.0", []byte("content"))
+	s.WithholdMD5(etsim.SourceOpen, "suricata-5.0", true)
+	const md5Path = "/open/suricata-5.0/emerging.rules.tar.gz.md5"
+	for _, tt := range []struct {
+		path string
+		want int
+	}{
+		{md5Path, 404},
+		{"/open/suricata-5.0/emerging.rules.tar.gz", 200},
+		{"/open/suricata-5.0/version.txt", 200},
+	} {
+		resp, _, err := get(t, srv.URL+tt.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.path, resp.StatusCode, tt.want)
+		}
+	}
+	s.WithholdMD5(etsim.SourceOpen, "suricata-5.0", false)
+	if resp, _, err := get(t, srv.URL+md5Path, nil); err != nil || resp.StatusCode != 200 {
+		t.Errorf("md5 not published again: %v", err)
+	}
+}

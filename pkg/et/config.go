@@ -1,0 +1,174 @@
+package et
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/config"
+)
+
+// Default base URLs: the real ET servers.
+const (
+	DefaultOpenURL  = "https://rules.emergingthreats.net"
+	DefaultProURL   = "https://rules.emergingthreatspro.com"
+	DefaultBlockURL = "https://rules.emergingthreats.net"
+)
+
+// Defaults of the other settings.
+const (
+	DefaultFlavor  = "suricata-5.0"
+	DefaultTimeout = 5 * time.Minute
+	DefaultMaxSize = 512 << 20
+)
+
+// Config says which ET artefacts to fetch and from where. Fields carry
+// caarlos0/env tags without a prefix; services nest it under the ET_
+// prefix, which is how Validate names the settings.
+type Config struct {
+	// Sources lists what to fetch: "open", "open-nogpl", "pro", "block"
+	// (the default block-rules files of the flavour's engine) or
+	// "block:<file>".
+	Sources []string `env:"SOURCES" envDefault:"open"`
+	// Flavor is the ruleset flavour: "suricata-<version>" (e.g.
+	// suricata-5.0, suricata-7.0.3, suricata-8.0; ET maps a full version
+	// onto its fork), the legacy "suricata", "snort-2.9.0", "snort-edge" or
+	// "snort-3.0.0" (Snort-2 syntax).
+	Flavor string `env:"FLAVOR" envDefault:"suricata-5.0"`
+	// Oinkcode is the ET Pro subscription code, required for "pro". It is
+	// part of the download URL and is never shown.
+	Oinkcode config.Secret `env:"OINKCODE"`
+	// OpenURL is the root of the ET Open server; the client appends
+	// /open/<flavour>/emerging.rules.tar.gz (or /open-nogpl/...).
+	OpenURL string `env:"OPEN_URL" envDefault:"https://rules.emergingthreats.net"`
+	// ProURL is the root of the ET Pro server; the client appends
+	// /<oinkcode>/<flavour>/etpro.rules.tar.gz.
+	ProURL string `env:"PRO_URL" envDefault:"https://rules.emergingthreatspro.com"`
+	// BlockURL is the root of the block-rules server; the client appends
+	// /blockrules/<file>.
+	BlockURL string `env:"BLOCK_URL" envDefault:"https://rules.emergingthreats.net"`
+	// Insecure turns TLS certificate verification off (sandboxes only).
+	Insecure bool `env:"INSECURE"`
+	// CAFile is a PEM file of extra certificate authorities to trust.
+	CAFile string `env:"CA_FILE"`
+	// Timeout bounds each request, body included.
+	Timeout time.Duration `env:"TIMEOUT" envDefault:"5m"`
+	// MaxSize caps the size of a downloaded artefact, in bytes.
+	MaxSize int64 `env:"MAX_SIZE" envDefault:"536870912"`
+}
+
+// setDefaults fills the zero fields of c, so that a Config built in code
+// behaves like one read from an empty environment.
+func (c *Config) setDefaults() {
+	if len(c.Sources) == 0 {
+		c.Sources = []string{string(SourceOpen)}
+	}
+	if c.Flavor == "" {
+		c.Flavor = DefaultFlavor
+	}
+	if c.OpenURL == "" {
+		c.OpenURL = DefaultOpenURL
+	}
+	if c.ProURL == "" {
+		c.ProURL = DefaultProURL
+	}
+	if c.BlockURL == "" {
+		c.BlockURL = DefaultBlockURL
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.MaxSize == 0 {
+		c.MaxSize = DefaultMaxSize
+	}
+}
+
+var (
+	suricataFlavor = regexp.MustCompile(`^suricata(-[0-9]+\.[0-9]+(\.[0-9]+)?)?$`)
+	snortFlavor    = regexp.MustCompile(`^snort-(2\.9\.0|edge|3\.0\.0)$`)
+)
+
+// Engine returns the engine the configured flavour is written for.
+func (c Config) Engine() Engine {
+	if strings.HasPrefix(c.Flavor, "snort") {
+		return EngineSnort
+	}
+	return EngineSuricata
+}
+
+// Validate reports every problem with c at once, naming the setting. Zero
+// fields count as their defaults.
+func (c Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	pro := false
+	for _, name := range c.Sources {
+		s, err := ParseSource(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ET_SOURCES: %w", err))
+			continue
+		}
+		pro = pro || s == SourcePro
+	}
+	switch {
+	case !suricataFlavor.MatchString(c.Flavor) && !snortFlavor.MatchString(c.Flavor):
+		msg := "want suricata-<version> (e.g. suricata-5.0, suricata-7.0.3), suricata, snort-2.9.0, snort-edge or snort-3.0.0"
+		if strings.HasPrefix(c.Flavor, "snort-2.9") {
+			msg = "ET publishes every Snort 2.9.x ruleset as snort-2.9.0"
+		}
+		errs = append(errs, fmt.Errorf("ET_FLAVOR is %q: %s", c.Flavor, msg))
+	}
+	switch {
+	case pro && c.Oinkcode == "":
+		errs = append(errs, errors.New("ET_OINKCODE: required for the pro source"))
+	case c.Oinkcode != "" && !validSegment(c.Oinkcode.Reveal()):
+		// The value is a secret: say what is wrong, never what it is.
+		errs = append(errs, errors.New("ET_OINKCODE: want letters, digits, '.', '-' or '_' only"))
+	}
+	for _, u := range []struct{ name, value string }{
+		{"ET_OPEN_URL", c.OpenURL},
+		{"ET_PRO_URL", c.ProURL},
+		{"ET_BLOCK_URL", c.BlockURL},
+	} {
+		if _, err := parseBase(u.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
+		}
+	}
+	if c.CAFile != "" {
+		if _, err := os.Stat(c.CAFile); err != nil {
+			errs = append(errs, fmt.Errorf("ET_CA_FILE: %w", err))
+		}
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("ET_TIMEOUT is %s: want a positive duration", c.Timeout))
+	}
+	if c.MaxSize < 0 {
+		errs = append(errs, fmt.Errorf("ET_MAX_SIZE is %d: want a positive number of bytes", c.MaxSize))
+	}
+	return errors.Join(errs...)
+}
+
+// parseBase checks a server root URL. Its errors never quote the URL, which
+// may hold credentials; they quote its redacted form.
+func parseBase(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, errors.New("not a URL")
+	}
+	shown := u.Redacted()
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("%s: want an http or https URL", shown)
+	case u.Host == "":
+		return nil, fmt.Errorf("%s: no host", shown)
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return nil, fmt.Errorf("%s: want no query or fragment", shown)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
