@@ -318,4 +318,3 @@ func archiveErr(name, member string, st Stats, err error) error {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
