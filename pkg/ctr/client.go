@@ -1,0 +1,425 @@
+package ctr
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/httpx"
+)
+
+// Paths of the IROH routes the client calls.
+const (
+	pathToken      = "/iroh/oauth2/token"
+	pathObserve    = "/iroh/iroh-enrich/observe/observables"
+	pathDeliberate = "/iroh/iroh-enrich/deliberate/observables"
+)
+
+// maxBody bounds how much of an answer is read. Observe answers grow with
+// modules × observables × documents (relay modules send up to 100
+// judgements and 100 sightings per observable).
+const maxBody = 256 << 20
+
+// tokenMargin is how long before its expiry a cached token is replaced.
+const tokenMargin = 60 * time.Second
+
+// credentialsHold is how long a refused token request is remembered, so
+// that a wrong password does not send one token request per message.
+const credentialsHold = 30 * time.Second
+
+// Client calls the CTR (IROH) enrich API of one region with one API
+// client. It is safe for concurrent use.
+type Client struct {
+	base      string
+	id        string
+	password  string
+	batchSize int
+	hc        *http.Client
+	now       func() time.Time
+
+	mu       sync.Mutex
+	token    string
+	expires  time.Time
+	inflight *flight
+	refused  error
+	refusedT time.Time
+}
+
+// flight is one token request that concurrent callers wait for.
+type flight struct {
+	done  chan struct{}
+	token string
+	err   error
+}
+
+// New returns a client for cfg, after validating it. No request is made
+// until the first call: the token is minted then.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configure ctr client: %w", err)
+	}
+	cfg.setDefaults()
+	base, err := cfg.baseURL()
+	if err != nil {
+		return nil, fmt.Errorf("configure ctr client: %w", err)
+	}
+	hc, err := httpx.NewClient(httpx.TLSConfig{Insecure: cfg.Insecure, CAFile: cfg.CAFile}, cfg.Timeout)
+	if err != nil {
+		return nil, fmt.Errorf("configure ctr client: %w", err)
+	}
+	return &Client{
+		base:      base,
+		id:        cfg.ClientID,
+		password:  cfg.ClientPassword.Reveal(),
+		batchSize: cfg.BatchSize,
+		hc:        hc,
+		now:       time.Now,
+	}, nil
+}
+
+// BatchSize returns the most observables sent in one call.
+func (c *Client) BatchSize() int { return c.batchSize }
+
+// Observe asks every enabled module of the org for full context (verdicts,
+// judgements, sightings, …) on obs, via POST
+// /iroh/iroh-enrich/observe/observables. See [Client.Deliberate] for the
+// rules both share.
+func (c *Client) Observe(ctx context.Context, obs []Observable) (*Response, error) {
+	return c.enrich(ctx, "ctr: observe observables", pathObserve, obs)
+}
+
+// Deliberate asks for verdicts only, via POST
+// /iroh/iroh-enrich/deliberate/observables: faster, but its results carry
+// only CTR Module and Disposition.
+//
+// Both send obs deduplicated (on type and, for case-insensitive types, the
+// lower-cased value, which is what is sent) in chunks of BatchSize, skip
+// observables of a type CTR does not know or with an empty value (listed
+// in Response.Skipped), and split a chunk refused with 413 in half. On a
+// 401 the token is minted again once and the call retried once. Errors:
+// 429 is an [*httpx.StatusError] with Retry from Retry-After; 5xx and
+// transport failures are transient; 400, 403 and a 413 of one observable
+// are permanent [*Error] values (ErrBadRequest, ErrMissingScope,
+// ErrTooLarge); an undecodable answer is an [*httpx.DecodeError].
+func (c *Client) Deliberate(ctx context.Context, obs []Observable) (*Response, error) {
+	return c.enrich(ctx, "ctr: deliberate observables", pathDeliberate, obs)
+}
+
+func (c *Client) enrich(ctx context.Context, op, path string, obs []Observable) (*Response, error) {
+	out := &Response{Observables: obs}
+	seen := make(map[key]bool, len(obs))
+	send := make([]Observable, 0, len(obs))
+	for _, o := range obs {
+		k := keyOf(o)
+		if !ValidType(k.typ) || k.value == "" {
+			out.Skipped = append(out.Skipped, o)
+			continue
+		}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		send = append(send, Observable{Type: k.typ, Value: k.value})
+	}
+	for start := 0; start < len(send); start += c.batchSize {
+		chunk := send[start:min(start+c.batchSize, len(send))]
+		if err := c.post(ctx, op, path, chunk, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// post sends one chunk and merges its answer into out, halving the chunk
+// on 413.
+func (c *Client) post(ctx context.Context, op, path string, chunk []Observable, out *Response) error {
+	body, err := json.Marshal(chunk)
+	if err != nil {
+		return fmt.Errorf("%s: encode request: %w", op, err)
+	}
+	a, err := c.authorized(ctx, op, path, body)
+	if err != nil {
+		return err
+	}
+	if a.status == http.StatusRequestEntityTooLarge && len(chunk) > 1 {
+		half := len(chunk) / 2
+		if err := c.post(ctx, op, path, chunk[:half], out); err != nil {
+			return err
+		}
+		return c.post(ctx, op, path, chunk[half:], out)
+	}
+	if a.status != http.StatusOK {
+		return c.apiError(op, a, false)
+	}
+	r, err := DecodeResponse(a.body)
+	if err != nil {
+		return &httpx.DecodeError{Op: op, Err: err}
+	}
+	out.Modules = append(out.Modules, r.Modules...)
+	out.Errors = append(out.Errors, r.Errors...)
+	return nil
+}
+
+// answer is an HTTP answer read in full.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// authorized POSTs body with a bearer token, minting the token again and
+// retrying once on a 401.
+func (c *Client) authorized(ctx context.Context, op, path string, body []byte) (answer, error) {
+	tok, err := c.tokenFor(ctx, "")
+	if err != nil {
+		return answer{}, err
+	}
+	a, err := c.do(ctx, op, path, tok, body)
+	if err != nil || a.status != http.StatusUnauthorized {
+		return a, err
+	}
+	tok, err = c.tokenFor(ctx, tok)
+	if err != nil {
+		return answer{}, err
+	}
+	return c.do(ctx, op, path, tok, body)
+}
+
+func (c *Client) do(ctx context.Context, op, path, tok string, body []byte) (answer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return answer{}, fmt.Errorf("%s: build request: %w", op, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	return c.read(op, req)
+}
+
+func (c *Client) read(op string, req *http.Request) (answer, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return answer{}, &httpx.TransportError{Op: op, Err: err}
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return answer{}, &httpx.TransportError{Op: op, Err: fmt.Errorf("read response: %w", err)}
+	}
+	if len(b) > maxBody {
+		return answer{}, &httpx.DecodeError{Op: op, Err: fmt.Errorf("answer larger than %d bytes", maxBody)}
+	}
+	return answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// tokenFor returns a valid token. stale, when not empty, is a token an API
+// call just refused: a different cached token is returned as is (another
+// caller already replaced it), else a new one is minted. Concurrent callers
+// share one token request.
+func (c *Client) tokenFor(ctx context.Context, stale string) (string, error) {
+	c.mu.Lock()
+	now := c.now()
+	if c.token != "" && c.token != stale && now.Before(c.expires) {
+		t := c.token
+		c.mu.Unlock()
+		return t, nil
+	}
+	if c.refused != nil && now.Sub(c.refusedT) < credentialsHold {
+		err := c.refused
+		c.mu.Unlock()
+		return "", err
+	}
+	f := c.inflight
+	if f == nil {
+		f = &flight{done: make(chan struct{})}
+		c.inflight = f
+		go c.mint(context.WithoutCancel(ctx), f)
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.token, f.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("ctr: wait for token: %w", ctx.Err())
+	}
+}
+
+// mint requests a token for f and caches it.
+func (c *Client) mint(ctx context.Context, f *flight) {
+	tok, ttl, err := c.requestToken(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inflight = nil
+	f.token, f.err = tok, err
+	switch {
+	case err == nil:
+		c.token, c.refused = tok, nil
+		if ttl > 2*tokenMargin {
+			ttl -= tokenMargin
+		} else {
+			ttl /= 2
+		}
+		c.expires = c.now().Add(ttl)
+	case errors.Is(err, ErrCredentials):
+		c.token, c.refused, c.refusedT = "", err, c.now()
+	}
+	close(f.done)
+}
+
+// tokenAnswer is the OAuth2 token answer.
+type tokenAnswer struct {
+	AccessToken string  `json:"access_token"`
+	TokenType   string  `json:"token_type"`
+	ExpiresIn   lnumber `json:"expires_in"`
+}
+
+// requestToken runs the client-credentials grant: Basic auth and a form
+// body (contract §2).
+func (c *Client) requestToken(ctx context.Context) (string, time.Duration, error) {
+	const op = "ctr: mint token"
+	form := url.Values{"grant_type": {"client_credentials"}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+pathToken, strings.NewReader(form))
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: build request: %w", op, err)
+	}
+	req.SetBasicAuth(c.id, c.password)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	a, err := c.read(op, req)
+	if err != nil {
+		return "", 0, err
+	}
+	if a.status != http.StatusOK {
+		return "", 0, c.apiError(op, a, true)
+	}
+	var ta tokenAnswer
+	if err := json.Unmarshal(a.body, &ta); err != nil {
+		return "", 0, &httpx.DecodeError{Op: op, Err: err}
+	}
+	if ta.AccessToken == "" {
+		return "", 0, &httpx.DecodeError{Op: op, Err: errors.New("answer has no access_token")}
+	}
+	ttl := time.Duration(float64(ta.ExpiresIn) * float64(time.Second))
+	if ttl <= 0 {
+		ttl = 600 * time.Second
+	}
+	return ta.AccessToken, ttl, nil
+}
+
+// errorBody holds the fields of IROH's error answers: NormalizedError
+// (error, error_description, trace_id), the missing_scope 403 and the
+// schema-validation 400 ({"errors": …} or {"<field>": "<problem>"}).
+type errorBody struct {
+	Error         lstring         `json:"error"`
+	Description   lstring         `json:"error_description"`
+	TraceID       lstring         `json:"trace_id"`
+	MissingScopes lslice[lstring] `json:"missing-scopes"`
+}
+
+// apiError turns a failed answer into an error. Only CTR's own error
+// fields reach the message, never the raw body or the request.
+func (c *Client) apiError(op string, a answer, tokenCall bool) error {
+	se := &httpx.StatusError{Op: op, StatusCode: a.status}
+	if a.status == http.StatusTooManyRequests || a.status == http.StatusServiceUnavailable {
+		se.Retry = httpx.ParseRetryAfter(a.header.Get("Retry-After"), c.now())
+	}
+	var eb errorBody
+	isJSON := isObject(a.body) && json.Unmarshal(a.body, &eb) == nil
+	switch {
+	case isJSON && eb.Error != "":
+		se.Detail = clip(string(eb.Error))
+		if eb.Description != "" {
+			se.Detail += ": " + clip(string(eb.Description))
+		}
+		if eb.TraceID != "" {
+			se.Detail += " (trace_id " + clip(string(eb.TraceID)) + ")"
+		}
+	case isJSON && a.status == http.StatusBadRequest:
+		se.Detail = "schema validation: " + clip(validationSummary(a.body))
+	case len(bytes.TrimSpace(a.body)) == 0:
+		se.Detail = "empty body"
+	case !isJSON:
+		se.Detail = "non-JSON body"
+	}
+	var kind error
+	switch {
+	case tokenCall && a.status >= 400 && a.status < 500 && a.status != http.StatusTooManyRequests:
+		kind = ErrCredentials
+	case a.status == http.StatusUnauthorized:
+		kind = ErrUnauthorized
+	case a.status == http.StatusForbidden:
+		kind = ErrMissingScope
+	case a.status == http.StatusBadRequest:
+		kind = ErrBadRequest
+	case a.status == http.StatusRequestEntityTooLarge:
+		kind = ErrTooLarge
+	default:
+		return se
+	}
+	e := &Error{Kind: kind, Status: se}
+	for _, s := range eb.MissingScopes {
+		if s != "" {
+			e.MissingScopes = append(e.MissingScopes, string(s))
+		}
+	}
+	if len(e.MissingScopes) > 0 {
+		se.Detail += " (missing scopes: " + strings.Join(e.MissingScopes, ", ") + ")"
+	}
+	return e
+}
+
+// validationSummary names the keys of a schema-validation body, e.g.
+// "errors: 3.type" or "content", without the values (which may quote the
+// observables sent).
+func validationSummary(body []byte) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return "unreadable"
+	}
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(m[k], &inner) != nil || len(inner) == 0 {
+			parts = append(parts, k)
+			continue
+		}
+		for _, ik := range sortedKeys(inner) {
+			var deeper map[string]json.RawMessage
+			if json.Unmarshal(inner[ik], &deeper) != nil || len(deeper) == 0 {
+				parts = append(parts, k+"."+ik)
+				continue
+			}
+			for _, dk := range sortedKeys(deeper) {
+				parts = append(parts, k+"."+ik+"."+dk)
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func clip(s string) string {
+	const n = 200
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

@@ -1,0 +1,133 @@
+package ctr
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/config"
+)
+
+// Defaults of the settings, applied to the zero values of a [Config] built
+// in code as they are by envDefault to one read from the environment.
+const (
+	DefaultRegion    = "us"
+	DefaultTimeout   = 90 * time.Second
+	DefaultBatchSize = 50
+	// MaxBatchSize is the largest accepted BatchSize. CTR documents no
+	// maximum; modules cap their answers per observable, not per call.
+	MaxBatchSize = 1000
+)
+
+// regionHosts maps a region to its IROH platform host (contract §1).
+var regionHosts = map[string]string{
+	"us":   "https://visibility.amp.cisco.com",
+	"eu":   "https://visibility.eu.amp.cisco.com",
+	"apjc": "https://visibility.apjc.amp.cisco.com",
+}
+
+// Config says how to reach CTR. Fields carry caarlos0/env tags without a
+// prefix; services nest it under their own (e.g. CTR_), and Validate names
+// the settings by their unprefixed variable names.
+type Config struct {
+	// Region picks the IROH host: us (also ""), eu or apjc.
+	Region string `env:"REGION" envDefault:"us"`
+	// ClientID is the API client's id, "client-<uuid>".
+	ClientID string `env:"CLIENT_ID"`
+	// ClientPassword is the API client's password. It is sent only to the
+	// token endpoint and never appears in errors or logs.
+	ClientPassword config.Secret `env:"CLIENT_PASSWORD"`
+	// BaseURL overrides the region's host, for the sandbox, a simulator or
+	// a mirror, e.g. http://ctrsim:8080. Paths (/iroh/...) are appended.
+	BaseURL string `env:"BASE_URL"`
+	// Insecure turns TLS certificate verification off (sandboxes only).
+	Insecure bool `env:"INSECURE"`
+	// CAFile is a PEM file of extra certificate authorities to trust.
+	CAFile string `env:"CA_FILE"`
+	// Timeout bounds each request, body included. Observe fans out to
+	// every module of the org, and the slowest sets the pace.
+	Timeout time.Duration `env:"TIMEOUT" envDefault:"90s"`
+	// BatchSize is the most observables sent in one enrich call (1..1000).
+	// Longer lists given to Observe and Deliberate are sent in chunks.
+	BatchSize int `env:"BATCH_SIZE" envDefault:"50"`
+}
+
+// setDefaults fills the zero fields of c.
+func (c *Config) setDefaults() {
+	c.Region = strings.ToLower(strings.TrimSpace(c.Region))
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	c.BaseURL = strings.TrimRight(strings.TrimSpace(c.BaseURL), "/")
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+}
+
+// Validate reports every problem of the configuration at once, each naming
+// its setting. It never shows the password.
+func (c Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	// BASE_URL replaces the host, but a typo in REGION is still a typo.
+	if _, err := RegionURL(c.Region); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ClientID == "" {
+		errs = append(errs, errors.New("ctr: CLIENT_ID is not set"))
+	}
+	if c.ClientPassword == "" {
+		errs = append(errs, errors.New("ctr: CLIENT_PASSWORD is not set"))
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("ctr: parse BASE_URL: %w", err))
+		} else {
+			if u.Scheme != "https" && u.Scheme != "http" {
+				errs = append(errs, fmt.Errorf("ctr: BASE_URL scheme %q is not http or https", u.Scheme))
+			}
+			if u.Host == "" {
+				errs = append(errs, errors.New("ctr: BASE_URL has no host"))
+			}
+			if u.User != nil {
+				errs = append(errs, errors.New("ctr: BASE_URL must not carry credentials"))
+			}
+			if u.RawQuery != "" || u.Fragment != "" {
+				errs = append(errs, errors.New("ctr: BASE_URL must not have a query or fragment"))
+			}
+		}
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("ctr: TIMEOUT %s is negative", c.Timeout))
+	}
+	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
+		errs = append(errs, fmt.Errorf("ctr: BATCH_SIZE %d is not between 1 and %d", c.BatchSize, MaxBatchSize))
+	}
+	return errors.Join(errs...)
+}
+
+// RegionURL returns the IROH platform host of a region: us (or ""), eu or
+// apjc, in any case. Any other region is an error naming the allowed ones.
+func RegionURL(region string) (string, error) {
+	r := strings.ToLower(strings.TrimSpace(region))
+	if r == "" {
+		r = DefaultRegion
+	}
+	if u, ok := regionHosts[r]; ok {
+		return u, nil
+	}
+	return "", fmt.Errorf("ctr: REGION %q is not one of us, eu, apjc: %w", region, ErrRegion)
+}
+
+// baseURL returns the host requests go to: BaseURL, else the region's.
+func (c Config) baseURL() (string, error) {
+	if c.BaseURL != "" {
+		return c.BaseURL, nil
+	}
+	return RegionURL(c.Region)
+}

@@ -1,0 +1,462 @@
+package ctr
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Response is one decoded enrich answer (observe or deliberate), or several
+// merged when a long list was sent in chunks.
+type Response struct {
+	// Modules holds each module's answer, in the order CTR gave them.
+	Modules []Module
+	// Errors holds the per-module errors CTR reported beside the data of
+	// the other modules. They are not fatal: log them, one per module.
+	Errors []ModuleError
+	// Observables lists what was asked, as the caller gave it (duplicates
+	// included): Results has at most one entry for each.
+	Observables []Observable
+	// Skipped lists the observables that were not sent: a type CTR does
+	// not know (not in the 63-value enum) or an empty value.
+	Skipped []Observable
+}
+
+// Module is one module's answer: its identity and the CTIM documents it
+// returned. Collections other than verdicts, judgements and sightings
+// (indicators, relationships, malwares, …) are only counted.
+type Module struct {
+	// Name is the instance's display name ("module"), which the customer
+	// may rename; else the legacy "module-type" class name; else TypeID.
+	Name string
+	// InstanceID is the org's configured instance ("module_instance_id").
+	InstanceID string
+	// TypeID is the integration kind ("module_type_id").
+	TypeID string
+	// LegacyType is the 2020-era "module-type" class name, when present.
+	LegacyType string
+	// Counts maps each collection present to its "count" (a JSON number
+	// that may be a float).
+	Counts map[string]float64
+	// Verdicts, Judgements and Sightings are the documents decoded.
+	Verdicts   []Verdict
+	Judgements []Judgement
+	Sightings  []Sighting
+}
+
+// Verdict is a CTIM verdict: the module's one disposition of an
+// observable.
+type Verdict struct {
+	Observable      Observable
+	Disposition     int
+	DispositionName string
+	JudgementID     string
+	ValidTime       ValidTime
+}
+
+// Judgement is a CTIM judgement: one source's opinion of an observable.
+type Judgement struct {
+	ID                 string
+	Observable         Observable
+	Disposition        int
+	DispositionName    string
+	Priority           int
+	Confidence         string
+	Severity           string
+	Source             string
+	SourceURI          string
+	Reason             string
+	ReasonURI          string
+	TLP                string
+	ValidTime          ValidTime
+	ExternalReferences []ExternalReference
+}
+
+// ExternalReference is a pointer to more about a CTIM document.
+type ExternalReference struct {
+	SourceName  string
+	URL         string
+	Description string
+	ExternalID  string
+}
+
+// Sighting is a CTIM sighting of one or more observables.
+type Sighting struct {
+	Observables []Observable
+	Description string
+	Source      string
+	SourceURI   string
+	Relations   []Relation
+}
+
+// Relation is one observable relation inside a sighting; Origin names what
+// produced it, e.g. "AbuseIPDB Enrichment Module".
+type Relation struct {
+	Origin    string
+	OriginURI string
+	Relation  string
+	Source    Observable
+	Related   Observable
+}
+
+// ValidTime is when a verdict or judgement holds. A zero End means no
+// expiry; CTIM uses 2525-01-01 for "never" too.
+type ValidTime struct {
+	Start, End time.Time
+}
+
+// expired reports whether the validity ended at or before now.
+func (v ValidTime) expired(now time.Time) bool {
+	return !v.End.IsZero() && !now.Before(v.End)
+}
+
+// ModuleError is one module's failure reported inside a 200 answer.
+type ModuleError struct {
+	Module     string
+	InstanceID string
+	TypeID     string
+	// Code is e.g. "too many requests", "request timeout", "authorization
+	// error".
+	Code    string
+	Message string
+	// Type is fatal, error or warning.
+	Type string
+}
+
+// DecodeResponse decodes an enrich answer body. It is lenient, as the
+// contract asks: unknown keys are ignored, module ids are optional, counts
+// may be floats, a field of an unexpected JSON type is left empty and a
+// document that is not an object is skipped. Only malformed JSON or a body
+// that is not an object with a "data" array is an error.
+func DecodeResponse(body []byte) (*Response, error) {
+	var env struct {
+		Data   json.RawMessage         `json:"data"`
+		Errors lslice[json.RawMessage] `json:"errors"`
+	}
+	b := bytes.TrimSpace(body)
+	if len(b) == 0 || b[0] != '{' {
+		if !json.Valid(b) {
+			return nil, errors.New("malformed JSON")
+		}
+		return nil, errors.New("answer is not a JSON object")
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("field %q is a JSON %s", te.Field, te.Value)
+		}
+		return nil, err
+	}
+	r := &Response{}
+	var entries []json.RawMessage
+	switch d := bytes.TrimSpace(env.Data); {
+	case len(d) == 0 || string(d) == "null":
+	case d[0] == '[':
+		if err := json.Unmarshal(d, &entries); err != nil {
+			return nil, fmt.Errorf("decode data: %w", err)
+		}
+	default:
+		return nil, errors.New(`"data" is not an array`)
+	}
+	for _, e := range entries {
+		var m rawModule
+		if !isObject(e) || json.Unmarshal(e, &m) != nil {
+			continue
+		}
+		r.Modules = append(r.Modules, m.module())
+	}
+	for _, e := range env.Errors {
+		var me rawModuleError
+		if !isObject(e) || json.Unmarshal(e, &me) != nil {
+			continue
+		}
+		r.Errors = append(r.Errors, ModuleError{
+			Module: string(me.Module), InstanceID: string(me.InstanceID), TypeID: string(me.TypeID),
+			Code: string(me.Code), Message: string(me.Message), Type: string(me.Type),
+		})
+	}
+	return r, nil
+}
+
+func isObject(b json.RawMessage) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '{'
+}
+
+// lstring is a string field that decodes to "" from any other JSON type.
+type lstring string
+
+func (s *lstring) UnmarshalJSON(b []byte) error {
+	var v string
+	if json.Unmarshal(b, &v) == nil {
+		*s = lstring(v)
+	}
+	return nil
+}
+
+// lnumber is a number field that also accepts a numeric string and decodes
+// to 0 from anything else.
+type lnumber float64
+
+func (n *lnumber) UnmarshalJSON(b []byte) error {
+	var f float64
+	if json.Unmarshal(b, &f) == nil {
+		*n = lnumber(f)
+		return nil
+	}
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			*n = lnumber(f)
+		}
+	}
+	return nil
+}
+
+// ltime is an ISO-8601 timestamp of any precision; zero when absent or
+// unreadable.
+type ltime time.Time
+
+func (t *ltime) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) != nil {
+		return nil
+	}
+	if v, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		*t = ltime(v)
+	}
+	return nil
+}
+
+// lobservable is an observable object; empty when not an object.
+type lobservable Observable
+
+func (o *lobservable) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Type  lstring `json:"type"`
+		Value lstring `json:"value"`
+	}
+	if isObject(b) && json.Unmarshal(b, &v) == nil {
+		*o = lobservable{Type: string(v.Type), Value: string(v.Value)}
+	}
+	return nil
+}
+
+// lslice is a list of T that skips elements failing to decode and decodes
+// to nil from anything but an array (pulsedive puts an object in a
+// sighting's "relations").
+type lslice[T any] []T
+
+func (s *lslice[T]) UnmarshalJSON(b []byte) error {
+	var raws []json.RawMessage
+	if json.Unmarshal(b, &raws) != nil {
+		return nil
+	}
+	out := make([]T, 0, len(raws))
+	for _, r := range raws {
+		var v T
+		if json.Unmarshal(r, &v) == nil {
+			out = append(out, v)
+		}
+	}
+	*s = out
+	return nil
+}
+
+type rawValidTime struct {
+	Start ltime `json:"start_time"`
+	End   ltime `json:"end_time"`
+}
+
+// lvalidTime is a valid_time object; empty when not an object.
+type lvalidTime rawValidTime
+
+func (v *lvalidTime) UnmarshalJSON(b []byte) error {
+	var r rawValidTime
+	if isObject(b) && json.Unmarshal(b, &r) == nil {
+		*v = lvalidTime(r)
+	}
+	return nil
+}
+
+func (v lvalidTime) validTime() ValidTime {
+	return ValidTime{Start: time.Time(v.Start), End: time.Time(v.End)}
+}
+
+type rawCollection struct {
+	Count lnumber                 `json:"count"`
+	Docs  lslice[json.RawMessage] `json:"docs"`
+}
+
+// lcollection is a {count, docs} object; empty when not an object.
+type lcollection rawCollection
+
+func (c *lcollection) UnmarshalJSON(b []byte) error {
+	var r rawCollection
+	if isObject(b) && json.Unmarshal(b, &r) == nil {
+		*c = lcollection(r)
+	}
+	return nil
+}
+
+type rawModule struct {
+	Module     lstring  `json:"module"`
+	LegacyType lstring  `json:"module-type"`
+	InstanceID lstring  `json:"module_instance_id"`
+	TypeID     lstring  `json:"module_type_id"`
+	Data       lmodData `json:"data"`
+}
+
+// lmodData is a module's map of collections; empty when not an object.
+type lmodData map[string]lcollection
+
+func (d *lmodData) UnmarshalJSON(b []byte) error {
+	var m map[string]lcollection
+	if isObject(b) && json.Unmarshal(b, &m) == nil {
+		*d = m
+	}
+	return nil
+}
+
+type rawVerdict struct {
+	Observable      lobservable `json:"observable"`
+	Disposition     lnumber     `json:"disposition"`
+	DispositionName lstring     `json:"disposition_name"`
+	JudgementID     lstring     `json:"judgement_id"`
+	ValidTime       lvalidTime  `json:"valid_time"`
+}
+
+type rawExtRef struct {
+	SourceName  lstring `json:"source_name"`
+	URL         lstring `json:"url"`
+	Description lstring `json:"description"`
+	ExternalID  lstring `json:"external_id"`
+}
+
+type rawJudgement struct {
+	ID                 lstring           `json:"id"`
+	Observable         lobservable       `json:"observable"`
+	Disposition        lnumber           `json:"disposition"`
+	DispositionName    lstring           `json:"disposition_name"`
+	Priority           lnumber           `json:"priority"`
+	Confidence         lstring           `json:"confidence"`
+	Severity           lstring           `json:"severity"`
+	Source             lstring           `json:"source"`
+	SourceURI          lstring           `json:"source_uri"`
+	Reason             lstring           `json:"reason"`
+	ReasonURI          lstring           `json:"reason_uri"`
+	TLP                lstring           `json:"tlp"`
+	ValidTime          lvalidTime        `json:"valid_time"`
+	ExternalReferences lslice[rawExtRef] `json:"external_references"`
+}
+
+type rawRelation struct {
+	Origin    lstring     `json:"origin"`
+	OriginURI lstring     `json:"origin_uri"`
+	Relation  lstring     `json:"relation"`
+	Source    lobservable `json:"source"`
+	Related   lobservable `json:"related"`
+}
+
+type rawSighting struct {
+	Observables lslice[lobservable] `json:"observables"`
+	Description lstring             `json:"description"`
+	Source      lstring             `json:"source"`
+	SourceURI   lstring             `json:"source_uri"`
+	Relations   lslice[rawRelation] `json:"relations"`
+}
+
+type rawModuleError struct {
+	Module     lstring `json:"module"`
+	InstanceID lstring `json:"module_instance_id"`
+	TypeID     lstring `json:"module_type_id"`
+	Code       lstring `json:"code"`
+	Message    lstring `json:"message"`
+	Type       lstring `json:"type"`
+}
+
+// decodeDocs decodes the object documents of a collection into T, skipping
+// the rest.
+func decodeDocs[T any](c lcollection) []T {
+	out := make([]T, 0, len(c.Docs))
+	for _, d := range c.Docs {
+		var v T
+		if isObject(d) && json.Unmarshal(d, &v) == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (m rawModule) module() Module {
+	mod := Module{
+		Name:       string(m.Module),
+		InstanceID: string(m.InstanceID),
+		TypeID:     string(m.TypeID),
+		LegacyType: string(m.LegacyType),
+		Counts:     make(map[string]float64, len(m.Data)),
+	}
+	if mod.Name == "" {
+		mod.Name = mod.LegacyType
+	}
+	if mod.Name == "" {
+		mod.Name = mod.TypeID
+	}
+	for name, c := range m.Data {
+		mod.Counts[name] = float64(c.Count)
+	}
+	for _, v := range decodeDocs[rawVerdict](m.Data["verdicts"]) {
+		mod.Verdicts = append(mod.Verdicts, Verdict{
+			Observable:      Observable(v.Observable),
+			Disposition:     int(v.Disposition),
+			DispositionName: string(v.DispositionName),
+			JudgementID:     string(v.JudgementID),
+			ValidTime:       v.ValidTime.validTime(),
+		})
+	}
+	for _, j := range decodeDocs[rawJudgement](m.Data["judgements"]) {
+		jd := Judgement{
+			ID:              string(j.ID),
+			Observable:      Observable(j.Observable),
+			Disposition:     int(j.Disposition),
+			DispositionName: string(j.DispositionName),
+			Priority:        int(j.Priority),
+			Confidence:      string(j.Confidence),
+			Severity:        string(j.Severity),
+			Source:          string(j.Source),
+			SourceURI:       string(j.SourceURI),
+			Reason:          string(j.Reason),
+			ReasonURI:       string(j.ReasonURI),
+			TLP:             string(j.TLP),
+			ValidTime:       j.ValidTime.validTime(),
+		}
+		for _, r := range j.ExternalReferences {
+			jd.ExternalReferences = append(jd.ExternalReferences, ExternalReference{
+				SourceName: string(r.SourceName), URL: string(r.URL),
+				Description: string(r.Description), ExternalID: string(r.ExternalID),
+			})
+		}
+		mod.Judgements = append(mod.Judgements, jd)
+	}
+	for _, s := range decodeDocs[rawSighting](m.Data["sightings"]) {
+		sg := Sighting{
+			Description: string(s.Description),
+			Source:      string(s.Source),
+			SourceURI:   string(s.SourceURI),
+		}
+		for _, o := range s.Observables {
+			sg.Observables = append(sg.Observables, Observable(o))
+		}
+		for _, r := range s.Relations {
+			sg.Relations = append(sg.Relations, Relation{
+				Origin: string(r.Origin), OriginURI: string(r.OriginURI), Relation: string(r.Relation),
+				Source: Observable(r.Source), Related: Observable(r.Related),
+			})
+		}
+		mod.Sightings = append(mod.Sightings, sg)
+	}
+	return mod
+}
