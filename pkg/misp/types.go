@@ -127,6 +127,31 @@ type Org struct {
 	UUID string `json:"uuid,omitempty"`
 }
 
+// UnmarshalJSON implements json.Unmarshaler. Besides the object it accepts
+// a string: /events/index rows carry both "org" (a string) and "Org", and
+// encoding/json matches field names case-insensitively. A string only fills
+// Name of a still-empty Org.
+func (o *Org) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if *o == (Org{}) {
+			o.Name = s
+		}
+		return nil
+	}
+	type plain Org
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*o = Org(p)
+	return nil
+}
+
 // Event is a MISP event. When sending, Info is required and the zero values
 // of the other fields are left out so that MISP applies its defaults;
 // Published is always sent (false unless set). The tqflow exporter sends
