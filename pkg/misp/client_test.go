@@ -196,12 +196,15 @@ func TestWrongKey(t *testing.T) {
 	ctx := context.Background()
 	ev := dayEvent(srv.URL)
 	calls := map[string]func() error{
-		"add event":      func() error { _, err := c.AddEvent(ctx, ev); return err },
-		"event exists":   func() error { _, err := c.EventExists(ctx, ev.UUID); return err },
-		"search":         func() error { _, err := c.SearchEvents(ctx, misp.SearchQuery{UUID: ev.UUID}); return err },
-		"add attributes": func() error { _, err := c.AddAttributes(ctx, ev.UUID, []misp.Attribute{attr(t, ev.UUID, "MD5", strings.Repeat("a", 32))}); return err },
-		"publish":        func() error { return c.PublishEvent(ctx, ev.UUID) },
-		"version":        func() error { _, err := c.ServerVersion(ctx); return err },
+		"add event":    func() error { _, err := c.AddEvent(ctx, ev); return err },
+		"event exists": func() error { _, err := c.EventExists(ctx, ev.UUID); return err },
+		"search":       func() error { _, err := c.SearchEvents(ctx, misp.SearchQuery{UUID: ev.UUID}); return err },
+		"add attributes": func() error {
+			_, err := c.AddAttributes(ctx, ev.UUID, []misp.Attribute{attr(t, ev.UUID, "MD5", strings.Repeat("a", 32))})
+			return err
+		},
+		"publish": func() error { return c.PublishEvent(ctx, ev.UUID) },
+		"version": func() error { _, err := c.ServerVersion(ctx); return err },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {

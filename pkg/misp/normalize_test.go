@@ -13,7 +13,7 @@ func TestNormalize(t *testing.T) {
 	sha256 := "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 	tests := []struct {
 		name, typ, in, want string
-		wantErr            string // substring of the reason; "" for success
+		wantErr             string // substring of the reason; "" for success
 	}{
 		{"ipv4 trimmed", "ip-dst", "  198.51.100.7\n", "198.51.100.7", ""},
 		{"ipv4 refanged", "ip-dst", "198[.]51[.]100(dot)7", "198.51.100.7", ""},
