@@ -452,4 +452,3 @@ func TestRequestShape(t *testing.T) {
 		t.Errorf("body = %v, want %v (deduplicated, hashes lower-cased, urls untouched)", body, want)
 	}
 }
-
