@@ -1,0 +1,46 @@
+# tqflow: make help lists the targets.
+#
+# Every Go target works across the whole workspace through the `work`
+# package pattern (Go 1.25+), never a per-module loop.
+
+GO        ?= go
+BIN       ?= bin
+TESTFLAGS ?=
+BENCHTIME ?= 1x
+
+.DEFAULT_GOAL := help
+
+help: ## show the targets
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*?##/ {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+.PHONY: help
+
+build: ## build the tqflow binary and each service's into bin/
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./services/tqflow ./services/fetcher ./services/enricher ./services/writer ./services/exporter ./services/signature-loader
+.PHONY: build
+
+test: ## vet, then every test of the workspace with the race detector
+	$(GO) vet work
+	$(GO) test -race -shuffle=on -count=1 -timeout=9m $(TESTFLAGS) work
+.PHONY: test
+
+demo: ## the CTR, MISP and ET jobs against the sandbox on an embedded NATS server, with a summary
+	$(GO) run ./services/tqflow demo
+.PHONY: demo
+
+bench: ## pipeline, parser and exporter benchmarks, with their ratios to the reference
+	$(GO) run ./test/benchreport -benchtime $(BENCHTIME)
+.PHONY: bench
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet work
+.PHONY: lint
+
+fmt: ## gofmt every Go file
+	gofmt -w $$(git ls-files '*.go')
+.PHONY: fmt
+
+clean: ## remove build output and demo data
+	rm -rf $(BIN) .data
+.PHONY: clean

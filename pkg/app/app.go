@@ -1,0 +1,201 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/config"
+)
+
+// ExitUsage is the exit status for bad flags or configuration: nothing was
+// started.
+const ExitUsage = 2
+
+// UsageError is bad input found before anything started.
+type UsageError struct{ Err error }
+
+func (e UsageError) Error() string { return e.Err.Error() }
+func (e UsageError) Unwrap() error { return e.Err }
+
+// Env is what a command runs with: its resolved flags, variables and
+// logger.
+type Env struct {
+	*Resolved
+	Common Common
+	Args   []string
+}
+
+// Parse fills cfg (a struct with env tags) from the command's variables and
+// validates it. Errors are [UsageError]s.
+func (e *Env) Parse(cfg any) error {
+	if err := config.Parse(cfg, e.Vars); err != nil {
+		return UsageError{err}
+	}
+	return nil
+}
+
+// ParseAll parses several configurations and reports every problem of all
+// of them in one error.
+func (e *Env) ParseAll(cfgs ...any) error {
+	var errs []error
+	for _, c := range cfgs {
+		if err := config.Parse(c, e.Vars); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return UsageError{err}
+	}
+	return nil
+}
+
+// BusConfig parses the NATS_ variables.
+func (e *Env) BusConfig() (bus.Config, error) {
+	var c struct {
+		Bus bus.Config `envPrefix:"NATS_"`
+	}
+	err := e.Parse(&c)
+	return c.Bus, err
+}
+
+// Connect connects to NATS_URL and makes sure the topology exists.
+func (e *Env) Connect(ctx context.Context, c bus.Config, name string) (*bus.Bus, error) {
+	c.Name = name
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	b, err := bus.Connect(cctx, c, e.Log)
+	if err != nil {
+		return nil, err
+	}
+	if err := bus.NewTopology(c).Ensure(cctx, b.JetStream()); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Command is a subcommand: it declares its own flags on fs and runs.
+type Command struct {
+	Name, Summary, Usage string
+	// Flags registers the command's own flags, beside the common ones.
+	Flags func(fs *flag.FlagSet)
+	// NoCommon leaves the common flags out (tools such as rules parse).
+	NoCommon bool
+	Run      func(ctx context.Context, env *Env) error
+}
+
+// Execute parses args for cmd, resolves the environment and runs it under
+// a context that ends on SIGINT or SIGTERM. It returns the exit status.
+func Execute(cmd Command, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := &Env{}
+	if !cmd.NoCommon {
+		env.Common.register(fs)
+	}
+	if cmd.Flags != nil {
+		cmd.Flags(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\nUsage: %s\n\nFlags:\n", cmd.Summary, cmd.Usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return ExitUsage
+	}
+	env.Args = fs.Args()
+	r, err := env.Common.resolve(stderr, os.Environ())
+	if err != nil {
+		fmt.Fprintf(stderr, "tqflow %s: configuration:\n%s\n", cmd.Name, indent(err))
+		return ExitUsage
+	}
+	defer func() { _ = r.Close() }()
+	env.Resolved = r
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.Run(ctx, env); err != nil {
+		var ue UsageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "tqflow %s: configuration:\n%s\n", cmd.Name, indent(ue.Err))
+			return ExitUsage
+		}
+		r.Log.Error(cmd.Name+" stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// indent prints one problem per line.
+func indent(err error) string {
+	var out []byte
+	for _, line := range splitLines(err.Error()) {
+		out = append(out, "  - "...)
+		out = append(out, line...)
+		out = append(out, '\n')
+	}
+	return string(out[:max(0, len(out)-1)])
+}
+
+func splitLines(s string) []string {
+	var lines []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			if i > start {
+				lines = append(lines, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	if start < len(s) {
+		lines = append(lines, s[start:])
+	}
+	return lines
+}
+
+// Logger returns the environment's logger, for commands that run before
+// Execute resolved one (never nil).
+func (e *Env) Logger() *slog.Logger {
+	if e.Resolved != nil && e.Log != nil {
+		return e.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// JoinUsage joins usage errors into one, so that every problem shows at
+// once; any other error is returned as it is.
+func JoinUsage(errs ...error) error {
+	var all []error
+	for _, err := range errs {
+		var ue UsageError
+		if errors.As(err, &ue) {
+			all = append(all, ue.Err)
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	return UsageError{Err: errors.Join(all...)}
+}
+
+// ParseService parses a service's configuration and the NATS_ variables,
+// reporting the problems of both at once.
+func (e *Env) ParseService(cfg any) (bus.Config, error) {
+	perr := e.Parse(cfg)
+	bc, berr := e.BusConfig()
+	return bc, JoinUsage(perr, berr)
+}

@@ -1,0 +1,153 @@
+// Package app is the process scaffolding every tqflow binary shares:
+// signals, the seed connectors' flags, configuration, logging and NATS.
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/logging"
+)
+
+// Common holds the flags every service subcommand takes. The short forms
+// are the seed connectors' (-v, -ll, -c, -n, -hist), so their users feel
+// at home.
+type Common struct {
+	Verbosity  int
+	LogTo      string
+	ConfigDir  string
+	EnvFile    string
+	Instance   string
+	Historical string
+	Once       bool
+	LogFormat  string
+}
+
+// register adds the common flags to fs.
+func (c *Common) register(fs *flag.FlagSet) {
+	fs.IntVar(&c.Verbosity, "v", 2, "log verbosity: 0 errors, 1 warnings, 2 information, 3 everything")
+	fs.StringVar(&c.LogTo, "ll", "stdout", "where logs go: stdout, or a directory to write tqflow.log in")
+	fs.StringVar(&c.ConfigDir, "c", "", "configuration directory: its tqflow.env is read when present")
+	fs.StringVar(&c.EnvFile, "env-file", "", "an env file of KEY=VALUE lines (overrides -c's tqflow.env)")
+	fs.StringVar(&c.Instance, "n", "", "instance name (also --name; default from INSTANCE, else \"default\")")
+	fs.StringVar(&c.Instance, "name", "", "instance name")
+	fs.StringVar(&c.Historical, "historical", "", "re-read indicators updated since this date (YYYY-MM-DD), once")
+	fs.StringVar(&c.Historical, "hist", "", "same as --historical")
+	fs.BoolVar(&c.Once, "once", false, "run the fetch once, wait until the pipeline has processed it, print a summary and exit")
+	fs.StringVar(&c.LogFormat, "log-format", "", "text or json (default: text on a terminal, json otherwise)")
+}
+
+// Resolved is what the common flags and the environment resolve to.
+type Resolved struct {
+	Vars       map[string]string
+	Instance   string
+	Historical *time.Time
+	Log        *slog.Logger
+	closeLog   func() error
+}
+
+// Close closes the log file, if any.
+func (r *Resolved) Close() error {
+	if r.closeLog != nil {
+		return r.closeLog()
+	}
+	return nil
+}
+
+// resolve checks the flags, reads the configuration sources and builds the
+// logger. It reports every problem it finds in one error.
+func (c *Common) resolve(stderr io.Writer, environ []string) (*Resolved, error) {
+	var errs []error
+	r := &Resolved{}
+	level, err := logging.LevelFromVerbosity(c.Verbosity)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("-v: %w", err))
+	}
+	if c.Historical != "" {
+		t, err := time.Parse(time.DateOnly, c.Historical)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--historical %q: want a date as YYYY-MM-DD", c.Historical))
+		} else if t.After(time.Now()) {
+			errs = append(errs, fmt.Errorf("--historical %s is in the future", c.Historical))
+		} else {
+			r.Historical = &t
+		}
+	}
+	envFile := c.EnvFile
+	if envFile == "" && c.ConfigDir != "" {
+		if p := filepath.Join(c.ConfigDir, "tqflow.env"); fileExists(p) {
+			envFile = p
+		} else if !dirExists(c.ConfigDir) {
+			errs = append(errs, fmt.Errorf("-c %s: no such directory", c.ConfigDir))
+		}
+	}
+	vars, err := config.Source{Environ: environ, EnvFile: envFile}.Lookup()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	r.Vars = vars
+	r.Instance = c.Instance
+	if r.Instance == "" {
+		r.Instance = vars["INSTANCE"]
+	}
+	if r.Instance == "" {
+		r.Instance = "default"
+	}
+	if !bus.ValidToken(r.Instance) {
+		errs = append(errs, fmt.Errorf("instance name %q: want 1 to 64 letters, digits, - or _", r.Instance))
+	}
+	var format logging.Format
+	switch strings.ToLower(c.LogFormat) {
+	case "":
+	case "text":
+		format = logging.FormatText
+	case "json":
+		format = logging.FormatJSON
+	default:
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
+	}
+	var w io.Writer = stderr
+	terminal := false
+	if f, ok := stderr.(*os.File); ok {
+		terminal = logging.IsTerminal(f)
+	}
+	switch c.LogTo {
+	case "", "stdout", "-":
+	default:
+		if err := os.MkdirAll(c.LogTo, 0o750); err != nil {
+			errs = append(errs, fmt.Errorf("-ll %s: %w", c.LogTo, err))
+			break
+		}
+		f, err := os.OpenFile(filepath.Join(c.LogTo, "tqflow.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-ll %s: %w", c.LogTo, err))
+			break
+		}
+		w, terminal, r.closeLog = f, false, f.Close
+	}
+	if err := errors.Join(errs...); err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	r.Log = logging.New(w, logging.Options{Level: level, Format: format, Terminal: terminal})
+	return r, nil
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}

@@ -1,0 +1,122 @@
+// Package service wires the enricher: its configuration, its CTR client,
+// the result cache and its consumer. main.go and tqflow run both start it
+// through [Run].
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/ctr"
+	"github.com/tqflow/tqflow/schemas"
+	"github.com/tqflow/tqflow/services/enricher/internal/enrich"
+)
+
+// DefaultSource is the ThreatQ source enrichment is written under, as the
+// seed connector did.
+const DefaultSource = "Cisco Threat Response Enrichment"
+
+// Config is the enricher's configuration, from the environment.
+type Config struct {
+	// Instance names the job instance (the seed's -n).
+	Instance string     `env:"INSTANCE" envDefault:"default"`
+	CTR      ctr.Config `envPrefix:"CTR_"`
+	// Status is set on every indicator CTR has context for (the seed
+	// connector's "Status"); empty leaves statuses alone.
+	Status string `env:"CTR_STATUS" envDefault:"Review"`
+	// Source is the ThreatQ source of the attributes.
+	Source string `env:"CTR_SOURCE" envDefault:"Cisco Threat Response Enrichment"`
+	// Concurrency is how many batches this process enriches at once.
+	Concurrency int `env:"ENRICHER_CONCURRENCY" envDefault:"4"`
+	// BatchSize is the most indicators taken together; CTR is called in
+	// chunks of CTR_BATCH_SIZE of them.
+	BatchSize int `env:"ENRICHER_BATCH_SIZE" envDefault:"100"`
+	// MaxAckPending caps indicators in flight across every enricher
+	// replica: the global concurrency cap on CTR.
+	MaxAckPending int `env:"ENRICHER_MAX_ACK_PENDING" envDefault:"1000"`
+	// MaxDeliver bounds attempts per indicator before it is dead-lettered.
+	MaxDeliver int `env:"ENRICHER_MAX_DELIVER" envDefault:"10"`
+	// Cache turns the shared CTR result cache on.
+	Cache bool `env:"ENRICHER_CACHE" envDefault:"true"`
+	// DrainTimeout bounds how long shutdown waits for in-flight batches.
+	DrainTimeout time.Duration `env:"ENRICHER_DRAIN_TIMEOUT" envDefault:"20s"`
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.CTR.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if !bus.ValidToken(c.Instance) {
+		errs = append(errs, fmt.Errorf("INSTANCE %q: want 1 to 64 letters, digits, - or _", c.Instance))
+	}
+	if c.Source == "" {
+		errs = append(errs, errors.New("CTR_SOURCE must not be empty"))
+	}
+	if c.Concurrency < 1 || c.Concurrency > 64 {
+		errs = append(errs, fmt.Errorf("ENRICHER_CONCURRENCY %d: want 1 to 64", c.Concurrency))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 1000 {
+		errs = append(errs, fmt.Errorf("ENRICHER_BATCH_SIZE %d: want 1 to 1000", c.BatchSize))
+	}
+	if c.MaxAckPending < c.BatchSize {
+		errs = append(errs, fmt.Errorf("ENRICHER_MAX_ACK_PENDING %d: want at least ENRICHER_BATCH_SIZE", c.MaxAckPending))
+	}
+	if c.MaxDeliver < 1 {
+		errs = append(errs, fmt.Errorf("ENRICHER_MAX_DELIVER %d: want at least 1", c.MaxDeliver))
+	}
+	return errors.Join(errs...)
+}
+
+// Spec returns the enricher's consumer for its instance.
+func (c Config) Spec() bus.ConsumerSpec {
+	return bus.ConsumerSpec{
+		Stream:        bus.StreamIndicators,
+		Name:          bus.ConsumerName("enricher", schemas.JobCTR, c.Instance),
+		Subjects:      []string{bus.IndicatorSubject(schemas.JobCTR, c.Instance)},
+		AckWait:       2 * time.Minute, // observe fans out to every module; the slowest sets the pace.
+		MaxDeliver:    c.MaxDeliver,
+		MaxAckPending: c.MaxAckPending,
+	}
+}
+
+// Stats counts what the enricher did.
+type Stats = enrich.Stats
+
+// Run enriches until ctx ends, then drains.
+func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) error {
+	client, err := ctr.New(c.CTR)
+	if err != nil {
+		return fmt.Errorf("enricher: %w", err)
+	}
+	e := &enrich.Enricher{
+		Bus:      b,
+		CTR:      &ctrAdapter{c: client, chunk: c.CTR.BatchSize, log: log},
+		TypeFor:  ctr.TypeFor,
+		Instance: c.Instance,
+		Status:   c.Status,
+		Source:   c.Source,
+		Stats:    stats,
+	}
+	if c.Cache {
+		kv, err := b.KeyValue(ctx, bus.BucketCTRCache)
+		if err != nil {
+			return fmt.Errorf("enricher: %w", err)
+		}
+		e.Cache = &enrich.Cache{KV: kv}
+	}
+	log.Info("enricher started", "instance", c.Instance, "region", c.CTR.Region, "status", c.Status, "cache", c.Cache)
+	return b.RunBatch(ctx, c.Spec(), e.Handle, bus.RunOptions{
+		Concurrency:  c.Concurrency,
+		BatchSize:    c.BatchSize,
+		BatchWait:    50 * time.Millisecond,
+		DrainTimeout: c.DrainTimeout,
+		Logger:       log.With("service", "enricher"),
+		OnSettle:     onSettle,
+	})
+}

@@ -1,0 +1,227 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/bus/bustest"
+	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/ctr"
+	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
+	"github.com/tqflow/tqflow/schemas"
+	"github.com/tqflow/tqflow/services/enricher/service"
+)
+
+func testConfig(url string) service.Config {
+	return service.Config{
+		Instance: "t",
+		CTR: ctr.Config{
+			Region: "us", BaseURL: url, ClientID: ctrsim.DefaultClientID,
+			ClientPassword: config.Secret(ctrsim.DefaultClientPassword), Timeout: 10 * time.Second, BatchSize: 20,
+		},
+		Status: "Review", Source: service.DefaultSource, Concurrency: 2, BatchSize: 50,
+		MaxAckPending: 500, MaxDeliver: 5, Cache: true, DrainTimeout: 5 * time.Second,
+	}
+}
+
+type indicator struct {
+	id          int64
+	typ, value  string
+	withContext bool
+}
+
+func publish(t *testing.T, b *bus.Bus, inds []indicator) {
+	t.Helper()
+	ctx := context.Background()
+	batch := b.NewBatch(0)
+	for _, in := range inds {
+		data, _ := json.Marshal(schemas.Indicator{Schema: schemas.IndicatorV1, Job: "ctr", Instance: "t", Indicator: schemas.IndicatorData{
+			ID: in.id, Value: in.value, Type: in.typ, Status: "Active", Score: 5, UpdatedAt: time.Now().UTC(),
+			Attributes: []schemas.Attribute{{ID: 1000 + in.id, Name: "Disposition", Value: "Stale value"}},
+		}})
+		if err := batch.Add(ctx, bus.Outgoing{Subject: bus.IndicatorSubject("ctr", "t"), ID: fmt.Sprint("i", in.id, time.Now().UnixNano()), Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writes(t *testing.T, b *bus.Bus) map[int64]schemas.IndicatorWrite {
+	t.Helper()
+	ctx := context.Background()
+	c, err := b.JetStream().OrderedConsumer(ctx, bus.StreamWrites, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.SubjectWriteIndicator}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int64]schemas.IndicatorWrite{}
+	batch, err := c.FetchNoWait(10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		var w schemas.Write
+		if err := schemas.Decode(m.Data(), &w); err != nil {
+			t.Fatalf("a published write does not validate: %v", err)
+		}
+		if _, dup := out[w.Indicator.ID]; dup {
+			t.Errorf("indicator %d written twice", w.Indicator.ID)
+		}
+		out[w.Indicator.ID] = *w.Indicator
+	}
+	return out
+}
+
+// run runs the enricher until n indicators are settled for good (acked or
+// dead-lettered; retries do not count).
+func run(t *testing.T, b *bus.Bus, cfg service.Config, n int64) *service.Stats {
+	t.Helper()
+	var stats service.Stats
+	var settled atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- service.Run(ctx, cfg, b, slog.New(slog.DiscardHandler), &stats, func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
+			if o != bus.Retried {
+				settled.Add(1)
+			}
+		})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for settled.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if settled.Load() < n {
+		t.Fatalf("%d of %d indicators settled in 30s", settled.Load(), n)
+	}
+	return &stats
+}
+
+func TestEnrichWritesOnlyWhereCTRHasContext(t *testing.T) {
+	t.Parallel()
+	sim := ctrsim.New(ctrsim.Options{Seed: 7})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	var inds []indicator
+	for i := range 60 {
+		in := indicator{id: int64(i + 1), typ: "IP Address", value: fmt.Sprintf("203.0.113.%d", i+1), withContext: i%3 == 0}
+		switch i % 5 {
+		case 1:
+			in.typ, in.value = "FQDN", fmt.Sprintf("host%d.example.net", i)
+		case 2:
+			in.typ, in.value = "SHA-256", fmt.Sprintf("%064x", i)
+		case 3:
+			in.typ, in.value = "CIDR Block", fmt.Sprintf("10.%d.0.0/16", i) // CTR does not support it.
+			in.withContext = false
+		}
+		if in.withContext {
+			ct, _ := ctr.TypeFor(in.typ)
+			o := ctrsim.Observable{Type: ct, Value: in.value}
+			sim.AddContext(o, ctrsim.GenerateContext(7, o)...)
+		}
+		inds = append(inds, in)
+	}
+	b := bustest.New(t)
+	publish(t, b, inds)
+	stats := run(t, b, testConfig(srv.URL), int64(len(inds)))
+
+	got := writes(t, b)
+	wantWrites, unsupported := 0, 0
+	for _, in := range inds {
+		w, written := got[in.id]
+		if in.typ == "CIDR Block" {
+			unsupported++
+		}
+		if written != in.withContext {
+			t.Errorf("indicator %d (%s, context %v): written %v", in.id, in.typ, in.withContext, written)
+			continue
+		}
+		if !written {
+			continue
+		}
+		wantWrites++
+		names := map[string]string{}
+		for _, a := range w.Attributes {
+			if _, dup := names[a.Name]; dup {
+				t.Errorf("indicator %d: attribute %q twice: one value per name", in.id, a.Name)
+			}
+			names[a.Name] = a.Value
+		}
+		if names["CTR Module"] == "" || names["Disposition"] == "" {
+			t.Errorf("indicator %d: attributes %v lack CTR Module or Disposition", in.id, w.Attributes)
+		}
+		if w.Status != "Review" || w.Source != service.DefaultSource || w.Value != in.value {
+			t.Errorf("indicator %d: write %+v", in.id, w)
+		}
+		if names["Disposition"] != "Stale value" && (len(w.RemoveAttributeIDs) != 1 || w.RemoveAttributeIDs[0] != 1000+in.id) {
+			t.Errorf("indicator %d: the stale Disposition row must be removed, got %v", in.id, w.RemoveAttributeIDs)
+		}
+	}
+	if len(got) != wantWrites {
+		t.Errorf("%d writes, want %d", len(got), wantWrites)
+	}
+	if stats.Unsupported.Load() != int64(unsupported) || stats.Enriched.Load() != int64(wantWrites) ||
+		stats.NoContext.Load() != int64(len(inds)-unsupported-wantWrites) {
+		t.Errorf("stats: unsupported %d enriched %d no context %d", stats.Unsupported.Load(), stats.Enriched.Load(), stats.NoContext.Load())
+	}
+	if asked := sim.ObservablesReceived(); asked != int64(len(inds)-unsupported) {
+		t.Errorf("CTR received %d observables, want %d (unsupported types are never sent)", asked, len(inds)-unsupported)
+	}
+
+	// The same indicators again: answered from the cache, CTR not asked.
+	publish(t, b, inds)
+	stats = run(t, b, testConfig(srv.URL), int64(len(inds)))
+	if asked := sim.ObservablesReceived(); asked != int64(len(inds)-unsupported) {
+		t.Errorf("second pass sent %d more observables to CTR, want 0 (cache)", asked-int64(len(inds)-unsupported))
+	}
+	if hits := stats.CacheHits.Load(); hits != int64(len(inds)-unsupported) {
+		t.Errorf("cache hits %d, want %d", hits, len(inds)-unsupported)
+	}
+}
+
+func TestEnrichRetriesRateLimits(t *testing.T) {
+	t.Parallel()
+	sim := ctrsim.New(ctrsim.Options{Seed: 3})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	var inds []indicator
+	for i := range 20 {
+		v := fmt.Sprintf("198.51.100.%d", i+1)
+		o := ctrsim.Observable{Type: "ip", Value: v}
+		sim.AddContext(o, ctrsim.GenerateContext(3, o)...)
+		inds = append(inds, indicator{id: int64(i + 1), typ: "IP Address", value: v, withContext: true})
+	}
+	sim.Faults.Set(simFaults429())
+	b := bustest.New(t)
+	publish(t, b, inds)
+	cfg := testConfig(srv.URL)
+	cfg.Cache = false
+	done := make(chan struct{})
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		sim.Faults.Set(noFaults())
+		close(done)
+	}()
+	_ = run(t, b, cfg, int64(len(inds)))
+	<-done
+	if got := writes(t, b); len(got) != len(inds) {
+		t.Errorf("%d writes after the rate limit lifted, want %d", len(got), len(inds))
+	}
+	if sim.Faults.Counts().RateLimited == 0 {
+		t.Error("the simulator never rate-limited: the test proves nothing")
+	}
+}
