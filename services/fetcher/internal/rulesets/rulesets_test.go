@@ -270,8 +270,10 @@ func TestRunOnceFailuresLeaveStateAlone(t *testing.T) {
 		hidden  string // must not appear in the error or the logs
 	}{
 		{
-			name:    "md5 mismatch",
-			setup:   func(t *testing.T, s *etsim.Server) { s.SetMD5Override(etsim.SourceOpen, flavor, strings.Repeat("ab", 16)) },
+			name: "md5 mismatch",
+			setup: func(t *testing.T, s *etsim.Server) {
+				s.SetMD5Override(etsim.SourceOpen, flavor, strings.Repeat("ab", 16))
+			},
 			src:     et.SourceOpen,
 			wantErr: et.ErrMD5Mismatch,
 		},
