@@ -181,6 +181,7 @@ type htmlErrors struct {
 	wrote   bool
 }
 
+// WriteHeader holds back a 5xx status until a body is written.
 func (h *htmlErrors) WriteHeader(code int) {
 	if code >= 500 && !h.wrote && h.pending == 0 {
 		h.pending = code
@@ -190,6 +191,7 @@ func (h *htmlErrors) WriteHeader(code int) {
 	h.ResponseWriter.WriteHeader(code)
 }
 
+// Write sends a held-back status, then b.
 func (h *htmlErrors) Write(b []byte) (int, error) {
 	if h.pending != 0 {
 		h.ResponseWriter.WriteHeader(h.pending)
@@ -199,6 +201,7 @@ func (h *htmlErrors) Write(b []byte) (int, error) {
 	return h.ResponseWriter.Write(b)
 }
 
+// Hijack lets the fault injector drop the connection.
 func (h *htmlErrors) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if hj, ok := h.ResponseWriter.(http.Hijacker); ok {
 		return hj.Hijack()
@@ -225,6 +228,7 @@ type inTag struct {
 // lenientBool accepts true/false, 1/0 and "1"/"0"/"true"/"false".
 type lenientBool bool
 
+// UnmarshalJSON implements json.Unmarshaler.
 func (b *lenientBool) UnmarshalJSON(data []byte) error {
 	var n misp.NumStr
 	if err := n.UnmarshalJSON(data); err != nil {
@@ -242,6 +246,7 @@ func (b *lenientBool) UnmarshalJSON(data []byte) error {
 // lenientString accepts a string or a number.
 type lenientString string
 
+// UnmarshalJSON implements json.Unmarshaler.
 func (s *lenientString) UnmarshalJSON(data []byte) error {
 	var n misp.NumStr
 	if err := n.UnmarshalJSON(data); err != nil {
