@@ -134,7 +134,7 @@ func GenerateContext(seed uint64, obs Observable) []ModuleContext {
 			Module: c.name, InstanceID: c.instanceID, TypeID: c.typeID,
 			Handles: c.handles, Disposition: disp,
 		}
-		escaped := url.QueryEscape(obs.Value)
+		escaped := url.QueryEscape(k.value)
 		if rng.Float64() < c.judgementOdds {
 			j := &Judgement{
 				Confidence: confidences[rng.IntN(len(confidences))],

@@ -19,7 +19,7 @@ type module struct {
 	name, instanceID, typeID string
 	handles                  map[string]bool
 	header                   []byte // {"module":…,"module_instance_id":…,"module_type_id":…,"data":
-	// Quirks, fixed per module from its instance id.
+	// Quirks, fixed per module.
 	timeFormat string // timestamp precision: milliseconds, seconds or microseconds
 	floatCount bool   // counts written as 2.0
 	relay      bool   // verdicts without judgement_id, transient judgement ids
@@ -110,7 +110,7 @@ func (s *Server) moduleFor(mc ModuleContext) int {
 	if typ == "" {
 		typ = uuidOf("type", mc.Module)
 	}
-	h := hash64(inst)
+	idx := len(s.modules)
 	m := &module{name: mc.Module, instanceID: inst, typeID: typ}
 	for _, t := range mc.Handles {
 		if m.handles == nil {
@@ -118,10 +118,12 @@ func (s *Server) moduleFor(mc ModuleContext) int {
 		}
 		m.handles[t] = true
 	}
-	m.timeFormat = []string{"2006-01-02T15:04:05.000Z", "2006-01-02T15:04:05Z", "2006-01-02T15:04:05.000000Z"}[h%3]
-	m.floatCount = h>>8%4 == 0
-	m.relay = typ == relayTypeID || h>>16%3 == 0
-	if h>>24%2 == 0 {
+	// Quirks go by registration order, so that any three modules show
+	// every timestamp precision.
+	m.timeFormat = []string{"2006-01-02T15:04:05.000Z", "2006-01-02T15:04:05Z", "2006-01-02T15:04:05.000000Z"}[idx%3]
+	m.floatCount = idx%4 == 1
+	m.relay = typ == relayTypeID || idx%3 == 2
+	if idx%2 == 0 {
 		m.emptyData = []byte(`{}`)
 	} else {
 		m.emptyData = []byte(`{"verdicts":{"count":0,"docs":[]}}`)
@@ -144,6 +146,60 @@ var dispositionNames = map[int]string{1: "Clean", 2: "Malicious", 3: "Suspicious
 
 // never is CTIM's "does not expire" end time.
 var never = time.Date(2525, 1, 1, 0, 0, 0, 0, time.UTC)
+
+type validTime struct {
+	Start string `json:"start_time"`
+	End   string `json:"end_time,omitempty"`
+}
+
+type judgementDoc struct {
+	Type            string          `json:"type"`
+	ID              string          `json:"id"`
+	SchemaVersion   string          `json:"schema_version"`
+	Observable      json.RawMessage `json:"observable"`
+	Disposition     int             `json:"disposition"`
+	DispositionName string          `json:"disposition_name"`
+	Priority        int             `json:"priority"`
+	Confidence      string          `json:"confidence"`
+	Severity        string          `json:"severity"`
+	Source          string          `json:"source"`
+	SourceURI       string          `json:"source_uri,omitempty"`
+	Reason          string          `json:"reason,omitempty"`
+	TLP             string          `json:"tlp"`
+	ValidTime       validTime       `json:"valid_time"`
+}
+
+type relationDoc struct {
+	Origin    string          `json:"origin"`
+	OriginURI string          `json:"origin_uri,omitempty"`
+	Relation  string          `json:"relation"`
+	Source    json.RawMessage `json:"source"`
+	Related   json.RawMessage `json:"related"`
+}
+
+type sightingDoc struct {
+	Type          string            `json:"type"`
+	ID            string            `json:"id"`
+	SchemaVersion string            `json:"schema_version"`
+	Count         int               `json:"count"`
+	Confidence    string            `json:"confidence"`
+	Internal      bool              `json:"internal"`
+	Observables   []json.RawMessage `json:"observables"`
+	ObservedTime  validTime         `json:"observed_time"`
+	Description   string            `json:"description,omitempty"`
+	Source        string            `json:"source,omitempty"`
+	SourceURI     string            `json:"source_uri,omitempty"`
+	Relations     []relationDoc     `json:"relations,omitempty"`
+}
+
+type verdictDoc struct {
+	Type            string          `json:"type"`
+	Disposition     int             `json:"disposition"`
+	DispositionName string          `json:"disposition_name,omitempty"`
+	Observable      json.RawMessage `json:"observable"`
+	JudgementID     string          `json:"judgement_id,omitempty"`
+	ValidTime       validTime       `json:"valid_time"`
+}
 
 // render precomputes the documents of e.
 func (s *Server) render(e *entry, obs Observable) {
@@ -173,90 +229,55 @@ func (s *Server) render(e *entry, obs Observable) {
 		var id string
 		if j := mc.Judgement; j != nil {
 			u := uuidOf("judgement", m.instanceID, obs.Type, obs.Value, strconv.Itoa(i))
+			tlp := "amber"
 			if m.relay {
-				id = "transient:judgement-" + u
+				id, tlp = "transient:judgement-"+u, "white"
 			} else {
 				id = "https://private.intel.amp.cisco.com:443/ctia/judgement/judgement-" + u
 			}
-			doc := map[string]any{
-				"type":             "judgement",
-				"id":               id,
-				"schema_version":   "1.3.28",
-				"observable":       json.RawMessage(obsJSON),
-				"disposition":      mc.Disposition,
-				"disposition_name": dispositionNames[mc.Disposition],
-				"priority":         j.Priority,
-				"confidence":       j.Confidence,
-				"severity":         j.Severity,
-				"source":           j.Source,
-				"tlp":              "amber",
-				"valid_time":       map[string]string{"start_time": ts(from), "end_time": ts(until)},
-			}
-			if m.relay {
-				doc["tlp"] = "white"
-			}
-			if j.Reason != "" {
-				doc["reason"] = j.Reason
-			}
-			if j.SourceURI != "" {
-				doc["source_uri"] = j.SourceURI
-			}
-			b, _ := json.Marshal(doc)
+			b, _ := json.Marshal(judgementDoc{
+				Type: "judgement", ID: id, SchemaVersion: "1.3.28", Observable: obsJSON,
+				Disposition: mc.Disposition, DispositionName: dispositionNames[mc.Disposition],
+				Priority: j.Priority, Confidence: j.Confidence, Severity: j.Severity,
+				Source: j.Source, SourceURI: j.SourceURI, Reason: j.Reason, TLP: tlp,
+				ValidTime: validTime{ts(from), ts(until)},
+			})
 			e.judgements = append(e.judgements, b)
 		}
 		if isWin {
 			win, winPrio, winID, winFrom, winUntil = i, prio, id, from, until
 		}
 		if sg := mc.Sighting; sg != nil {
-			doc := map[string]any{
-				"type":           "sighting",
-				"id":             "transient:sighting-" + uuidOf("sighting", m.instanceID, obs.Type, obs.Value, strconv.Itoa(i)),
-				"schema_version": "1.3.28",
-				"count":          1,
-				"confidence":     "High",
-				"internal":       false,
-				"observables":    []json.RawMessage{obsJSON},
-				"observed_time":  map[string]string{"start_time": ts(from)},
-			}
-			if sg.Description != "" {
-				doc["description"] = sg.Description
-			}
-			if sg.Source != "" {
-				doc["source"] = sg.Source
-			}
-			if sg.SourceURI != "" {
-				doc["source_uri"] = sg.SourceURI
+			doc := sightingDoc{
+				Type: "sighting", SchemaVersion: "1.3.28", Count: 1, Confidence: "High",
+				ID:          "transient:sighting-" + uuidOf("sighting", m.instanceID, obs.Type, obs.Value, strconv.Itoa(i)),
+				Observables: []json.RawMessage{obsJSON}, ObservedTime: validTime{Start: ts(from)},
+				Description: sg.Description, Source: sg.Source, SourceURI: sg.SourceURI,
 			}
 			if sg.Origin != "" {
-				rel := map[string]any{
-					"origin": sg.Origin, "relation": "Resolved_To",
-					"source": json.RawMessage(obsJSON), "related": json.RawMessage(obsJSON),
-				}
-				if sg.SourceURI != "" {
-					rel["origin_uri"] = sg.SourceURI
-				}
-				doc["relations"] = []any{rel}
+				doc.Relations = []relationDoc{{
+					Origin: sg.Origin, OriginURI: sg.SourceURI, Relation: "Resolved_To",
+					Source: obsJSON, Related: obsJSON,
+				}}
 			}
 			b, _ := json.Marshal(doc)
 			e.sightings = append(e.sightings, b)
 		}
 	}
 	mc := e.ctxs[win]
-	v := map[string]any{
-		"type":        "verdict",
-		"disposition": mc.Disposition,
-		"observable":  json.RawMessage(obsJSON),
-		"valid_time":  map[string]string{"start_time": ts(winFrom), "end_time": ts(winUntil)},
+	v := verdictDoc{
+		Type: "verdict", Disposition: mc.Disposition, Observable: obsJSON,
+		ValidTime: validTime{ts(winFrom), ts(winUntil)},
 	}
 	if m.typeID == "6f24c0f4-3ca7-4b38-af8b-7dbfaef3ab96" { // AMP File Reputation: never expires.
-		v["valid_time"] = map[string]string{"start_time": ts(winFrom), "end_time": ts(never)}
+		v.ValidTime.End = ts(never)
 	}
 	q := hash64(m.instanceID, obs.Type, obs.Value)
 	if q%3 != 0 { // disposition_name is optional; some answers leave it out.
-		v["disposition_name"] = dispositionNames[mc.Disposition]
+		v.DispositionName = dispositionNames[mc.Disposition]
 	}
 	if winID != "" && !m.relay && q>>8%4 != 0 { // judgement_id is sometimes missing.
-		v["judgement_id"] = winID
+		v.JudgementID = winID
 	}
 	e.verdict, _ = json.Marshal(v)
 }
