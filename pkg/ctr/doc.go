@@ -10,7 +10,10 @@
 // body), caches it for its expires_in (600 s) minus 60 s, shares one token
 // request between concurrent callers and mints again once when an API call
 // is answered 401. A 4xx from the token endpoint is [ErrCredentials],
-// permanent; the password never appears in errors.
+// permanent, and is remembered for 30 s so that a wrong password does not
+// cost one token request per message; a 429 or 5xx from it is transient
+// (an outage is not a configuration error). The password never appears in
+// errors.
 //
 // [Client.Observe] and [Client.Deliberate] send observables as a bare JSON
 // array, deduplicated and in chunks of Config.BatchSize, and return the

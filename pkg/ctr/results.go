@@ -119,10 +119,6 @@ func (r *Response) index() index {
 	return x
 }
 
-// tieRank orders dispositions for CTIM's tie-break at equal priority:
-// Clean, Malicious, Suspicious, Common, Unknown (lower wins).
-func tieRank(d int) int { return d }
-
 // better reports whether a candidate (priority, disposition, start) beats
 // the best so far. Earlier candidates win full ties, so the choice does not
 // depend on map order.
@@ -130,8 +126,10 @@ func better(p, d int, start time.Time, bp, bd int, bstart time.Time) bool {
 	if p != bp {
 		return p > bp
 	}
-	if tieRank(d) != tieRank(bd) {
-		return tieRank(d) < tieRank(bd)
+	if d != bd {
+		// CTIM's tie-break: Clean (1), Malicious (2), Suspicious (3),
+		// Common (4), Unknown (5); the numbers are in that order.
+		return d < bd
 	}
 	return start.After(bstart)
 }
