@@ -1,0 +1,21 @@
+// Package load is the signature-loader's logic: it turns one ruleset.v1
+// message (one rules file of an ET ruleset kept in the Object Store) into
+// write.v1 signature messages for the writer, incrementally.
+//
+// Every rule of the file is parsed with pkg/rules; lines that are not rules
+// are counted and logged with their file and line, and the rest of the file
+// still loads. Enabled rules ("standard") get the standard status; rules ET
+// ships commented out ("non-standard") get the non-standard status, and
+// only when non-standard rules are included (shared/contracts/et.md §2.4).
+//
+// The loader remembers, per instance, the rev, status and source last
+// written for every sid, in the ET state bucket, sharded by sid
+// (<instance>.sids.<sid/1000>). A rule is written only when it is new, its
+// rev went up, or its status changed at the same rev. A rule whose rev is
+// lower than the one already written (ET Open behind ET Pro, which carries
+// the same sids) is left alone: the higher rev wins, as in suricata-update.
+// The state moves only after the stream has stored every write, by
+// compare-and-set, so that a crash repeats writes (deduplicated by their
+// content-derived message IDs, and idempotent in the writer) and never
+// loses one.
+package load

@@ -1,0 +1,487 @@
+package load
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/logging"
+	"github.com/tqflow/tqflow/pkg/rules"
+	"github.com/tqflow/tqflow/schemas"
+)
+
+// Attribute names written on every signature.
+const (
+	AttrSID       = "SID"
+	AttrRevision  = "Revision"
+	AttrClasstype = "Classtype"
+	AttrCategory  = "Category"
+	AttrReference = "Reference"
+	AttrMetadata  = "Metadata"
+)
+
+// maxAttrValue is the longest attribute value write.v1 accepts.
+const maxAttrValue = 10000
+
+// maxLoggedBadLines bounds the bad lines logged one by one per file; the
+// rest are counted.
+const maxLoggedBadLines = 20
+
+// ErrMemberNotFound is a ruleset.v1 message naming a file its tarball does
+// not hold.
+var ErrMemberNotFound = errors.New("rules file not in the ruleset tarball")
+
+// Stats counts what the loader did; safe for concurrent use.
+type Stats struct {
+	// Files is the number of rules files loaded.
+	Files atomic.Int64
+	// Rules is the number of rules parsed (enabled and disabled).
+	Rules atomic.Int64
+	// Written is the number of signature writes published.
+	Written atomic.Int64
+	// Unchanged is the number of rules whose rev and status were already
+	// written.
+	Unchanged atomic.Int64
+	// Older is the number of rules left alone because a higher rev of the
+	// same sid was written (from another source).
+	Older atomic.Int64
+	// NonStandardSkipped is the number of disabled rules not loaded because
+	// non-standard rules are not included.
+	NonStandardSkipped atomic.Int64
+	// BadLines is the number of lines that are not valid rules.
+	BadLines atomic.Int64
+}
+
+// Loader handles ruleset.v1 messages of one instance. Set its fields, then
+// use Handle as a bus.Handler; it is safe for concurrent use.
+type Loader struct {
+	// Bus publishes the writes.
+	Bus *bus.Bus
+	// Objects is the rulesets Object Store.
+	Objects jetstream.ObjectStore
+	// State is the ET state bucket.
+	State jetstream.KeyValue
+	// Instance is the job instance; messages of another are refused.
+	Instance string
+	// StandardStatus and NonStandardStatus are the ThreatQ status names of
+	// enabled and of disabled rules, as ThreatQ spells them.
+	StandardStatus, NonStandardStatus string
+	// IncludeNonStandard loads disabled rules too.
+	IncludeNonStandard bool
+	// Source is the ThreatQ source of the signatures.
+	Source string
+	// SnortType and SuricataType are the ThreatQ signature type names for
+	// the rules of each engine, as ThreatQ spells them. SuricataFallback
+	// says SuricataType is a fallback (ThreatQ has no Suricata type); the
+	// loader says so once, at the first Suricata ruleset.
+	SnortType, SuricataType string
+	SuricataFallback        bool
+	// Stats, when set, receives counts.
+	Stats *Stats
+	// Log, when set, is used instead of the context's logger.
+	Log *slog.Logger
+
+	fallbackOnce sync.Once
+}
+
+// entry is what the state remembers of one sid.
+type entry struct {
+	Rev    int    `json:"r"`
+	Status string `json:"s"`
+	Source string `json:"o,omitempty"`
+}
+
+// shard is one state value: sid key to entry.
+type shard map[string]entry
+
+// ShardKey returns the KV key of the state shard holding sid:
+// <instance>.sids.<sid/1000>.
+func ShardKey(instance string, sid int) string {
+	return instance + ".sids." + strconv.Itoa(sid/1000)
+}
+
+// sidKey names a rule in its shard: its sid, prefixed by its gid when that
+// is not 1.
+func sidKey(gid, sid int) string {
+	if gid == 1 || gid == 0 {
+		return strconv.Itoa(sid)
+	}
+	return strconv.Itoa(gid) + ":" + strconv.Itoa(sid)
+}
+
+// Category returns the category of a rules file: its base name without
+// ".rules", a ".suricata" suffix and an "emerging-" or "etpro-" prefix, in
+// upper case (emerging-malware.rules gives MALWARE).
+func Category(file string) string {
+	b := strings.ToLower(path.Base(file))
+	b = strings.TrimSuffix(b, ".rules")
+	b = strings.TrimSuffix(b, ".suricata")
+	for _, p := range []string{"emerging-", "etpro-"} {
+		b = strings.TrimPrefix(b, p)
+	}
+	return strings.ToUpper(b)
+}
+
+// candidate is a rule to write if it changed.
+type candidate struct {
+	rule   *rules.Rule
+	key    string
+	status string
+}
+
+// Handle loads the rules file m names.
+func (l *Loader) Handle(ctx context.Context, m *bus.Message) error {
+	var rs schemas.Ruleset
+	if err := schemas.Decode(m.Data, &rs); err != nil {
+		return bus.Permanent(fmt.Errorf("decode ruleset message: %w", err))
+	}
+	if rs.Instance != l.Instance {
+		return bus.Permanent(fmt.Errorf("load %s: message of instance %q, this loader is %q", rs.File, rs.Instance, l.Instance))
+	}
+	log := l.logger(ctx).With("file", rs.File, "source", rs.Source, "md5", rs.MD5)
+	typ, err := l.signatureType(rs.Flavor, log)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	cands, pst, err := l.read(ctx, rs, log)
+	if err != nil {
+		return err
+	}
+	writes, next, st, err := l.diff(ctx, rs, cands)
+	if err != nil {
+		return err
+	}
+	batch := l.Bus.NewBatch(500)
+	for _, c := range writes {
+		o, err := l.write(rs, c, typ)
+		if err != nil {
+			return bus.Permanent(err)
+		}
+		if err := batch.Add(ctx, o); err != nil {
+			return fmt.Errorf("load %s: %w", rs.File, err)
+		}
+	}
+	if err := batch.Wait(ctx); err != nil {
+		return fmt.Errorf("load %s: publish signature writes: %w", rs.File, err)
+	}
+	if err := l.save(ctx, next); err != nil {
+		return fmt.Errorf("load %s: %w", rs.File, err)
+	}
+	if s := l.Stats; s != nil {
+		s.Files.Add(1)
+		s.Rules.Add(int64(pst.Rules()))
+		s.Written.Add(int64(len(writes)))
+		s.Unchanged.Add(int64(st.unchanged))
+		s.Older.Add(int64(st.older))
+		s.NonStandardSkipped.Add(int64(st.skipped))
+		s.BadLines.Add(int64(pst.Errors))
+	}
+	log.Info("rules file loaded", "enabled", pst.Enabled, "disabled", pst.Disabled, "bad_lines", pst.Errors,
+		"written", len(writes), "unchanged", st.unchanged, "older", st.older, "nonstandard_skipped", st.skipped)
+	return nil
+}
+
+// signatureType returns the ThreatQ type of a flavour's rules.
+func (l *Loader) signatureType(flavor string, log *slog.Logger) (string, error) {
+	if strings.HasPrefix(strings.ToLower(flavor), "snort") {
+		return l.SnortType, nil
+	}
+	if l.SuricataFallback {
+		l.fallbackOnce.Do(func() {
+			log.Warn("ThreatQ has no Suricata signature type: Suricata rules are written with the fallback type; create a Suricata signature type in ThreatQ to have them typed as Suricata",
+				"flavor", flavor, "type", l.SuricataType)
+		})
+	}
+	if l.SuricataType == "" {
+		return "", fmt.Errorf("load flavour %s: no signature type for Suricata rules", flavor)
+	}
+	return l.SuricataType, nil
+}
+
+// read parses the file rs names and returns the rules to consider.
+func (l *Loader) read(ctx context.Context, rs schemas.Ruleset, log *slog.Logger) ([]candidate, rules.Stats, error) {
+	obj, err := l.Objects.Get(ctx, rs.Object)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, rules.Stats{}, bus.Permanent(fmt.Errorf("load %s: object %s: %w", rs.File, rs.Object, err))
+	}
+	if err != nil {
+		return nil, rules.Stats{}, fmt.Errorf("load %s: get object %s: %w", rs.File, rs.Object, err)
+	}
+	defer func() { _ = obj.Close() }()
+	var r io.Reader = obj
+	if strings.HasSuffix(rs.Object, ".tar.gz") || strings.HasSuffix(rs.Object, ".tgz") {
+		r, err = member(obj, rs.File)
+		if err != nil {
+			err = fmt.Errorf("load %s from %s: %w", rs.File, rs.Object, err)
+			if errors.Is(err, ErrMemberNotFound) || corrupt(err) {
+				err = bus.Permanent(err)
+			}
+			return nil, rules.Stats{}, err
+		}
+	}
+	p := rules.Parser{Classifications: map[string]rules.Classification{}}
+	byKey := map[string]int{}
+	var cands []candidate
+	logged := 0
+	pst, err := p.ParseFile(r, rs.File, func(rule *rules.Rule, lerr error) error {
+		if lerr != nil {
+			if logged < maxLoggedBadLines {
+				log.Warn("line is not a valid rule; skipped", "err", lerr)
+			}
+			logged++
+			return nil
+		}
+		c := candidate{rule: rule, key: sidKey(rule.GID, rule.SID), status: l.StandardStatus}
+		if !rule.Enabled {
+			if !l.IncludeNonStandard {
+				return nil
+			}
+			c.status = l.NonStandardStatus
+		}
+		if i, ok := byKey[c.key]; ok {
+			// The same sid twice in one file: the higher rev wins.
+			if rule.Rev > cands[i].rule.Rev {
+				cands[i] = c
+			}
+			return nil
+		}
+		byKey[c.key] = len(cands)
+		cands = append(cands, c)
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("load %s from %s: %w", rs.File, rs.Object, err)
+		if corrupt(err) {
+			err = bus.Permanent(err)
+		}
+		return nil, pst, err
+	}
+	if logged > maxLoggedBadLines {
+		log.Warn("more lines are not valid rules; not logged one by one", "bad_lines", logged)
+	}
+	return cands, pst, nil
+}
+
+// member returns a reader of the tar member named file.
+func member(r io.Reader, file string) (io.Reader, error) {
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("open gzip stream: %w", err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, ErrMemberNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read tar header: %w", err)
+		}
+		if hdr.Name == file && hdr.Typeflag == tar.TypeReg {
+			return tr, nil
+		}
+	}
+}
+
+// corrupt reports whether err says the stored bytes are bad, which no retry
+// mends.
+func corrupt(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, gzip.ErrChecksum) ||
+		errors.Is(err, gzip.ErrHeader) || errors.Is(err, tar.ErrHeader)
+}
+
+// diffStats counts the rules not written.
+type diffStats struct{ unchanged, older, skipped int }
+
+// shardState is a loaded shard with its KV revision.
+type shardState struct {
+	key string
+	rev uint64
+	m   shard
+	// ours are the entries this message sets.
+	ours shard
+}
+
+// diff loads the state of the candidates' shards and returns the
+// candidates to write and the shards to save.
+func (l *Loader) diff(ctx context.Context, rs schemas.Ruleset, cands []candidate) ([]candidate, []*shardState, diffStats, error) {
+	shards := map[string]*shardState{}
+	var order []*shardState
+	var st diffStats
+	var writes []candidate
+	for _, c := range cands {
+		k := ShardKey(l.Instance, c.rule.SID)
+		sh, ok := shards[k]
+		if !ok {
+			sh = &shardState{key: k, ours: shard{}}
+			if err := l.loadShard(ctx, sh); err != nil {
+				return nil, nil, st, err
+			}
+			shards[k] = sh
+			order = append(order, sh)
+		}
+		prev, had := sh.m[c.key]
+		switch {
+		case !had || c.rule.Rev > prev.Rev:
+		case c.rule.Rev < prev.Rev:
+			st.older++
+			continue
+		case c.status == prev.Status:
+			st.unchanged++
+			continue
+		case prev.Source != "" && prev.Source != rs.Source:
+			// Another source wrote this rev with another status: it stays.
+			st.older++
+			continue
+		}
+		writes = append(writes, c)
+		sh.ours[c.key] = entry{Rev: c.rule.Rev, Status: c.status, Source: rs.Source}
+	}
+	return writes, order, st, nil
+}
+
+func (l *Loader) loadShard(ctx context.Context, sh *shardState) error {
+	sh.m, sh.rev = shard{}, 0
+	e, err := l.State.Get(ctx, sh.key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load signature state %s: %w", sh.key, err)
+	}
+	if err := json.Unmarshal(e.Value(), &sh.m); err != nil {
+		return bus.Permanent(fmt.Errorf("load signature state %s: decode: %w", sh.key, err))
+	}
+	sh.rev = e.Revision()
+	return nil
+}
+
+// save merges each shard's new entries into the stored shard by
+// compare-and-set, reloading and merging again when another loader moved
+// it meanwhile. An entry stored with a higher rev is kept.
+func (l *Loader) save(ctx context.Context, shards []*shardState) error {
+	for _, sh := range shards {
+		if len(sh.ours) == 0 {
+			continue
+		}
+		for attempt := 0; ; attempt++ {
+			for k, e := range sh.ours {
+				if cur, ok := sh.m[k]; !ok || e.Rev >= cur.Rev {
+					sh.m[k] = e
+				}
+			}
+			data, err := json.Marshal(sh.m)
+			if err != nil {
+				return fmt.Errorf("save signature state %s: %w", sh.key, err)
+			}
+			if sh.rev == 0 {
+				_, err = l.State.Create(ctx, sh.key, data)
+			} else {
+				_, err = l.State.Update(ctx, sh.key, data, sh.rev)
+			}
+			if err == nil {
+				break
+			}
+			if attempt >= 10 || ctx.Err() != nil {
+				return fmt.Errorf("save signature state %s: %w", sh.key, err)
+			}
+			if lerr := l.loadShard(ctx, sh); lerr != nil {
+				return lerr
+			}
+		}
+	}
+	return nil
+}
+
+// write builds the write.v1 message of a candidate.
+func (l *Loader) write(rs schemas.Ruleset, c candidate, typ string) (bus.Outgoing, error) {
+	r := c.rule
+	name := r.Msg
+	if strings.TrimSpace(name) == "" {
+		name = "sid:" + strconv.Itoa(r.SID)
+	}
+	attrs := []schemas.Attribute{
+		{Name: AttrSID, Value: strconv.Itoa(r.SID)},
+		{Name: AttrRevision, Value: strconv.Itoa(r.Rev)},
+	}
+	add := func(n, v string) {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			return
+		}
+		if len(v) > maxAttrValue {
+			v = v[:maxAttrValue]
+		}
+		attrs = append(attrs, schemas.Attribute{Name: n, Value: v})
+	}
+	add(AttrClasstype, r.Classtype)
+	add(AttrCategory, Category(rs.File))
+	for _, ref := range r.References {
+		add(AttrReference, ref.Type+","+ref.Value)
+	}
+	seen := map[string]bool{}
+	for _, kv := range r.Metadata {
+		v := strings.TrimSpace(kv.Key + " " + kv.Value)
+		if !seen[v] {
+			seen[v] = true
+			add(AttrMetadata, v)
+		}
+	}
+	w := schemas.Write{
+		Schema: schemas.WriteV1, Kind: schemas.KindSignature, Instance: l.Instance,
+		Signature: &schemas.SignatureWrite{
+			Name: name, Value: r.Raw, Type: typ, Status: c.status, Source: l.Source, Attributes: attrs,
+		},
+	}
+	if err := w.Validate(); err != nil {
+		return bus.Outgoing{}, fmt.Errorf("build write for %s:%d (sid %d): %w", r.File, r.Line, r.SID, err)
+	}
+	data, err := json.Marshal(w)
+	if err != nil {
+		return bus.Outgoing{}, fmt.Errorf("build write for sid %d: %w", r.SID, err)
+	}
+	return bus.Outgoing{Subject: bus.SubjectWriteSignature, ID: WriteID(l.Instance, c.key, r.Rev, data), Data: data}, nil
+}
+
+// WriteID returns a signature write's deterministic message ID, derived
+// from its content: <instance>:sig:<sid>:<rev>:<sha256 of the payload,
+// 16 hex digits>.
+func WriteID(instance, sid string, rev int, payload []byte) string {
+	sum := sha256.Sum256(payload)
+	return instance + ":sig:" + sid + ":" + strconv.Itoa(rev) + ":" + hex.EncodeToString(sum[:8])
+}
+
+func (l *Loader) logger(ctx context.Context) *slog.Logger {
+	if l.Log != nil {
+		return l.Log
+	}
+	return logging.FromContext(ctx)
+}
+
+// MatchName returns the name in available equal to want, ignoring case
+// (ThreatQ spells "Non-malicious" and "Non-Malicious" both ways), as
+// available spells it.
+func MatchName(available []string, want string) (string, bool) {
+	want = strings.TrimSpace(want)
+	i := slices.IndexFunc(available, func(a string) bool { return strings.EqualFold(strings.TrimSpace(a), want) })
+	if i < 0 {
+		return "", false
+	}
+	return available[i], true
+}

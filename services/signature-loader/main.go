@@ -1,0 +1,25 @@
+// Command signature-loader runs tqflow's signature-loader against the NATS
+// server at NATS_URL. It is the same service as tqflow signature-loader; -h
+// lists its flags.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/services/signature-loader/service"
+)
+
+func main() {
+	os.Exit(app.Execute(app.Command{
+		Name:    "signature-loader",
+		Summary: "tqflow signature-loader: see tqflow help",
+		Usage:   "signature-loader [flags]",
+		// TODO(et-signatures): resolve types and statuses in ThreatQ
+		// (pkg/threatq) once its client is wired; issue 4.
+		Run: service.Main(func(context.Context, *app.Env) (service.Catalog, error) {
+			return service.StockCatalog, nil
+		}),
+	}, os.Args[1:], os.Stdout, os.Stderr))
+}

@@ -1,0 +1,204 @@
+// Package service wires the signature-loader: its configuration, the
+// signature types and statuses it resolves in ThreatQ at start, and its
+// consumer of et.rulesets.<instance>. main.go and tqflow run both start it
+// through [Run].
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/services/signature-loader/internal/load"
+)
+
+// DefaultSource is the ThreatQ source the signatures are written under.
+const DefaultSource = "Emerging Threats"
+
+// Config is the signature-loader's configuration, from the environment.
+type Config struct {
+	// Instance names the job instance (the seed's -n).
+	Instance string `env:"INSTANCE" envDefault:"default"`
+	// StandardStatus is the status of enabled ("standard") rules: one of
+	// ThreatQ's signature statuses (Active, Expired, Inactive or Indirect,
+	// Non-malicious, Review, Whitelisted), matched ignoring case.
+	StandardStatus string `env:"ET_STANDARD_STATUS" envDefault:"Active"`
+	// NonStandardStatus is the status of the rules ET ships commented out
+	// ("non-standard").
+	NonStandardStatus string `env:"ET_NONSTANDARD_STATUS" envDefault:"Review"`
+	// IncludeNonStandard loads the non-standard rules too.
+	IncludeNonStandard bool `env:"ET_INCLUDE_NONSTANDARD" envDefault:"false"`
+	// Source is the ThreatQ source of the signatures.
+	Source string `env:"ET_SIGNATURE_SOURCE" envDefault:"Emerging Threats"`
+	// SuricataType is the ThreatQ signature type of Suricata rules, which
+	// a stock ThreatQ lacks (a customer creates it); where ThreatQ has no
+	// such type, Suricata rules are written as Snort.
+	SuricataType string `env:"ET_SURICATA_TYPE" envDefault:"Suricata"`
+	// Concurrency is how many rules files this process loads at once.
+	Concurrency int `env:"LOADER_CONCURRENCY" envDefault:"2"`
+	// MaxDeliver bounds attempts per rules file before it is dead-lettered.
+	MaxDeliver int `env:"LOADER_MAX_DELIVER" envDefault:"5"`
+	// DrainTimeout bounds how long shutdown waits for in-flight files.
+	DrainTimeout time.Duration `env:"LOADER_DRAIN_TIMEOUT" envDefault:"20s"`
+}
+
+// Validate reports every problem at once. Status names are checked against
+// ThreatQ by [Run].
+func (c Config) Validate() error {
+	var errs []error
+	if !bus.ValidToken(c.Instance) {
+		errs = append(errs, fmt.Errorf("INSTANCE %q: want 1 to 64 letters, digits, - or _", c.Instance))
+	}
+	for _, f := range []struct{ name, value string }{
+		{"ET_STANDARD_STATUS", c.StandardStatus},
+		{"ET_NONSTANDARD_STATUS", c.NonStandardStatus},
+		{"ET_SIGNATURE_SOURCE", c.Source},
+		{"ET_SURICATA_TYPE", c.SuricataType},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			errs = append(errs, fmt.Errorf("%s must not be empty", f.name))
+		}
+	}
+	if c.Concurrency < 1 || c.Concurrency > 16 {
+		errs = append(errs, fmt.Errorf("LOADER_CONCURRENCY %d: want 1 to 16", c.Concurrency))
+	}
+	if c.MaxDeliver < 1 {
+		errs = append(errs, fmt.Errorf("LOADER_MAX_DELIVER %d: want at least 1", c.MaxDeliver))
+	}
+	if c.DrainTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("LOADER_DRAIN_TIMEOUT %s: want a positive duration", c.DrainTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Spec returns the loader's consumer for its instance:
+// signature-loader-<instance> on et.rulesets.<instance>.
+func (c Config) Spec() bus.ConsumerSpec {
+	return bus.ConsumerSpec{
+		Stream:        bus.StreamRulesets,
+		Name:          bus.ConsumerName("signature-loader", c.Instance),
+		Subjects:      []string{bus.RulesetSubject(c.Instance)},
+		AckWait:       time.Minute, // the runner sends InProgress while a long file loads
+		MaxDeliver:    c.MaxDeliver,
+		MaxAckPending: 64,
+	}
+}
+
+// Catalog lists what ThreatQ knows of signatures; pkg/threatq implements
+// it in the wiring.
+type Catalog interface {
+	// SignatureTypes returns the names of the signature types.
+	SignatureTypes(ctx context.Context) ([]string, error)
+	// SignatureStatuses returns the names of the signature statuses.
+	SignatureStatuses(ctx context.Context) ([]string, error)
+}
+
+// StaticCatalog is a Catalog of fixed names, for tests and for running
+// without asking ThreatQ.
+type StaticCatalog struct {
+	Types, Statuses []string
+}
+
+var _ Catalog = StaticCatalog{}
+
+// SignatureTypes implements Catalog.
+func (s StaticCatalog) SignatureTypes(context.Context) ([]string, error) { return s.Types, nil }
+
+// SignatureStatuses implements Catalog.
+func (s StaticCatalog) SignatureStatuses(context.Context) ([]string, error) { return s.Statuses, nil }
+
+// StockCatalog holds the signature types and statuses of a stock ThreatQ
+// (shared/contracts/threatq.md §3): no Suricata type, and the third status
+// spelled both "Indirect" and "Inactive" by ThreatQ's own tools.
+var StockCatalog = StaticCatalog{
+	Types:    []string{"Bro", "Custom", "Cybox", "OpenIOC", "Regex", "Snort", "STIX Indicator Pattern", "YARA"},
+	Statuses: []string{"Active", "Expired", "Inactive", "Indirect", "Non-malicious", "Review", "Whitelisted"},
+}
+
+// Resolved is what [Resolve] found in ThreatQ, spelled as ThreatQ spells it.
+type Resolved struct {
+	StandardStatus, NonStandardStatus string
+	SnortType, SuricataType           string
+	// SuricataFallback is true when ThreatQ has no Suricata type and
+	// SuricataType is the Snort type.
+	SuricataFallback bool
+}
+
+// Resolve matches the configured statuses and types against cat, ignoring
+// case. An unknown status, or no Snort type, is an app.UsageError listing
+// what ThreatQ has.
+func Resolve(ctx context.Context, c Config, cat Catalog) (Resolved, error) {
+	statuses, err := cat.SignatureStatuses(ctx)
+	if err != nil {
+		return Resolved{}, fmt.Errorf("read ThreatQ signature statuses: %w", err)
+	}
+	types, err := cat.SignatureTypes(ctx)
+	if err != nil {
+		return Resolved{}, fmt.Errorf("read ThreatQ signature types: %w", err)
+	}
+	var r Resolved
+	var errs []error
+	var ok bool
+	if r.StandardStatus, ok = load.MatchName(statuses, c.StandardStatus); !ok {
+		errs = append(errs, fmt.Errorf("ET_STANDARD_STATUS %q: ThreatQ has no such signature status; available: %s", c.StandardStatus, strings.Join(statuses, ", ")))
+	}
+	if r.NonStandardStatus, ok = load.MatchName(statuses, c.NonStandardStatus); !ok {
+		errs = append(errs, fmt.Errorf("ET_NONSTANDARD_STATUS %q: ThreatQ has no such signature status; available: %s", c.NonStandardStatus, strings.Join(statuses, ", ")))
+	}
+	if r.SnortType, ok = load.MatchName(types, "Snort"); !ok {
+		errs = append(errs, fmt.Errorf("ThreatQ has no Snort signature type; available: %s", strings.Join(types, ", ")))
+	}
+	if r.SuricataType, ok = load.MatchName(types, c.SuricataType); !ok {
+		r.SuricataType, r.SuricataFallback = r.SnortType, true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Resolved{}, app.UsageError{Err: err}
+	}
+	return r, nil
+}
+
+// Stats counts what the loader did.
+type Stats = load.Stats
+
+// Run loads rulesets until ctx ends, then drains. It first resolves the
+// configured statuses and types in cat.
+func Run(ctx context.Context, c Config, b *bus.Bus, cat Catalog, log *slog.Logger, stats *Stats, onSettle func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) error {
+	if err := c.Validate(); err != nil {
+		return app.UsageError{Err: err}
+	}
+	res, err := Resolve(ctx, c, cat)
+	if err != nil {
+		return fmt.Errorf("signature-loader: %w", err)
+	}
+	objs, err := b.ObjectStore(ctx, bus.ObjectRulesets)
+	if err != nil {
+		return fmt.Errorf("signature-loader: %w", err)
+	}
+	kv, err := b.KeyValue(ctx, bus.BucketETState)
+	if err != nil {
+		return fmt.Errorf("signature-loader: %w", err)
+	}
+	log = log.With("service", "signature-loader")
+	l := &load.Loader{
+		Bus: b, Objects: objs, State: kv, Instance: c.Instance,
+		StandardStatus: res.StandardStatus, NonStandardStatus: res.NonStandardStatus,
+		IncludeNonStandard: c.IncludeNonStandard, Source: c.Source,
+		SnortType: res.SnortType, SuricataType: res.SuricataType, SuricataFallback: res.SuricataFallback,
+		Stats: stats,
+	}
+	log.Info("signature-loader started", "instance", c.Instance, "standard_status", res.StandardStatus,
+		"nonstandard_status", res.NonStandardStatus, "include_nonstandard", c.IncludeNonStandard,
+		"suricata_type", res.SuricataType, "source", c.Source)
+	return b.Run(ctx, c.Spec(), l.Handle, bus.RunOptions{
+		Concurrency:  c.Concurrency,
+		DrainTimeout: c.DrainTimeout,
+		DoubleAck:    true,
+		Logger:       log,
+		OnSettle:     onSettle,
+	})
+}
