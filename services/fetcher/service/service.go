@@ -1,0 +1,223 @@
+// Package service wires the fetcher: its configuration, its ThreatQ source,
+// its lease and its schedule. main.go and tqflow run both start it through
+// [Run] or [RunOnce].
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/threatq"
+	"github.com/tqflow/tqflow/schemas"
+	"github.com/tqflow/tqflow/services/fetcher/internal/fetch"
+)
+
+// Config is the fetcher's configuration, from the environment.
+type Config struct {
+	// Instance names the job instance (the seed's -n).
+	Instance string `env:"INSTANCE" envDefault:"default"`
+	// Jobs lists the jobs this fetcher runs: ctr, misp, et.
+	Jobs    []string       `env:"JOBS" envDefault:"ctr"`
+	ThreatQ threatq.Config `envPrefix:"THREATQ_"`
+	// SavedSearch is the Threat Library saved search (Data Collection)
+	// whose indicators the CTR job enriches.
+	SavedSearch string `env:"CTR_SAVED_SEARCH"`
+	// MISPThreshold is the lowest score the MISP job exports.
+	MISPThreshold float64 `env:"MISP_SCORE_THRESHOLD" envDefault:"0"`
+	// Interval is how often the fetch runs when not --once. The seed
+	// connectors ran from cron at most hourly.
+	Interval time.Duration `env:"FETCH_INTERVAL" envDefault:"1h"`
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if !bus.ValidToken(c.Instance) {
+		errs = append(errs, fmt.Errorf("INSTANCE %q: want 1 to 64 letters, digits, - or _", c.Instance))
+	}
+	needTQ := false
+	for _, j := range c.Jobs {
+		switch j {
+		case schemas.JobCTR:
+			needTQ = true
+			if c.SavedSearch == "" {
+				errs = append(errs, errors.New("CTR_SAVED_SEARCH is required for the ctr job: the saved search whose indicators are enriched"))
+			}
+		case schemas.JobMISP:
+			needTQ = true
+			if c.MISPThreshold < 0 || c.MISPThreshold > 10 {
+				errs = append(errs, fmt.Errorf("MISP_SCORE_THRESHOLD %v: want 0 to 10", c.MISPThreshold))
+			}
+		case "et":
+		default:
+			errs = append(errs, fmt.Errorf("JOBS: unknown job %q (want ctr, misp or et)", j))
+		}
+	}
+	if needTQ {
+		if err := c.ThreatQ.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Interval < time.Minute {
+		errs = append(errs, fmt.Errorf("FETCH_INTERVAL %s: want at least 1m", c.Interval))
+	}
+	return errors.Join(errs...)
+}
+
+// Report is what one fetch run did.
+type Report = fetch.Report
+
+// Fetcher runs the configured jobs' fetches.
+type Fetcher struct {
+	cfg      Config
+	bus      *bus.Bus
+	log      *slog.Logger
+	fetchers map[string]*fetch.Fetcher
+	leases   jetstreamKV
+}
+
+// New builds the fetcher's jobs.
+func New(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger) (*Fetcher, error) {
+	tq, err := threatq.New(c.ThreatQ)
+	if err != nil {
+		return nil, fmt.Errorf("fetcher: %w", err)
+	}
+	cps, err := b.KeyValue(ctx, bus.BucketCheckpoints)
+	if err != nil {
+		return nil, fmt.Errorf("fetcher: %w", err)
+	}
+	leases, err := b.KeyValue(ctx, bus.BucketLeases)
+	if err != nil {
+		return nil, fmt.Errorf("fetcher: %w", err)
+	}
+	f := &Fetcher{cfg: c, bus: b, log: log.With("service", "fetcher"), fetchers: map[string]*fetch.Fetcher{}, leases: leases}
+	for _, job := range c.Jobs {
+		ff := &fetch.Fetcher{Bus: b, Checkpoints: fetch.Checkpoints{KV: cps}, Job: job, Instance: c.Instance, Log: f.log}
+		switch job {
+		case schemas.JobCTR:
+			ff.Source = &savedSearch{tq: tq, name: c.SavedSearch, log: f.log}
+		case schemas.JobMISP:
+			threshold := c.MISPThreshold
+			ff.Source = &activeAbove{tq: tq, threshold: threshold}
+			ff.Keep = func(d schemas.IndicatorData) bool { return keepForMISP(d, threshold) }
+		default:
+			continue
+		}
+		f.fetchers[job] = ff
+	}
+	return f, nil
+}
+
+// keepForMISP re-checks, client-side, what the MISP job's server-side
+// filter asked for: filter semantics vary by ThreatQ version.
+func keepForMISP(d schemas.IndicatorData, threshold float64) bool {
+	return d.Status == "Active" && d.Score >= threshold
+}
+
+// RunOnce runs every job once, holding each job's lease while it runs.
+func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (map[string]Report, error) {
+	reps := map[string]Report{}
+	var errs []error
+	for job, ff := range f.fetchers {
+		lease := f.lease(job)
+		if err := lease.Acquire(ctx); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rep, err := ff.RunOnce(ctx, historical)
+		reps[job] = rep
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if rerr := lease.Release(context.WithoutCancel(ctx)); rerr != nil {
+			f.log.Warn("release lease", "job", job, "err", rerr)
+		}
+	}
+	return reps, errors.Join(errs...)
+}
+
+// Run fetches every Interval until ctx ends. Only the holder of a job
+// instance's lease fetches; other replicas stand by and take over within
+// the lease TTL when it goes. A historical date applies to the first run.
+func (f *Fetcher) Run(ctx context.Context, historical *time.Time) error {
+	errc := make(chan error, len(f.fetchers))
+	for job, ff := range f.fetchers {
+		go func() { errc <- f.runJob(ctx, job, ff, historical) }()
+	}
+	var errs []error
+	for range f.fetchers {
+		errs = append(errs, <-errc)
+	}
+	return errors.Join(errs...)
+}
+
+func (f *Fetcher) runJob(ctx context.Context, job string, ff *fetch.Fetcher, historical *time.Time) error {
+	log := f.log.With("job", job, "instance", f.cfg.Instance)
+	lease := f.lease(job)
+	standby := false
+	for {
+		if err := lease.Acquire(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if !standby {
+				log.Info("standing by: another fetcher is active", "err", err)
+				standby = true
+			}
+			if !sleep(ctx, lease.Every) {
+				return nil
+			}
+			continue
+		}
+		standby = false
+		log.Info("active: holding the lease")
+		hctx, cancel := context.WithCancel(ctx)
+		go lease.Hold(hctx, func(err error) {
+			log.Error("lease lost: stopping fetches until it is back", "err", err)
+			cancel()
+		})
+		for hctx.Err() == nil {
+			if _, err := ff.RunOnce(hctx, historical); err != nil && hctx.Err() == nil {
+				log.Error("fetch failed; the next run reads the same window again", "err", err)
+			}
+			historical = nil
+			if !sleep(hctx, f.cfg.Interval) {
+				break
+			}
+		}
+		cancel()
+		if ctx.Err() != nil {
+			if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
+				log.Debug("release lease", "err", err)
+			}
+			return nil
+		}
+	}
+}
+
+func (f *Fetcher) lease(job string) *fetch.Lease {
+	host, _ := os.Hostname()
+	return &fetch.Lease{
+		KV:     f.leases,
+		Key:    job + "." + f.cfg.Instance,
+		Holder: host + "-" + strconv.Itoa(os.Getpid()),
+		Every:  bus.LeaseTTL / 3,
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
