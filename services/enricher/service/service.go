@@ -42,6 +42,10 @@ type Config struct {
 	MaxDeliver int `env:"ENRICHER_MAX_DELIVER" envDefault:"10"`
 	// Cache turns the shared CTR result cache on.
 	Cache bool `env:"ENRICHER_CACHE" envDefault:"true"`
+	// AckWait is how long a delivery may go unacknowledged (a crashed
+	// worker's messages come back after it); the runner keeps live work
+	// from expiring with InProgress.
+	AckWait time.Duration `env:"ENRICHER_ACK_WAIT" envDefault:"2m"`
 	// DrainTimeout bounds how long shutdown waits for in-flight batches.
 	DrainTimeout time.Duration `env:"ENRICHER_DRAIN_TIMEOUT" envDefault:"20s"`
 }
@@ -67,6 +71,9 @@ func (c Config) Validate() error {
 	if c.MaxAckPending < c.BatchSize {
 		errs = append(errs, fmt.Errorf("ENRICHER_MAX_ACK_PENDING %d: want at least ENRICHER_BATCH_SIZE", c.MaxAckPending))
 	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("ENRICHER_ACK_WAIT %s: want at least 1s", c.AckWait))
+	}
 	if c.MaxDeliver < 1 {
 		errs = append(errs, fmt.Errorf("ENRICHER_MAX_DELIVER %d: want at least 1", c.MaxDeliver))
 	}
@@ -79,7 +86,7 @@ func (c Config) Spec() bus.ConsumerSpec {
 		Stream:        bus.StreamIndicators,
 		Name:          bus.ConsumerName("enricher", schemas.JobCTR, c.Instance),
 		Subjects:      []string{bus.IndicatorSubject(schemas.JobCTR, c.Instance)},
-		AckWait:       2 * time.Minute, // observe fans out to every module; the slowest sets the pace.
+		AckWait:       c.AckWait,
 		MaxDeliver:    c.MaxDeliver,
 		MaxAckPending: c.MaxAckPending,
 	}

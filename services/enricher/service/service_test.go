@@ -29,7 +29,7 @@ func testConfig(url string) service.Config {
 			ClientPassword: config.Secret(ctrsim.DefaultClientPassword), Timeout: 10 * time.Second, BatchSize: 20,
 		},
 		Status: "Review", Source: service.DefaultSource, Concurrency: 2, BatchSize: 50,
-		MaxAckPending: 500, MaxDeliver: 5, Cache: true, DrainTimeout: 5 * time.Second,
+		MaxAckPending: 500, MaxDeliver: 5, Cache: true, AckWait: 10 * time.Second, DrainTimeout: 5 * time.Second,
 	}
 }
 

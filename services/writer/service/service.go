@@ -26,6 +26,10 @@ type Config struct {
 	MaxAckPending int `env:"WRITER_MAX_ACK_PENDING" envDefault:"2000"`
 	// MaxDeliver bounds attempts per write before it is dead-lettered.
 	MaxDeliver int `env:"WRITER_MAX_DELIVER" envDefault:"10"`
+	// AckWait is how long a delivery may go unacknowledged (a crashed
+	// worker's messages come back after it); the runner keeps live work
+	// from expiring with InProgress.
+	AckWait time.Duration `env:"WRITER_ACK_WAIT" envDefault:"60s"`
 	// DrainTimeout bounds how long shutdown waits for in-flight writes.
 	DrainTimeout time.Duration `env:"WRITER_DRAIN_TIMEOUT" envDefault:"20s"`
 }
@@ -45,6 +49,9 @@ func (c Config) Validate() error {
 	if c.MaxAckPending < c.BatchSize {
 		errs = append(errs, fmt.Errorf("WRITER_MAX_ACK_PENDING %d: want at least WRITER_BATCH_SIZE", c.MaxAckPending))
 	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("WRITER_ACK_WAIT %s: want at least 1s", c.AckWait))
+	}
 	if c.MaxDeliver < 1 {
 		errs = append(errs, fmt.Errorf("WRITER_MAX_DELIVER %d: want at least 1", c.MaxDeliver))
 	}
@@ -60,7 +67,7 @@ func (c Config) Spec() bus.ConsumerSpec {
 		Stream:        bus.StreamWrites,
 		Name:          ConsumerName,
 		Subjects:      []string{"tq.writes.>"},
-		AckWait:       60 * time.Second,
+		AckWait:       c.AckWait,
 		MaxDeliver:    c.MaxDeliver,
 		MaxAckPending: c.MaxAckPending,
 	}
