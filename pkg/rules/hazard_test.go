@@ -28,13 +28,15 @@ func rulesBySID(t *testing.T, c corpus) map[int]*rules.Rule {
 	return f.(func() map[int]*rules.Rule)()
 }
 
-func corpusByName(name string) corpus {
+func corpusByName(t *testing.T, name string) corpus {
+	t.Helper()
 	for _, c := range corpora {
 		if c.name == name {
 			return c
 		}
 	}
-	panic("unknown corpus " + name) // test table typo
+	t.Fatalf("unknown corpus %q", name)
+	return corpus{}
 }
 
 func optionValue(r *rules.Rule, name string, nth int) string {
@@ -107,7 +109,7 @@ func TestHazardSIDs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.corpus+"/"+tt.hazard, func(t *testing.T) {
 			t.Parallel()
-			r := rulesBySID(t, corpusByName(tt.corpus))[tt.sid]
+			r := rulesBySID(t, corpusByName(t, tt.corpus))[tt.sid]
 			if r == nil {
 				t.Fatalf("sid %d not parsed", tt.sid)
 			}

@@ -29,6 +29,9 @@ import (
 //   - a priority that is not an integer is kept in Options only.
 func Parse(line string) (*Rule, error) {
 	r := new(Rule)
+	if !utf8.ValidString(line) {
+		return nil, ErrEncoding
+	}
 	if err := parseInto(r, line); err != nil {
 		return nil, err
 	}
@@ -47,11 +50,9 @@ func isAction(s string) bool {
 	return false
 }
 
-// parseInto parses line into r, which must be zeroed.
+// parseInto parses line, which must be valid UTF-8, into r, which must be
+// zeroed.
 func parseInto(r *Rule, line string) error {
-	if !utf8.ValidString(line) {
-		return ErrEncoding
-	}
 	s := trimSpace(line)
 	if s == "" {
 		return ErrNotRule
@@ -134,6 +135,7 @@ func splitHeader(h string, f *[7]string) (int, bool) {
 // parseOptions splits opts on unescaped ';' and fills r.
 func parseOptions(r *Rule, opts string) error {
 	r.Options = make([]Option, 0, strings.Count(opts, ";"))
+
 	for {
 		opts = trimLeftSpace(opts)
 		if opts == "" {
@@ -161,13 +163,16 @@ func parseOptions(r *Rule, opts string) error {
 // optionEnd returns the index of the first ';' in s outside a backslash
 // escape, or -1.
 func optionEnd(s string) int {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case ';':
-			return i
+	for i := 0; i < len(s); {
+		j := strings.IndexByte(s[i:], ';')
+		if j < 0 {
+			return -1
 		}
+		k := strings.IndexByte(s[i:i+j], '\\')
+		if k < 0 {
+			return i + j
+		}
+		i += k + 2 // skip the backslash and the byte it escapes
 	}
 	return -1
 }
@@ -204,12 +209,18 @@ func applyOption(r *Rule, name, val string, hasVal bool) error {
 		}
 	case "reference":
 		if val != "" {
+			if r.References == nil {
+				r.References = make([]Reference, 0, 4)
+			}
 			t, v, _ := strings.Cut(val, ",")
 			r.References = append(r.References, Reference{Type: trimSpace(t), Value: trimSpace(v)})
 		}
 	case "metadata":
 		if !hasVal {
 			return fmt.Errorf("parse option metadata: %w", ErrNoValue)
+		}
+		if r.Metadata == nil {
+			r.Metadata = make([]KV, 0, strings.Count(val, ",")+1)
 		}
 		for val != "" {
 			var entry string
@@ -304,20 +315,18 @@ func pyInt(s string) (int, bool) {
 // U+001C to U+001F.
 func isPySpace(r rune) bool {
 	if r < utf8.RuneSelf {
-		switch r {
-		case ' ', '\t', '\n', '\v', '\f', '\r', 0x1c, 0x1d, 0x1e, 0x1f:
-			return true
-		}
-		return false
+		return asciiSpace[r]
 	}
 	return unicode.IsSpace(r)
 }
 
+// asciiSpace marks the ASCII bytes isPySpace accepts.
+var asciiSpace = [utf8.RuneSelf]bool{' ': true, '\t': true, '\n': true, '\v': true, '\f': true, '\r': true, 0x1c: true, 0x1d: true, 0x1e: true, 0x1f: true}
+
 // isSpaceAt reports whether s has Python white space at byte i.
 func isSpaceAt(s string, i int) bool {
-	c := s[i]
-	if c < utf8.RuneSelf {
-		return isPySpace(rune(c))
+	if c := s[i]; c < utf8.RuneSelf {
+		return asciiSpace[c]
 	}
 	r, _ := utf8.DecodeRuneInString(s[i:])
 	return isPySpace(r)
@@ -336,7 +345,7 @@ func trimLeftSpace(s string) string {
 	for s != "" {
 		c := s[0]
 		if c < utf8.RuneSelf {
-			if !isPySpace(rune(c)) {
+			if !asciiSpace[c] {
 				return s
 			}
 			s = s[1:]
@@ -371,7 +380,7 @@ func trimRightSpace(s string) string {
 	for s != "" {
 		c := s[len(s)-1]
 		if c < utf8.RuneSelf {
-			if !isPySpace(rune(c)) {
+			if !asciiSpace[c] {
 				return s
 			}
 			s = s[:len(s)-1]

@@ -99,25 +99,32 @@ func (p *Parser) ParseFile(r io.Reader, name string, fn func(*Rule, error) error
 		cont      []byte // the continued lines so far, backslashes removed
 		contStart int
 	)
+	var rule *Rule // reused after lines that are not rules
 	emit := func(line []byte, num int) error {
-		rule := new(Rule)
+		if len(trimRightSpaceBytes(line)) == 0 {
+			st.Blank++
+			return nil
+		}
+		if rule == nil {
+			rule = new(Rule)
+		} else {
+			*rule = Rule{}
+		}
 		err := parseInto(rule, string(line))
 		switch {
 		case err == nil:
-			if rule.Enabled {
+			r := rule
+			rule = nil
+			if r.Enabled {
 				st.Enabled++
 			} else {
 				st.Disabled++
 			}
-			rule.File, rule.Line = name, num
-			p.fillPriority(rule)
-			return fn(rule, nil)
+			r.File, r.Line = name, num
+			p.fillPriority(r)
+			return fn(r, nil)
 		case errors.Is(err, ErrNotRule):
-			if len(trimSpace(string(line))) == 0 {
-				st.Blank++
-			} else {
-				st.Comments++
-			}
+			st.Comments++
 			return nil
 		default:
 			st.Errors++
@@ -221,7 +228,7 @@ func trimRightSpaceBytes(b []byte) []byte {
 	for len(b) > 0 {
 		c := b[len(b)-1]
 		if c < utf8.RuneSelf {
-			if !isPySpace(rune(c)) {
+			if !asciiSpace[c] {
 				return b
 			}
 			b = b[:len(b)-1]

@@ -16,7 +16,8 @@ import (
 // classificationFile is the name of the classification file in a ruleset.
 const classificationFile = "classification.config"
 
-// Walk reads the ruleset at path with a zero [Parser]; see [Parser.Walk].
+// Walk reads the ruleset at path (a .rules file, a directory or a gzipped
+// tarball) with a zero [Parser]; see [Parser.Walk].
 func Walk(path string, fn func(*Rule, error) error) error {
 	var p Parser
 	_, err := p.Walk(path, fn)
@@ -31,12 +32,12 @@ func WalkTarball(r io.Reader, name string, fn func(*Rule, error) error) error {
 	return err
 }
 
-// Walk reads the ruleset at path and calls fn as [Parser.ParseFile] does.
-// The path is one of:
+// Walk reads the ruleset named name and calls fn as [Parser.ParseFile]
+// does. The name is one of:
 //   - a gzipped tar file (name ending in .tar.gz or .tgz), read as
 //     [Parser.WalkTarball] does; classification.config is looked for in the
 //     archive first, so rules are streamed with their priorities;
-//   - a directory, whose *.rules files are read in name order, with the
+//   - a directory, whose regular *.rules files are read in name order, with the
 //     directory's classification.config;
 //   - a rules file, with the classification.config beside it.
 //
