@@ -1,0 +1,293 @@
+package service_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/md5" //nolint:gosec // ET's change marker, as in the fetcher.
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/bus/bustest"
+	"github.com/tqflow/tqflow/schemas"
+	"github.com/tqflow/tqflow/services/signature-loader/service"
+)
+
+func config() service.Config {
+	return service.Config{
+		Instance: "default", StandardStatus: "Active", NonStandardStatus: "Review", Source: service.DefaultSource,
+		SuricataType: "Suricata", Concurrency: 1, MaxDeliver: 3, DrainTimeout: 5 * time.Second,
+	}
+}
+
+func TestResolve(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		cfg      func(*service.Config)
+		catalog  service.StaticCatalog
+		want     service.Resolved
+		wantErrs []string
+	}{
+		{
+			name: "stock ThreatQ: Suricata falls back to Snort", cfg: func(c *service.Config) { c.NonStandardStatus = "non-MALICIOUS" },
+			catalog: service.StockCatalog,
+			want:    service.Resolved{StandardStatus: "Active", NonStandardStatus: "Non-malicious", SnortType: "Snort", SuricataType: "Snort", SuricataFallback: true},
+		},
+		{
+			name: "custom Suricata type", catalog: service.StaticCatalog{Types: []string{"snort", "suricata"}, Statuses: []string{"active", "review"}},
+			want: service.Resolved{StandardStatus: "active", NonStandardStatus: "review", SnortType: "snort", SuricataType: "suricata"},
+		},
+		{
+			name:     "unknown statuses and no Snort",
+			cfg:      func(c *service.Config) { c.StandardStatus, c.NonStandardStatus = "Enabled", "Disabled" },
+			catalog:  service.StaticCatalog{Types: []string{"YARA"}, Statuses: []string{"Active", "Review"}},
+			wantErrs: []string{`ET_STANDARD_STATUS "Enabled"`, `ET_NONSTANDARD_STATUS "Disabled"`, "available: Active, Review", "no Snort signature type"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := config()
+			if tt.cfg != nil {
+				tt.cfg(&c)
+			}
+			got, err := service.Resolve(context.Background(), c, tt.catalog)
+			if len(tt.wantErrs) > 0 {
+				var ue app.UsageError
+				if !errors.As(err, &ue) {
+					t.Fatalf("error %v, want a usage error", err)
+				}
+				for _, w := range tt.wantErrs {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not say %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Resolve = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	c := config()
+	c.Instance, c.StandardStatus, c.Concurrency = "a.b", " ", 0
+	err := c.Validate()
+	for _, w := range []string{"INSTANCE", "ET_STANDARD_STATUS", "LOADER_CONCURRENCY"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v does not name %s", err, w)
+		}
+	}
+	if err := config().Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+// tarball returns a gzipped tar holding rules/<name> with content.
+func tarball(t *testing.T, name, content string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: "rules/" + name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write([]byte(content)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// syncBuffer is a log sink for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+type harness struct {
+	b       *bus.Bus
+	objs    jetstream.ObjectStore
+	settled atomic.Int64
+	logs    *syncBuffer
+	writes  int
+}
+
+func newHarness(t *testing.T, c service.Config) *harness {
+	t.Helper()
+	h := &harness{b: bustest.New(t), logs: &syncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	objs, err := h.b.ObjectStore(ctx, bus.ObjectRulesets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.objs = objs
+	done := make(chan error, 1)
+	go func() {
+		done <- service.Run(ctx, c, h.b, service.StockCatalog, slog.New(slog.NewTextHandler(h.logs, nil)), &service.Stats{},
+			func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, err error) {
+				if o != bus.Acked {
+					t.Errorf("ruleset message %s: %v", o, err)
+				}
+				h.settled.Add(1)
+			})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("loader: %v", err)
+		}
+	})
+	return h
+}
+
+// load stores a one-file ruleset and publishes its ruleset.v1, waits for
+// the loader, and returns the signature writes it made.
+func (h *harness) load(t *testing.T, source, flavor, file, content string) []schemas.SignatureWrite {
+	t.Helper()
+	ctx := context.Background()
+	tgz := tarball(t, file, content)
+	sum := md5.Sum(tgz) //nolint:gosec // See the import.
+	md := hex.EncodeToString(sum[:])
+	if _, err := h.objs.PutBytes(ctx, md+".tar.gz", tgz); err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(schemas.Ruleset{Schema: schemas.RulesetV1, Instance: "default", Source: source, Flavor: flavor,
+		MD5: md, Object: md + ".tar.gz", File: "rules/" + file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := h.settled.Load()
+	if err := h.b.Publish(ctx, bus.Outgoing{Subject: bus.RulesetSubject("default"), ID: "default:" + md + ":" + file, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for h.settled.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for the loader")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st, err := h.b.JetStream().Stream(ctx, bus.StreamWrites)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []schemas.SignatureWrite
+	for seq := uint64(h.writes + 1); ; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w schemas.Write
+		if err := schemas.Decode(m.Data, &w); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, *w.Signature)
+		h.writes++
+	}
+	return out
+}
+
+const ruleFmt = `alert http $HOME_NET any -> $EXTERNAL_NET any (msg:"ET MALWARE Test %s"; flow:established,to_server; content:"x"; reference:url,example.com/a; reference:cve,2017-0144; classtype:trojan-activity; sid:2000100; rev:%d; metadata:former_category TROJAN, signature_severity Major;)`
+
+func rule(status string, rev int) string {
+	r := strings.Replace(strings.Replace(ruleFmt, "%s", status, 1), "%d", strconv.Itoa(rev), 1)
+	return r + "\n"
+}
+
+func TestLoaderIncrementalAndOverlap(t *testing.T) {
+	t.Parallel()
+	c := config()
+	c.IncludeNonStandard = true
+	h := newHarness(t, c)
+	const garbage = "not a rule at all (\nalert tcp any any -> any any (msg:\"no sid\"; rev:1;)\n"
+	steps := []struct {
+		name, source, flavor, file, content string
+		want                                []string // statuses written, in order
+		wantType                            string
+	}{
+		{"open rev 5", "open", "suricata-5.0", "emerging-malware.rules", garbage + rule("one", 5), []string{"Active"}, "Snort"},
+		{"open again, unchanged", "open", "suricata-5.0", "emerging-malware.rules", rule("one", 5) + "# new comment\n", nil, ""},
+		{"pro rev 6 wins", "pro", "suricata-5.0", "malware.rules", rule("pro", 6), []string{"Active"}, "Snort"},
+		{"open rev 5 is older", "open", "suricata-5.0", "emerging-malware.rules", rule("one", 5) + "\n", nil, ""},
+		{"pro disables it", "pro", "suricata-5.0", "malware.rules", "#" + rule("pro", 6), []string{"Review"}, "Snort"},
+		{"snort flavour", "open", "snort-2.9.0", "emerging-malware.rules", rule("snort", 7), []string{"Active"}, "Snort"},
+	}
+	for _, s := range steps {
+		got := h.load(t, s.source, s.flavor, s.file, s.content)
+		var statuses []string
+		for _, w := range got {
+			statuses = append(statuses, w.Status)
+			if w.Type != s.wantType {
+				t.Errorf("%s: type %q, want %q", s.name, w.Type, s.wantType)
+			}
+		}
+		if strings.Join(statuses, ",") != strings.Join(s.want, ",") {
+			t.Fatalf("%s: wrote %v, want %v", s.name, statuses, s.want)
+		}
+	}
+	if n := strings.Count(h.logs.String(), "no Suricata signature type"); n != 1 {
+		t.Errorf("the Suricata fallback was said %d times, want once:\n%s", n, h.logs)
+	}
+	if !strings.Contains(h.logs.String(), "rules/emerging-malware.rules:1:") || !strings.Contains(h.logs.String(), "rules/emerging-malware.rules:2:") {
+		t.Errorf("bad lines not logged with file:line:\n%s", h.logs)
+	}
+}
+
+func TestLoaderSignatureFields(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, config())
+	got := h.load(t, "open", "suricata-5.0", "emerging-malware.rules", rule("fields", 3)+"#"+rule("off", 1))
+	if len(got) != 1 {
+		t.Fatalf("%d writes, want 1 (the disabled rule is non-standard, not included)", len(got))
+	}
+	w := got[0]
+	if w.Name != "ET MALWARE Test fields" || !strings.HasPrefix(w.Value, "alert http") || w.Status != "Active" || w.Source != "Emerging Threats" {
+		t.Errorf("write %+v", w)
+	}
+	var attrs []string
+	for _, a := range w.Attributes {
+		attrs = append(attrs, a.Name+"="+a.Value)
+	}
+	want := "SID=2000100|Revision=3|Classtype=trojan-activity|Category=MALWARE|Reference=url,example.com/a|Reference=cve,2017-0144|Metadata=former_category TROJAN|Metadata=signature_severity Major"
+	if strings.Join(attrs, "|") != want {
+		t.Errorf("attributes\n%s\nwant\n%s", strings.Join(attrs, "|"), want)
+	}
+}
