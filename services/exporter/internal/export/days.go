@@ -1,0 +1,226 @@
+package export
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tqflow/tqflow/pkg/misp"
+)
+
+// maxCASAttempts bounds the compare-and-set retries of one state change.
+// Each conflict means another writer succeeded, so running out means heavy
+// contention: the batch is retried later.
+const maxCASAttempts = 100
+
+// ErrContention says a day's state kept changing under a compare-and-set
+// for maxCASAttempts attempts.
+var ErrContention = errors.New("export: day state contention")
+
+// Day is a day's state, stored as JSON under "<instance>.<day>".
+type Day struct {
+	// Chunks are the day's events, chunk 1 first. Only the last one takes
+	// new attributes.
+	Chunks []Chunk `json:"chunks"`
+}
+
+// Chunk is one event of a day.
+type Chunk struct {
+	// N numbers the chunk from 1.
+	N int `json:"n"`
+	// Gen is the generation of the event UUID: 0 at first, raised when
+	// MISP refuses the UUID because the event was deleted (blocklisted).
+	Gen int `json:"gen,omitempty"`
+	// Claimed counts the attribute slots handed out; never more than the
+	// exporter's MaxPerEvent.
+	Claimed int `json:"claimed"`
+	// Created says the event exists in MISP, so replicas need not add it.
+	Created bool `json:"created,omitempty"`
+	// EventID is MISP's id of the event, once created.
+	EventID string `json:"event_id,omitempty"`
+}
+
+// Alloc is a run of slots reserved in one chunk.
+type Alloc struct {
+	Chunk, Count int
+}
+
+// days reads and changes day state in the bucket.
+type days struct {
+	kv       jetstream.KeyValue
+	instance string
+	max      int
+}
+
+func (d *days) dayKey(day string) string { return d.instance + "." + day }
+
+// valueKey is the claim key of a (type, normalised value) on a day.
+func (d *days) valueKey(day, mispType, value string) string {
+	h := sha256.New()
+	h.Write([]byte(mispType))
+	h.Write([]byte{0})
+	h.Write([]byte(value))
+	return d.instance + "." + day + ".v." + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// eventUUID is the UUID of a chunk's event in its generation.
+func (d *days) eventUUID(day string, c Chunk) string {
+	inst := d.instance
+	if c.Gen > 0 {
+		inst += "|g" + strconv.Itoa(c.Gen+1)
+	}
+	return misp.EventUUID(inst, day, c.N)
+}
+
+// get reads a day; a day never written is empty, revision 0.
+func (d *days) get(ctx context.Context, day string) (Day, uint64, error) {
+	e, err := d.kv.Get(ctx, d.dayKey(day))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return Day{}, 0, nil
+	case err != nil:
+		return Day{}, 0, fmt.Errorf("read day %s: %w", day, err)
+	}
+	var out Day
+	if err := json.Unmarshal(e.Value(), &out); err != nil {
+		return Day{}, 0, fmt.Errorf("decode day %s: %w", day, err)
+	}
+	return out, e.Revision(), nil
+}
+
+// change applies fn to the day's state and stores it with compare-and-set,
+// retrying on conflict. fn may be called several times; it returns false
+// when there is nothing to write.
+func (d *days) change(ctx context.Context, day string, fn func(*Day) bool) (Day, error) {
+	for range maxCASAttempts {
+		st, rev, err := d.get(ctx, day)
+		if err != nil {
+			return Day{}, err
+		}
+		if !fn(&st) {
+			return st, nil
+		}
+		b, err := json.Marshal(st)
+		if err != nil {
+			return Day{}, fmt.Errorf("encode day %s: %w", day, err)
+		}
+		if rev == 0 {
+			_, err = d.kv.Create(ctx, d.dayKey(day), b)
+		} else {
+			_, err = d.kv.Update(ctx, d.dayKey(day), b, rev)
+		}
+		switch {
+		case err == nil:
+			return st, nil
+		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+			continue // Another replica wrote first: read again.
+		default:
+			return Day{}, fmt.Errorf("write day %s: %w", day, err)
+		}
+	}
+	return Day{}, fmt.Errorf("write day %s: %w", day, ErrContention)
+}
+
+// reserve hands out n slots of the day: what is left in the last chunk,
+// then new chunks of up to max slots each.
+func (d *days) reserve(ctx context.Context, day string, n int) ([]Alloc, Day, error) {
+	var allocs []Alloc
+	st, err := d.change(ctx, day, func(st *Day) bool {
+		allocs = allocs[:0]
+		left := n
+		for left > 0 {
+			if len(st.Chunks) == 0 || st.Chunks[len(st.Chunks)-1].Claimed >= d.max {
+				st.Chunks = append(st.Chunks, Chunk{N: len(st.Chunks) + 1})
+			}
+			c := &st.Chunks[len(st.Chunks)-1]
+			take := min(d.max-c.Claimed, left)
+			c.Claimed += take
+			left -= take
+			allocs = append(allocs, Alloc{Chunk: c.N, Count: take})
+		}
+		return n > 0
+	})
+	if err != nil {
+		return nil, Day{}, fmt.Errorf("reserve %d slots: %w", n, err)
+	}
+	return allocs, st, nil
+}
+
+// created records that chunk n's event (of generation gen) exists.
+func (d *days) created(ctx context.Context, day string, n, gen int, id string) (Day, error) {
+	return d.change(ctx, day, func(st *Day) bool {
+		if n > len(st.Chunks) || st.Chunks[n-1].Gen != gen || st.Chunks[n-1].Created {
+			return false
+		}
+		st.Chunks[n-1].Created, st.Chunks[n-1].EventID = true, id
+		return true
+	})
+}
+
+// nextGen moves chunk n to the next UUID generation, unless another
+// replica already did, and returns the day.
+func (d *days) nextGen(ctx context.Context, day string, n, gen int) (Day, error) {
+	return d.change(ctx, day, func(st *Day) bool {
+		if n > len(st.Chunks) || st.Chunks[n-1].Gen != gen {
+			return false
+		}
+		st.Chunks[n-1] = Chunk{N: n, Gen: gen + 1, Claimed: st.Chunks[n-1].Claimed}
+		return true
+	})
+}
+
+// forget records that chunk n's event is gone (not found in MISP), so
+// that it is added again.
+func (d *days) forget(ctx context.Context, day string, n, gen int) (Day, error) {
+	return d.change(ctx, day, func(st *Day) bool {
+		if n > len(st.Chunks) || st.Chunks[n-1].Gen != gen || !st.Chunks[n-1].Created {
+			return false
+		}
+		st.Chunks[n-1].Created, st.Chunks[n-1].EventID = false, ""
+		return true
+	})
+}
+
+// lookup returns the chunk a claim holds, or 0 when the value is not
+// claimed yet.
+func (d *days) lookup(ctx context.Context, key string) (int, error) {
+	e, err := d.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("read claim %s: %w", key, err)
+	}
+	n, err := strconv.Atoi(string(e.Value()))
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("read claim %s: value %q is not a chunk number", key, e.Value())
+	}
+	return n, nil
+}
+
+// claim records that the value of key goes to chunk n, unless another
+// claimant was first: it returns the chunk that holds the claim and whether
+// it is ours.
+func (d *days) claim(ctx context.Context, key string, n int) (int, bool, error) {
+	_, err := d.kv.Create(ctx, key, []byte(strconv.Itoa(n)))
+	if err == nil {
+		return n, true, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, false, fmt.Errorf("claim %s: %w", key, err)
+	}
+	got, err := d.lookup(ctx, key)
+	if err != nil {
+		return 0, false, err
+	}
+	if got == 0 {
+		return 0, false, fmt.Errorf("claim %s: %w", key, ErrContention)
+	}
+	return got, false, nil
+}

@@ -1,0 +1,574 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/misp"
+	"github.com/tqflow/tqflow/schemas"
+)
+
+// MaxPerEvent is the most attributes one day-event takes (the seed
+// connector's 25,000, about half of what a MISP at recommended PHP settings
+// can still fetch).
+const MaxPerEvent = 25_000
+
+// MISP is what the exporter needs of a MISP instance. *misp.Client
+// implements it.
+type MISP interface {
+	// AddEvent creates an event; a UUID already taken is success.
+	AddEvent(ctx context.Context, ev misp.Event) (misp.Event, error)
+	// AddAttributes adds attributes to an event (id or UUID), sorting each
+	// into saved, already there or rejected.
+	AddAttributes(ctx context.Context, event string, attrs []misp.Attribute) (misp.AddResult, error)
+}
+
+var _ MISP = (*misp.Client)(nil)
+
+// DayFrom says which time of an indicator decides its day.
+type DayFrom string
+
+// Day rules.
+const (
+	// DayFromUpdatedAt takes the indicator's updated_at (the default).
+	DayFromUpdatedAt DayFrom = "updated_at"
+	// DayFromPublished takes the time the fetcher published the message
+	// (the stream's timestamp): "the day it was exported", as the seed
+	// connector did, and still the same on every redelivery.
+	DayFromPublished DayFrom = "published"
+)
+
+// Settings say what the exporter sends. The zero value of each field but
+// Instance has a default.
+type Settings struct {
+	// Instance names the job instance: KV keys and event UUIDs derive from
+	// it.
+	Instance string
+	// Location is the time zone days are cut in; UTC when nil.
+	Location *time.Location
+	// DayFrom picks the time that decides an indicator's day.
+	DayFrom DayFrom
+	// InfoPrefix starts each event's info: "<prefix> <YYYY-MM-DD> #<n>".
+	InfoPrefix string
+	// MaxPerEvent caps attributes per event; [MaxPerEvent] when zero.
+	MaxPerEvent int
+	// SendSize is the most attributes per /attributes/add call; 1000 when
+	// zero. A 413 halves it for that call.
+	SendSize int
+	// Parallel bounds the concurrent MISP calls and KV operations of one
+	// batch; 4 when zero (KV operations use 16 times as many).
+	Parallel int
+	// Distribution, ThreatLevel and Analysis go on every event (misp.md
+	// §6.1): defaults "0", "4" and "2".
+	Distribution, ThreatLevel, Analysis string
+	// EventTags go on every event (e.g. "tlp:amber", an exporter tag).
+	EventTags []string
+	// ToIDsThreshold, when set, makes to_ids "score >= threshold"; nil
+	// keeps MISP's default for the type.
+	ToIDsThreshold *float64
+	// ScoreTag adds the tag threatq:score="<floor(score)>" to each
+	// attribute (MISP drops it unless the tag exists or the user may create
+	// tags).
+	ScoreTag bool
+	// MinScore skips (acknowledges without exporting) indicators scored
+	// below it: a guard behind the fetcher's own selection.
+	MinScore float64
+	// SkipLossy skips the ThreatQ types MISP has no type for instead of
+	// sending them as "text" in "Other".
+	SkipLossy bool
+	// DisableCorrelation sets disable_correlation on every attribute,
+	// which makes bulk inserts cheaper for MISP.
+	DisableCorrelation bool
+	// Types, when set, is the instance's describeTypes: an attribute whose
+	// type or category the instance does not allow is dead-lettered
+	// without being sent.
+	Types *misp.DescribeTypes
+}
+
+func (s *Settings) setDefaults() {
+	if s.Location == nil {
+		s.Location = time.UTC
+	}
+	if s.DayFrom == "" {
+		s.DayFrom = DayFromUpdatedAt
+	}
+	if s.InfoPrefix == "" {
+		s.InfoPrefix = "ThreatQ export"
+	}
+	if s.MaxPerEvent <= 0 {
+		s.MaxPerEvent = MaxPerEvent
+	}
+	if s.SendSize <= 0 {
+		s.SendSize = 1000
+	}
+	if s.Parallel <= 0 {
+		s.Parallel = 4
+	}
+	if s.Distribution == "" {
+		s.Distribution = misp.DistributionOrganisation
+	}
+	if s.ThreatLevel == "" {
+		s.ThreatLevel = misp.ThreatLevelUndefined
+	}
+	if s.Analysis == "" {
+		s.Analysis = misp.AnalysisCompleted
+	}
+}
+
+// Stats counts what an Exporter did, by indicator message. Safe for
+// concurrent use.
+type Stats struct {
+	// Received counts messages handled (a redelivery counts again).
+	Received atomic.Int64
+	// Invalid counts messages that do not decode, or whose value MISP would
+	// refuse (dead-lettered).
+	Invalid atomic.Int64
+	// Unsupported counts indicators of a type MISP has no place for, or a
+	// lossy type when those are skipped (acknowledged, not exported).
+	Unsupported atomic.Int64
+	// BelowScore counts indicators under MinScore (acknowledged).
+	BelowScore atomic.Int64
+	// Saved counts attributes MISP stored.
+	Saved atomic.Int64
+	// Existing counts attributes MISP already held (a retry or re-run).
+	Existing atomic.Int64
+	// Rejected counts attributes MISP refused (dead-lettered).
+	Rejected atomic.Int64
+	// Claimed counts values claimed for a day for the first time.
+	Claimed atomic.Int64
+	// Events counts events this exporter added.
+	Events atomic.Int64
+	// Requests counts MISP calls.
+	Requests atomic.Int64
+}
+
+// Exporter handles batches of indicator.v1 messages. Make one with [New].
+type Exporter struct {
+	misp  MISP
+	days  *days
+	set   Settings
+	stats *Stats
+	log   *slog.Logger
+	// fatal is told of an error no retry can fix (a refused key).
+	fatal func(error)
+
+	mu   sync.Mutex // Serialises event creation in this process.
+	refs sync.Map   // "<day>#<n>" → eventRef of an event known to exist
+}
+
+// New returns an Exporter that keeps day state in kv (the
+// tqflow_misp_days bucket). fatal, when not nil, is called with errors no
+// retry can fix (MISP refused the key or the permission): the caller stops
+// consuming. stats may be nil.
+func New(m MISP, kv jetstream.KeyValue, s Settings, stats *Stats, log *slog.Logger, fatal func(error)) (*Exporter, error) {
+	s.setDefaults()
+	var errs []error
+	if m == nil {
+		errs = append(errs, errors.New("no MISP client"))
+	}
+	if kv == nil {
+		errs = append(errs, errors.New("no key-value bucket"))
+	}
+	if !bus.ValidToken(s.Instance) {
+		errs = append(errs, fmt.Errorf("instance %q: want 1 to 64 letters, digits, - or _", s.Instance))
+	}
+	if s.MaxPerEvent > MaxPerEvent {
+		errs = append(errs, fmt.Errorf("max per event %d: want at most %d", s.MaxPerEvent, MaxPerEvent))
+	}
+	if s.DayFrom != DayFromUpdatedAt && s.DayFrom != DayFromPublished {
+		errs = append(errs, fmt.Errorf("day from %q: want %s or %s", s.DayFrom, DayFromUpdatedAt, DayFromPublished))
+	}
+	if t := s.ToIDsThreshold; t != nil && (math.IsNaN(*t) || *t < 0 || *t > 10) {
+		errs = append(errs, fmt.Errorf("to_ids threshold %v: want 0 to 10", *t))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("configure exporter: %w", err)
+	}
+	if stats == nil {
+		stats = &Stats{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if fatal == nil {
+		fatal = func(error) {}
+	}
+	return &Exporter{
+		misp: m, days: &days{kv: kv, instance: s.Instance, max: s.MaxPerEvent},
+		set: s, stats: stats, log: log, fatal: fatal,
+	}, nil
+}
+
+// Day returns a day's state as stored, for tools and tests.
+func (e *Exporter) Day(ctx context.Context, day string) (Day, error) {
+	st, _, err := e.days.get(ctx, day)
+	return st, err
+}
+
+// EventUUID returns the UUID of a day's chunk n in its current generation.
+func (e *Exporter) EventUUID(day string, c Chunk) string { return e.days.eventUUID(day, c) }
+
+// DayOf returns the day (YYYY-MM-DD) an indicator belongs to.
+func (e *Exporter) DayOf(ind schemas.IndicatorData, published time.Time) string {
+	t := ind.UpdatedAt
+	if e.set.DayFrom == DayFromPublished && !published.IsZero() {
+		t = published
+	}
+	return t.In(e.set.Location).Format(time.DateOnly)
+}
+
+// item is one (day, type, normalised value) of a batch, with the messages
+// that carry it.
+type item struct {
+	msgs  []int
+	day   string
+	key   string
+	attr  misp.Attribute
+	chunk int
+	err   error
+}
+
+// Handle is a [bus.BatchHandler].
+func (e *Exporter) Handle(ctx context.Context, ms []*bus.Message) []error {
+	errs := make([]error, len(ms))
+	items, byDay := e.parse(ms, errs)
+	if len(items) == 0 {
+		return errs
+	}
+	e.assign(ctx, items, byDay)
+	e.send(ctx, byDay)
+	for _, it := range items {
+		if it.err == nil {
+			continue
+		}
+		for _, i := range it.msgs {
+			errs[i] = it.err
+		}
+	}
+	return errs
+}
+
+// parse decodes, maps and normalises the batch into items, one per
+// distinct (day, type, value), and groups them by day.
+func (e *Exporter) parse(ms []*bus.Message, errs []error) ([]*item, map[string][]*item) {
+	var items []*item
+	byKey := map[string]*item{}
+	byDay := map[string][]*item{}
+	for i, m := range ms {
+		e.stats.Received.Add(1)
+		var in schemas.Indicator
+		if err := schemas.Decode(m.Data, &in); err != nil {
+			e.stats.Invalid.Add(1)
+			errs[i] = bus.Permanent(err)
+			continue
+		}
+		ind := in.Indicator
+		if ind.Score < e.set.MinScore {
+			e.stats.BelowScore.Add(1)
+			continue
+		}
+		mp, ok := misp.MapType(ind.Type, ind.Value)
+		if !ok || (mp.Lossy && e.set.SkipLossy) {
+			e.stats.Unsupported.Add(1)
+			continue
+		}
+		value, err := misp.Normalize(mp.Type, ind.Value)
+		if err != nil {
+			e.stats.Invalid.Add(1)
+			errs[i] = bus.Permanent(fmt.Errorf("normalise %s value of indicator %d: %w", ind.Type, ind.ID, err))
+			continue
+		}
+		if t := e.set.Types; t != nil && !t.Allowed(mp.Type, mp.Category) {
+			e.stats.Invalid.Add(1)
+			errs[i] = bus.Permanent(fmt.Errorf("map indicator %d: the MISP instance does not allow type %s in category %s", ind.ID, mp.Type, mp.Category))
+			continue
+		}
+		day := e.DayOf(ind, m.Published)
+		key := e.days.valueKey(day, mp.Type, value)
+		if it := byKey[key]; it != nil {
+			it.msgs = append(it.msgs, i)
+			continue
+		}
+		it := &item{msgs: []int{i}, day: day, key: key, attr: e.attribute(mp, ind, value)}
+		byKey[key] = it
+		items = append(items, it)
+		byDay[day] = append(byDay[day], it)
+	}
+	return items, byDay
+}
+
+// attribute builds the attribute for an indicator, without its UUID (which
+// depends on the chunk).
+func (e *Exporter) attribute(mp misp.Mapping, ind schemas.IndicatorData, value string) misp.Attribute {
+	score := strconv.FormatFloat(ind.Score, 'f', -1, 64)
+	a := misp.Attribute{
+		Type: mp.Type, Category: mp.Category, Value: value, ToIDs: mp.ToIDs,
+		Distribution:       misp.DistributionInherit,
+		Comment:            "ThreatQ score: " + score,
+		DisableCorrelation: e.set.DisableCorrelation,
+	}
+	if mp.Lossy {
+		a.Comment += "; ThreatQ type: " + ind.Type
+	}
+	if t := e.set.ToIDsThreshold; t != nil {
+		a.ToIDs = ind.Score >= *t
+	}
+	if e.set.ScoreTag {
+		a.Tag = []misp.Tag{{Name: `threatq:score="` + strconv.Itoa(int(math.Floor(ind.Score))) + `"`}}
+	}
+	return a
+}
+
+// parallel calls fn(i) for i in [0, n) with at most p at once.
+func parallel(n, p int, fn func(i int)) {
+	sem := make(chan struct{}, p)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
+	}
+	wg.Wait()
+}
+
+// assign gives every item its chunk: the chunk of an earlier claim of its
+// value that day, or a freshly reserved slot.
+func (e *Exporter) assign(ctx context.Context, items []*item, byDay map[string][]*item) {
+	kvPar := 16 * e.set.Parallel
+	parallel(len(items), kvPar, func(i int) {
+		it := items[i]
+		it.chunk, it.err = e.days.lookup(ctx, it.key)
+	})
+	for day, its := range byDay {
+		var fresh []*item
+		for _, it := range its {
+			if it.err == nil && it.chunk == 0 {
+				fresh = append(fresh, it)
+			}
+		}
+		if len(fresh) == 0 {
+			continue
+		}
+		// From here on a stop must not interrupt: slots reserved but never
+		// claimed would be lost to the chunk.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		allocs, _, err := e.days.reserve(dctx, day, len(fresh))
+		if err != nil {
+			cancel()
+			for _, it := range fresh {
+				it.err = err
+			}
+			continue
+		}
+		k := 0
+		for _, a := range allocs {
+			for range a.Count {
+				fresh[k].chunk = a.Chunk
+				k++
+			}
+		}
+		parallel(len(fresh), kvPar, func(i int) {
+			it := fresh[i]
+			got, ours, err := e.days.claim(dctx, it.key, it.chunk)
+			switch {
+			case err != nil:
+				it.chunk, it.err = 0, err
+			case !ours:
+				// Another replica claimed the value meanwhile: our slot
+				// stays unused, the value goes where the claim says.
+				it.chunk = got
+			default:
+				e.stats.Claimed.Add(1)
+			}
+		})
+		cancel()
+	}
+}
+
+// group is the items of one day's chunk.
+type group struct {
+	day   string
+	chunk int
+	items []*item
+}
+
+// send ensures each chunk's event exists and adds its attributes.
+func (e *Exporter) send(ctx context.Context, byDay map[string][]*item) {
+	var groups []*group
+	for day, its := range byDay {
+		byChunk := map[int]*group{}
+		for _, it := range its {
+			if it.err != nil {
+				continue
+			}
+			g := byChunk[it.chunk]
+			if g == nil {
+				g = &group{day: day, chunk: it.chunk}
+				byChunk[it.chunk] = g
+				groups = append(groups, g)
+			}
+			g.items = append(g.items, it)
+		}
+	}
+	type piece struct {
+		g     *group
+		items []*item
+	}
+	var pieces []piece
+	for _, g := range groups {
+		for start := 0; start < len(g.items); start += e.set.SendSize {
+			pieces = append(pieces, piece{g, g.items[start:min(start+e.set.SendSize, len(g.items))]})
+		}
+	}
+	parallel(len(pieces), e.set.Parallel, func(i int) {
+		p := pieces[i]
+		if err := e.sendPiece(ctx, p.g.day, p.g.chunk, p.items); err != nil {
+			for _, it := range p.items {
+				it.err = err
+			}
+		}
+	})
+}
+
+// sendPiece adds one call's worth of attributes to a chunk's event,
+// creating the event first where needed. A 413 halves the call; an event
+// that turns out to be gone is added again once.
+func (e *Exporter) sendPiece(ctx context.Context, day string, n int, its []*item) error {
+	for attempt := 0; ; attempt++ {
+		ev, err := e.ensureEvent(ctx, day, n)
+		if err != nil {
+			return err
+		}
+		attrs := make([]misp.Attribute, len(its))
+		for i, it := range its {
+			a := it.attr
+			a.UUID = misp.AttributeUUID(ev.uuid, a.Type, a.Value)
+			attrs[i] = a
+		}
+		e.stats.Requests.Add(1)
+		res, err := e.misp.AddAttributes(ctx, ev.uuid, attrs)
+		switch {
+		case err == nil:
+			e.stats.Saved.Add(int64(len(res.Saved)))
+			e.stats.Existing.Add(int64(len(res.Existing)))
+			e.stats.Rejected.Add(int64(len(res.Rejected)))
+			for _, r := range res.Rejected {
+				it := its[r.Index]
+				it.err = bus.Permanent(fmt.Errorf("add %s attribute to event %s: MISP refused it: %s", it.attr.Type, ev.uuid, r.Reason()))
+			}
+			return nil
+		case errors.Is(err, misp.ErrTooLarge) && len(its) > 1:
+			mid := len(its) / 2
+			return errors.Join(e.sendPiece(ctx, day, n, its[:mid]), e.sendPiece(ctx, day, n, its[mid:]))
+		case errors.Is(err, misp.ErrNotFound) && attempt == 0:
+			// The event is gone (deleted, or the state is from another
+			// MISP): add it again, under a new UUID if it is blocklisted.
+			e.refs.Delete(refKey(day, n))
+			if _, ferr := e.days.forget(ctx, day, n, ev.gen); ferr != nil {
+				return ferr
+			}
+			continue
+		}
+		return e.callError(fmt.Errorf("add %d attributes to event %s: %w", len(attrs), ev.uuid, err))
+	}
+}
+
+// callError classifies a failed MISP call: a refused key or permission
+// stops the exporter (the messages are retried after a restart); anything
+// else is returned for the runner to retry or dead-letter.
+func (e *Exporter) callError(err error) error {
+	if errors.Is(err, misp.ErrAuth) || errors.Is(err, misp.ErrForbidden) {
+		e.fatal(err)
+		return bus.Transient(err, time.Minute)
+	}
+	return err
+}
+
+// eventRef is a chunk's event as known now.
+type eventRef struct {
+	uuid string
+	gen  int
+}
+
+// ensureEvent returns the event of a day's chunk n, adding it to MISP
+// first unless the day's state (or this process) knows it exists. A
+// blocklisted UUID (the event was deleted) moves the chunk to the next
+// generation.
+func (e *Exporter) ensureEvent(ctx context.Context, day string, n int) (eventRef, error) {
+	ck := refKey(day, n)
+	if r, ok := e.refs.Load(ck); ok {
+		return r.(eventRef), nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.refs.Load(ck); ok {
+		return r.(eventRef), nil
+	}
+	st, _, err := e.days.get(ctx, day)
+	if err != nil {
+		return eventRef{}, err
+	}
+	for range 5 {
+		if n > len(st.Chunks) {
+			return eventRef{}, fmt.Errorf("find chunk %d of day %s: the day has %d chunks", n, day, len(st.Chunks))
+		}
+		c := st.Chunks[n-1]
+		ref := eventRef{uuid: e.days.eventUUID(day, c), gen: c.Gen}
+		if c.Created {
+			e.refs.Store(ck, ref)
+			return ref, nil
+		}
+		e.stats.Requests.Add(1)
+		ev, err := e.misp.AddEvent(ctx, e.event(day, ref.uuid, n))
+		switch {
+		case err == nil:
+			e.stats.Events.Add(1)
+			e.log.Info("misp event ready", "day", day, "chunk", n, "event_uuid", ref.uuid, "event_id", ev.ID.String())
+			if _, err := e.days.created(ctx, day, n, c.Gen, ev.ID.String()); err != nil {
+				return eventRef{}, err
+			}
+			e.refs.Store(ck, ref)
+			return ref, nil
+		case errors.Is(err, misp.ErrEventBlocked):
+			e.log.Warn("misp event uuid blocklisted (event deleted); moving the chunk to a new uuid",
+				"day", day, "chunk", n, "event_uuid", ref.uuid, "generation", c.Gen+1)
+			if st, err = e.days.nextGen(ctx, day, n, c.Gen); err != nil {
+				return eventRef{}, err
+			}
+			continue
+		}
+		return eventRef{}, e.callError(fmt.Errorf("add event %s (%s #%d): %w", ref.uuid, day, n, err))
+	}
+	return eventRef{}, fmt.Errorf("add event for %s #%d: every generation tried is blocklisted", day, n)
+}
+
+func refKey(day string, n int) string { return day + "#" + strconv.Itoa(n) }
+
+// event builds a chunk's event.
+func (e *Exporter) event(day, uuid string, n int) misp.Event {
+	ev := misp.Event{
+		UUID:          uuid,
+		Info:          e.set.InfoPrefix + " " + day + " #" + strconv.Itoa(n),
+		Date:          day,
+		Distribution:  misp.NumStr(e.set.Distribution),
+		ThreatLevelID: misp.NumStr(e.set.ThreatLevel),
+		Analysis:      misp.NumStr(e.set.Analysis),
+		Published:     false,
+	}
+	for _, t := range e.set.EventTags {
+		ev.Tag = append(ev.Tag, misp.Tag{Name: t})
+	}
+	return ev
+}

@@ -1,0 +1,293 @@
+// Package service wires the MISP exporter: its configuration, its MISP
+// client, the day state bucket and its consumer. main.go and tqflow run
+// both start it through [Run].
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	_ "time/tzdata" // EXPORTER_TIMEZONE must work on images without a zoneinfo database.
+
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/httpx"
+	"github.com/tqflow/tqflow/pkg/misp"
+	"github.com/tqflow/tqflow/schemas"
+	"github.com/tqflow/tqflow/services/exporter/internal/export"
+)
+
+// Config is the exporter's configuration, from the environment.
+type Config struct {
+	// Instance names the job instance (the seed's -n). Day state keys and
+	// event UUIDs derive from it: keep it stable.
+	Instance string `env:"INSTANCE" envDefault:"default"`
+	// MISP is where to export: MISP_URL, MISP_KEY, MISP_DISABLE_SSL,
+	// MISP_CA_FILE, MISP_TIMEOUT.
+	MISP misp.Config `envPrefix:"MISP_"`
+	// TimeZone is the IANA zone days are cut in.
+	TimeZone string `env:"EXPORTER_TIMEZONE" envDefault:"UTC"`
+	// DayFrom picks the time that decides an indicator's day: updated_at
+	// (the indicator's) or published (when the fetcher published it).
+	DayFrom string `env:"EXPORTER_DAY_FROM" envDefault:"updated_at"`
+	// InfoPrefix starts each event's info: "<prefix> <YYYY-MM-DD> #<n>".
+	InfoPrefix string `env:"EXPORTER_EVENT_INFO_PREFIX" envDefault:"ThreatQ export"`
+	// EventTags go on every event, comma-separated.
+	EventTags []string `env:"EXPORTER_EVENT_TAGS" envDefault:"source:threatq-export" envSeparator:","`
+	// Distribution of the events: 0 organisation … 3 all communities.
+	Distribution string `env:"EXPORTER_DISTRIBUTION" envDefault:"0"`
+	// ThreatLevel of the events: 1 high … 4 undefined.
+	ThreatLevel string `env:"EXPORTER_THREAT_LEVEL" envDefault:"4"`
+	// Analysis of the events: 0 initial, 1 ongoing, 2 complete.
+	Analysis string `env:"EXPORTER_ANALYSIS" envDefault:"2"`
+	// MaxPerEvent caps attributes per event (at most 25,000).
+	MaxPerEvent int `env:"EXPORTER_MAX_PER_EVENT" envDefault:"25000"`
+	// SendSize is the most attributes per /attributes/add call.
+	SendSize int `env:"EXPORTER_SEND_SIZE" envDefault:"1000"`
+	// ToIDsThreshold, when set (0 to 10), makes to_ids "score >=
+	// threshold"; empty keeps MISP's default for each type.
+	ToIDsThreshold string `env:"EXPORTER_TO_IDS_THRESHOLD"`
+	// ScoreTag adds threatq:score="<n>" to every attribute.
+	ScoreTag bool `env:"EXPORTER_SCORE_TAG" envDefault:"false"`
+	// MinScore skips indicators scored below it (0 to 10), behind the
+	// fetcher's own threshold.
+	MinScore float64 `env:"EXPORTER_MIN_SCORE" envDefault:"0"`
+	// SkipLossy skips ThreatQ types MISP has no type for instead of sending
+	// them as text.
+	SkipLossy bool `env:"EXPORTER_SKIP_LOSSY" envDefault:"false"`
+	// DisableCorrelation sets disable_correlation on every attribute.
+	DisableCorrelation bool `env:"EXPORTER_DISABLE_CORRELATION" envDefault:"false"`
+	// CheckTypes reads the instance's describeTypes at start-up and
+	// dead-letters attributes of a type or category it does not allow.
+	CheckTypes bool `env:"EXPORTER_CHECK_TYPES" envDefault:"true"`
+	// Concurrency is how many batches this process exports at once.
+	Concurrency int `env:"EXPORTER_CONCURRENCY" envDefault:"4"`
+	// Parallel is how many MISP calls one batch makes at once.
+	Parallel int `env:"EXPORTER_PARALLEL" envDefault:"4"`
+	// BatchSize is the most indicators taken together.
+	BatchSize int `env:"EXPORTER_BATCH_SIZE" envDefault:"1000"`
+	// BatchWait is how long a partial batch waits for more indicators.
+	BatchWait time.Duration `env:"EXPORTER_BATCH_WAIT" envDefault:"200ms"`
+	// MaxAckPending caps indicators in flight across every replica.
+	MaxAckPending int `env:"EXPORTER_MAX_ACK_PENDING" envDefault:"10000"`
+	// MaxDeliver bounds attempts per indicator before it is dead-lettered.
+	MaxDeliver int `env:"EXPORTER_MAX_DELIVER" envDefault:"20"`
+	// StartupTimeout bounds how long start-up waits for an unreachable or
+	// failing MISP before giving up.
+	StartupTimeout time.Duration `env:"EXPORTER_STARTUP_TIMEOUT" envDefault:"2m"`
+	// DrainTimeout bounds how long shutdown waits for in-flight batches.
+	DrainTimeout time.Duration `env:"EXPORTER_DRAIN_TIMEOUT" envDefault:"20s"`
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.MISP.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if !bus.ValidToken(c.Instance) {
+		errs = append(errs, fmt.Errorf("INSTANCE %q: want 1 to 64 letters, digits, - or _", c.Instance))
+	}
+	if _, err := time.LoadLocation(c.TimeZone); err != nil || c.TimeZone == "" {
+		errs = append(errs, fmt.Errorf("EXPORTER_TIMEZONE %q: want an IANA time zone such as UTC or Europe/Paris", c.TimeZone))
+	}
+	if c.DayFrom != string(export.DayFromUpdatedAt) && c.DayFrom != string(export.DayFromPublished) {
+		errs = append(errs, fmt.Errorf("EXPORTER_DAY_FROM %q: want %s or %s", c.DayFrom, export.DayFromUpdatedAt, export.DayFromPublished))
+	}
+	if strings.TrimSpace(c.InfoPrefix) == "" || strings.ContainsAny(c.InfoPrefix, "\r\n") || len(c.InfoPrefix) > 200 {
+		errs = append(errs, errors.New("EXPORTER_EVENT_INFO_PREFIX: want 1 to 200 characters on one line"))
+	}
+	for _, t := range c.EventTags {
+		if strings.TrimSpace(t) == "" {
+			errs = append(errs, errors.New("EXPORTER_EVENT_TAGS: empty tag name"))
+			break
+		}
+	}
+	if !oneOf(c.Distribution, "0", "1", "2", "3") {
+		errs = append(errs, fmt.Errorf("EXPORTER_DISTRIBUTION %q: want 0 (organisation), 1 (community), 2 (connected) or 3 (all)", c.Distribution))
+	}
+	if !oneOf(c.ThreatLevel, "1", "2", "3", "4") {
+		errs = append(errs, fmt.Errorf("EXPORTER_THREAT_LEVEL %q: want 1 (high), 2 (medium), 3 (low) or 4 (undefined)", c.ThreatLevel))
+	}
+	if !oneOf(c.Analysis, "0", "1", "2") {
+		errs = append(errs, fmt.Errorf("EXPORTER_ANALYSIS %q: want 0 (initial), 1 (ongoing) or 2 (complete)", c.Analysis))
+	}
+	if c.MaxPerEvent < 1 || c.MaxPerEvent > export.MaxPerEvent {
+		errs = append(errs, fmt.Errorf("EXPORTER_MAX_PER_EVENT %d: want 1 to %d", c.MaxPerEvent, export.MaxPerEvent))
+	}
+	if c.SendSize < 1 || c.SendSize > 5000 {
+		errs = append(errs, fmt.Errorf("EXPORTER_SEND_SIZE %d: want 1 to 5000", c.SendSize))
+	}
+	if _, err := c.toIDsThreshold(); err != nil {
+		errs = append(errs, err)
+	}
+	if math.IsNaN(c.MinScore) || c.MinScore < 0 || c.MinScore > 10 {
+		errs = append(errs, fmt.Errorf("EXPORTER_MIN_SCORE %v: want a number from 0 to 10", c.MinScore))
+	}
+	if c.Concurrency < 1 || c.Concurrency > 64 {
+		errs = append(errs, fmt.Errorf("EXPORTER_CONCURRENCY %d: want 1 to 64", c.Concurrency))
+	}
+	if c.Parallel < 1 || c.Parallel > 64 {
+		errs = append(errs, fmt.Errorf("EXPORTER_PARALLEL %d: want 1 to 64", c.Parallel))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 10_000 {
+		errs = append(errs, fmt.Errorf("EXPORTER_BATCH_SIZE %d: want 1 to 10000", c.BatchSize))
+	}
+	if c.BatchWait < 0 {
+		errs = append(errs, fmt.Errorf("EXPORTER_BATCH_WAIT %s: want a positive duration", c.BatchWait))
+	}
+	if c.MaxAckPending < c.BatchSize {
+		errs = append(errs, fmt.Errorf("EXPORTER_MAX_ACK_PENDING %d: want at least EXPORTER_BATCH_SIZE", c.MaxAckPending))
+	}
+	if c.MaxDeliver < 1 {
+		errs = append(errs, fmt.Errorf("EXPORTER_MAX_DELIVER %d: want at least 1", c.MaxDeliver))
+	}
+	if c.StartupTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("EXPORTER_STARTUP_TIMEOUT %s: want a positive duration", c.StartupTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+func oneOf(s string, options ...string) bool {
+	for _, o := range options {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}
+
+// toIDsThreshold parses EXPORTER_TO_IDS_THRESHOLD: nil when empty.
+func (c Config) toIDsThreshold() (*float64, error) {
+	s := strings.TrimSpace(c.ToIDsThreshold)
+	if s == "" {
+		return nil, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || v < 0 || v > 10 {
+		return nil, fmt.Errorf("EXPORTER_TO_IDS_THRESHOLD %q: want a number from 0 to 10, or nothing to keep MISP's default", c.ToIDsThreshold)
+	}
+	return &v, nil
+}
+
+// Spec returns the exporter's consumer for its instance.
+func (c Config) Spec() bus.ConsumerSpec {
+	return bus.ConsumerSpec{
+		Stream:        bus.StreamIndicators,
+		Name:          bus.ConsumerName("exporter", schemas.JobMISP, c.Instance),
+		Subjects:      []string{bus.IndicatorSubject(schemas.JobMISP, c.Instance)},
+		AckWait:       2 * time.Minute, // a batch is several MISP calls; the runner keeps it alive.
+		MaxDeliver:    c.MaxDeliver,
+		MaxAckPending: c.MaxAckPending,
+	}
+}
+
+// Stats counts what the exporter did.
+type Stats = export.Stats
+
+// Run exports until ctx ends, then drains. It first checks MISP (the URL,
+// the key, the role), waiting up to StartupTimeout while MISP is
+// unreachable or failing; a refused key fails at once. A key refused later
+// stops the exporter with an error, the messages in hand left for
+// redelivery.
+func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+	client, err := misp.New(c.MISP)
+	if err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+	log = log.With("service", "exporter", "instance", c.Instance)
+	if c.MISP.DisableSSL {
+		log.Warn("misp tls certificate verification is disabled (MISP_DISABLE_SSL)", "misp_url", c.MISP.URL)
+	}
+	if err := checkMISP(ctx, client, c, log); err != nil {
+		return err
+	}
+	loc, _ := time.LoadLocation(c.TimeZone) // Validate checked it.
+	threshold, _ := c.toIDsThreshold()
+	set := export.Settings{
+		Instance: c.Instance, Location: loc, DayFrom: export.DayFrom(c.DayFrom),
+		InfoPrefix: c.InfoPrefix, MaxPerEvent: c.MaxPerEvent, SendSize: c.SendSize, Parallel: c.Parallel,
+		Distribution: c.Distribution, ThreatLevel: c.ThreatLevel, Analysis: c.Analysis,
+		EventTags: c.EventTags, ToIDsThreshold: threshold, ScoreTag: c.ScoreTag, MinScore: c.MinScore,
+		SkipLossy: c.SkipLossy, DisableCorrelation: c.DisableCorrelation,
+	}
+	if c.CheckTypes {
+		dt, err := client.DescribeTypes(ctx)
+		if err != nil {
+			log.Warn("misp describeTypes unavailable; types and categories are not checked before sending", "err", err)
+		} else {
+			set.Types = dt
+		}
+	}
+	kv, err := b.KeyValue(ctx, bus.BucketMISPDays)
+	if err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+	rctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var once sync.Once
+	fatal := func(err error) {
+		once.Do(func() {
+			log.Error("misp refused the exporter; stopping", "err", err)
+			stop(err)
+		})
+	}
+	ex, err := export.New(client, kv, set, stats, log, fatal)
+	if err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+	log.Info("exporter started", "misp_url", c.MISP.URL, "timezone", c.TimeZone, "day_from", c.DayFrom,
+		"max_per_event", c.MaxPerEvent, "to_ids_threshold", c.ToIDsThreshold)
+	err = b.RunBatch(rctx, c.Spec(), ex.Handle, bus.RunOptions{
+		Concurrency:  c.Concurrency,
+		BatchSize:    c.BatchSize,
+		BatchWait:    c.BatchWait,
+		DrainTimeout: c.DrainTimeout,
+		Logger:       log,
+		OnSettle:     onSettle,
+	})
+	if cause := context.Cause(rctx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
+		return fmt.Errorf("exporter: %w", cause)
+	}
+	if err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+	return nil
+}
+
+// checkMISP calls GET /servers/getVersion until it answers, for at most
+// StartupTimeout: a refused key is final, an unreachable or failing MISP
+// is retried with a backoff.
+func checkMISP(ctx context.Context, client *misp.Client, c Config, log *slog.Logger) error {
+	cctx, cancel := context.WithTimeout(ctx, c.StartupTimeout)
+	defer cancel()
+	delay := 500 * time.Millisecond
+	for {
+		v, err := client.ServerVersion(cctx)
+		if err == nil {
+			log.Info("misp reachable", "misp_url", c.MISP.URL, "misp_version", v.Version)
+			return nil
+		}
+		if !httpx.IsTransient(err) || errors.Is(err, misp.ErrAuth) || errors.Is(err, misp.ErrForbidden) {
+			return fmt.Errorf("exporter: check misp at %s: %w", c.MISP.URL, err)
+		}
+		log.Warn("misp not reachable; retrying", "misp_url", c.MISP.URL, "err", err, "retry_in", delay)
+		select {
+		case <-cctx.Done():
+			if ctx.Err() != nil {
+				return fmt.Errorf("exporter: check misp at %s: %w", c.MISP.URL, ctx.Err())
+			}
+			return fmt.Errorf("exporter: check misp at %s: no answer within %s: %w", c.MISP.URL, c.StartupTimeout, err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+}
