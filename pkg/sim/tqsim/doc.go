@@ -1,0 +1,17 @@
+// Package tqsim simulates a ThreatQ instance's REST API, quirks included,
+// as shared/contracts/threatq.md describes it: the token endpoint with its
+// three password encodings and client credentials, instance-specific type
+// and status ids, saved searches whose json is sometimes a string, the
+// structured indicator query with offset paging and "data": {} for an empty
+// page, the consume (upsert) endpoints, attribute rows unique per (name,
+// value), and validation errors in the API's own shape.
+//
+// It keeps a ledger (pkg/sim) of every effective change: "indicator.create",
+// "attribute.add", "attribute.delete", "status.set", "signature.create" and
+// "signature.update". A redelivered write changes nothing and records
+// nothing.
+//
+// It is built for volume: [Generate] makes realistic datasets of millions
+// of indicators, [Server.Load] loads them in seconds, and a query costs one
+// filtering pass for its first page and O(page) for the following ones.
+package tqsim

@@ -1,0 +1,686 @@
+package tqsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tqflow/tqflow/pkg/sim"
+)
+
+// MaxConsumeItems is the most objects a consume call takes; more is
+// refused with 400, as the server's payload limit does.
+const MaxConsumeItems = 500
+
+// defaultNewStatus is the status of an indicator or signature consumed
+// without one.
+const defaultNewStatus = "Review"
+
+// ref is a type or status as writes send it: {"name": …}, a plain name,
+// or an id (under the *_id key).
+type ref struct {
+	name  string
+	id    int
+	given bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (r *ref) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case string(b) == "null":
+		return nil
+	case len(b) > 0 && b[0] == '"':
+		r.given = true
+		return json.Unmarshal(b, &r.name)
+	case len(b) > 0 && b[0] == '{':
+		var o struct {
+			ID   json.Number `json:"id"`
+			Name string      `json:"name"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		r.given, r.name = true, o.Name
+		if o.ID != "" {
+			id, err := o.ID.Int64()
+			if err != nil {
+				return err
+			}
+			r.id = int(id)
+		}
+		return nil
+	}
+	var id int
+	if err := json.Unmarshal(b, &id); err != nil {
+		return err
+	}
+	r.given, r.id = true, id
+	return nil
+}
+
+// resolve finds r (or the id idField gave) in l.
+func (r ref) resolve(l *refList, id int) (int, bool) {
+	if id != 0 {
+		i, ok := l.byID[id]
+		return i, ok
+	}
+	if r.id != 0 && r.name == "" {
+		i, ok := l.byID[r.id]
+		return i, ok
+	}
+	return l.index(r.name)
+}
+
+type sourceIn struct {
+	Name string `json:"name"`
+}
+
+type attrIn struct {
+	Name    string     `json:"name"`
+	Value   scalar     `json:"value"`
+	Sources []sourceIn `json:"sources"`
+}
+
+// scalar is a value sent as a string, a number or a boolean.
+type scalar string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *scalar) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, (*string)(s))
+	}
+	if len(b) > 0 && (b[0] == '{' || b[0] == '[') {
+		return fmt.Errorf("value is not a scalar")
+	}
+	if string(b) == "null" {
+		*s = ""
+		return nil
+	}
+	*s = scalar(b)
+	return nil
+}
+
+type objectIn struct {
+	Name        string     `json:"name"`
+	Value       scalar     `json:"value"`
+	Type        ref        `json:"type"`
+	TypeID      int        `json:"type_id"`
+	Status      ref        `json:"status"`
+	StatusID    int        `json:"status_id"`
+	Description *string    `json:"description"`
+	Sources     []sourceIn `json:"sources"`
+	Attributes  []attrIn   `json:"attributes"`
+}
+
+// decodeItems reads a consume body: an array, or a single object.
+func decodeItems(body []byte) ([]objectIn, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '{' {
+		var one objectIn
+		if err := json.Unmarshal(body, &one); err != nil {
+			return nil, err
+		}
+		return []objectIn{one}, nil
+	}
+	var items []objectIn
+	err := json.Unmarshal(body, &items)
+	return items, err
+}
+
+// checkAttrs validates attributes, adding errors under prefix.
+func (s *Server) checkAttrs(errs map[string][]string, prefix string, as []attrIn) {
+	for j, a := range as {
+		p := prefix + "attributes." + strconv.Itoa(j) + "."
+		if strings.TrimSpace(a.Name) == "" {
+			errs[p+"name"] = append(errs[p+"name"], "The attribute name field is required.")
+		}
+		if strings.TrimSpace(string(a.Value)) == "" {
+			errs[p+"value"] = append(errs[p+"value"], "The attribute value field is required.")
+		} else if s.rejectedLocked(string(a.Value)) {
+			errs[p+"value"] = append(errs[p+"value"], "The attribute value format is invalid.")
+		}
+	}
+}
+
+func firstSource(srcs []sourceIn) string {
+	for _, s := range srcs {
+		if s.Name != "" {
+			return s.Name
+		}
+	}
+	return ""
+}
+
+// addAttrLocked adds the row (name, value) unless the object has it, and
+// reports whether it did.
+func (s *Server) addAttrLocked(rows *[]attrRow, name, value, src string, now int64) (*attrRow, bool) {
+	for i := range *rows {
+		if (*rows)[i].name == name && (*rows)[i].value == value {
+			return &(*rows)[i], false
+		}
+	}
+	*rows = append(*rows, attrRow{id: s.nextRow, name: name, value: value, src: src, created: now, updated: now})
+	s.nextRow++
+	return &(*rows)[len(*rows)-1], true
+}
+
+func addSource(srcs []string, name string) ([]string, bool) {
+	if name == "" || slices.Contains(srcs, name) {
+		return srcs, false
+	}
+	return append(slices.Clip(srcs), name), true
+}
+
+func (s *Server) record(op, object, name, value string) {
+	s.Ledger.Record(sim.Entry{System: System, Op: op, Object: object, Name: name, Value: value})
+}
+
+func indObject(id int64) string { return "indicator/" + strconv.FormatInt(id, 10) }
+
+// consumeIndicators implements POST /api/indicators/consume: an upsert by
+// (type, value). The batch is validated as a whole first: one bad item
+// refuses the batch with a 400 and changes nothing.
+func (s *Server) consumeIndicators(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		validation(w, map[string][]string{"body": {"The request body could not be read."}})
+		return
+	}
+	items, err := decodeItems(body)
+	if err != nil {
+		validation(w, map[string][]string{"body": {"The request body must be an array of objects."}})
+		return
+	}
+	if len(items) > MaxConsumeItems {
+		validation(w, map[string][]string{"payload": {fmt.Sprintf("The payload may not have more than %d items.", MaxConsumeItems)}})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	errs := map[string][]string{}
+	types := make([]int, len(items))
+	statuses := make([]int, len(items))
+	for i, it := range items {
+		p := strconv.Itoa(i) + "."
+		v := strings.TrimSpace(string(it.Value))
+		switch {
+		case v == "":
+			errs[p+"value"] = append(errs[p+"value"], "The value field is required.")
+		case s.rejectedLocked(v):
+			errs[p+"value"] = append(errs[p+"value"], "The value format is invalid.")
+		}
+		t, ok := it.Type.resolve(&s.ref.indTypes, it.TypeID)
+		if !ok {
+			errs[p+"type"] = append(errs[p+"type"], "The selected type is invalid.")
+		}
+		types[i] = t
+		statuses[i] = -1
+		if it.Status.given || it.StatusID != 0 {
+			st, ok := it.Status.resolve(&s.ref.indStatuses, it.StatusID)
+			if !ok {
+				errs[p+"status"] = append(errs[p+"status"], "The selected status is invalid.")
+			}
+			statuses[i] = st
+		}
+		s.checkAttrs(errs, p, it.Attributes)
+	}
+	if len(errs) > 0 {
+		validation(w, errs)
+		return
+	}
+	now := s.now().Unix()
+	out := make([]map[string]any, len(items))
+	for i, it := range items {
+		v := strings.TrimSpace(string(it.Value))
+		k := ikey{types[i], v}
+		in := s.byKey[k]
+		existing := in != nil
+		if in == nil {
+			st := statuses[i]
+			if st < 0 {
+				st, _ = s.ref.indStatuses.index(defaultNewStatus)
+			}
+			in = &indicator{id: s.nextInd, value: v, typ: types[i], status: st, created: now, updated: now, touched: now}
+			for s.inds[in.id] != nil {
+				in.id++
+			}
+			s.nextInd = in.id + 1
+			s.inds[in.id] = in
+			s.byKey[k] = in
+			s.order = append(s.order, in)
+			s.sorted = false
+			s.gen++
+			s.record("indicator.create", indObject(in.id), s.ref.indTypes.items[in.typ].name, in.value)
+		} else if statuses[i] >= 0 && statuses[i] != in.status {
+			in.status, in.updated, in.touched = statuses[i], now, now
+			s.sorted = false
+			s.gen++
+			s.record("status.set", indObject(in.id), "status", s.ref.indStatuses.items[in.status].name)
+		}
+		if it.Description != nil && *it.Description != in.desc {
+			in.desc = *it.Description
+		}
+		for _, src := range it.Sources {
+			var added bool
+			if in.sources, added = addSource(in.sources, src.Name); added {
+				in.touched = now
+			}
+		}
+		for _, a := range it.Attributes {
+			src := firstSource(a.Sources)
+			if src == "" {
+				src = firstSource(it.Sources)
+			}
+			if row, added := s.addAttrLocked(&in.attrs, a.Name, string(a.Value), src, now); added {
+				in.touched = now
+				s.record("attribute.add", indObject(in.id), row.name, row.value)
+			}
+		}
+		out[i] = map[string]any{
+			"id": in.id, "value": in.value, "type_id": s.ref.indTypes.items[in.typ].id,
+			"status_id": s.ref.indStatuses.items[in.status].id, "existing": existing,
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total": len(out), "data": out})
+}
+
+// indicatorOf returns the indicator of the {id} path value; s.mu held.
+func (s *Server) indicatorOf(r *http.Request) *indicator {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return nil
+	}
+	return s.inds[id]
+}
+
+// serveIndicator implements GET /api/indicators/{id}; "with" embeds
+// attributes, sources and the score object.
+func (s *Server) serveIndicator(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	in := s.indicatorOf(r)
+	if in == nil {
+		notFound(w)
+		return
+	}
+	b := append([]byte(nil), `{"data":`...)
+	b = s.appendIndicator(b, in, projectionOf(nil, r.URL.Query().Get("with")))
+	writeRaw(w, http.StatusOK, append(b, '}'))
+}
+
+// updateIndicator implements PUT /api/indicators/{id}: the status as
+// status_id, {"status": {"name"}} or {"status": "Name"}, and attributes and
+// sources to add.
+func (s *Server) updateIndicator(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		validation(w, map[string][]string{"body": {"The request body could not be read."}})
+		return
+	}
+	var it objectIn
+	if err := json.Unmarshal(body, &it); err != nil {
+		validation(w, map[string][]string{"body": {"The request body must be a JSON object."}})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.indicatorOf(r)
+	if in == nil {
+		notFound(w)
+		return
+	}
+	errs := map[string][]string{}
+	st := -1
+	if it.Status.given || it.StatusID != 0 {
+		var ok bool
+		if st, ok = it.Status.resolve(&s.ref.indStatuses, it.StatusID); !ok {
+			errs["status_id"] = []string{"The selected status id is invalid."}
+		}
+	}
+	s.checkAttrs(errs, "", it.Attributes)
+	if len(errs) > 0 {
+		validation(w, errs)
+		return
+	}
+	now := s.now().Unix()
+	if st >= 0 && st != in.status {
+		in.status, in.updated, in.touched = st, now, now
+		s.sorted = false
+		s.gen++
+		s.record("status.set", indObject(in.id), "status", s.ref.indStatuses.items[st].name)
+	}
+	for _, src := range it.Sources {
+		in.sources, _ = addSource(in.sources, src.Name)
+	}
+	for _, a := range it.Attributes {
+		src := firstSource(a.Sources)
+		if src == "" {
+			src = firstSource(it.Sources)
+		}
+		if row, added := s.addAttrLocked(&in.attrs, a.Name, string(a.Value), src, now); added {
+			in.touched = now
+			s.record("attribute.add", indObject(in.id), row.name, row.value)
+		}
+	}
+	b := append([]byte(nil), `{"data":`...)
+	b = s.appendIndicator(b, in, projectionOf(nil, "attributes,sources"))
+	writeRaw(w, http.StatusOK, append(b, '}'))
+}
+
+// serveAttributes implements GET /api/indicators/{id}/attributes, paged
+// by limit and offset.
+func (s *Server) serveAttributes(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	in := s.indicatorOf(r)
+	if in == nil {
+		notFound(w)
+		return
+	}
+	q := r.URL.Query()
+	offset, _ := strconv.Atoi(q.Get("offset"))
+	limit, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || limit <= 0 {
+		limit = defaultLimit
+	}
+	offset = min(max(offset, 0), len(in.attrs))
+	rows := in.attrs[offset:min(offset+limit, len(in.attrs))]
+	b := append([]byte(nil), `{"total":`...)
+	b = strconv.AppendInt(b, int64(len(in.attrs)), 10)
+	b = append(b, `,"data":`...)
+	if len(rows) == 0 {
+		b = append(b, s.pageEmpty...)
+	} else {
+		b = append(b, '[')
+		for i := range rows {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendAttr(b, in.id, &rows[i])
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"limit":`...)
+	b = strconv.AppendInt(b, int64(limit), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, int64(offset), 10)
+	writeRaw(w, http.StatusOK, append(b, '}'))
+}
+
+// addAttribute implements POST /api/indicators/{id}/attributes. A row of
+// the same name and value already there is returned as is (200); a new
+// one is 201.
+func (s *Server) addAttribute(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		validation(w, map[string][]string{"body": {"The request body could not be read."}})
+		return
+	}
+	var a attrIn
+	if err := json.Unmarshal(body, &a); err != nil {
+		validation(w, map[string][]string{"body": {"The request body must be a JSON object."}})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.indicatorOf(r)
+	if in == nil {
+		notFound(w)
+		return
+	}
+	errs := map[string][]string{}
+	s.checkAttrs(errs, "", []attrIn{a})
+	if len(errs) > 0 {
+		// Single-attribute routes name the fields without the list prefix.
+		flat := map[string][]string{}
+		for k, v := range errs {
+			flat[strings.TrimPrefix(k, "attributes.0.")] = v
+		}
+		validation(w, flat)
+		return
+	}
+	now := s.now().Unix()
+	row, added := s.addAttrLocked(&in.attrs, a.Name, string(a.Value), firstSource(a.Sources), now)
+	status := http.StatusOK
+	if added {
+		status = http.StatusCreated
+		in.touched = now
+		s.record("attribute.add", indObject(in.id), row.name, row.value)
+	}
+	b := append([]byte(nil), `{"total":1,"data":[`...)
+	b = appendAttr(b, in.id, row)
+	writeRaw(w, status, append(b, "]}"...))
+}
+
+// rowOf returns the index of the {row} path value in in's rows, or -1.
+func rowOf(r *http.Request, in *indicator) int {
+	id, err := strconv.ParseInt(r.PathValue("row"), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return slices.IndexFunc(in.attrs, func(a attrRow) bool { return a.id == id })
+}
+
+// deleteAttribute implements DELETE /api/indicators/{id}/attributes/{row}:
+// 204, or 404 when the row is gone.
+func (s *Server) deleteAttribute(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.indicatorOf(r)
+	if in == nil {
+		notFound(w)
+		return
+	}
+	i := rowOf(r, in)
+	if i < 0 {
+		notFound(w)
+		return
+	}
+	row := in.attrs[i]
+	in.attrs = slices.Delete(slices.Clip(in.attrs), i, i+1)
+	in.touched = s.now().Unix()
+	s.record("attribute.delete", indObject(in.id), row.name, row.value)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// updateAttribute implements PUT /api/indicators/{id}/attributes/{row}
+// with {"value": …}. In the ledger a changed value is the old row's
+// delete and the new value's add.
+func (s *Server) updateAttribute(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		validation(w, map[string][]string{"body": {"The request body could not be read."}})
+		return
+	}
+	var a attrIn
+	if err := json.Unmarshal(body, &a); err != nil {
+		validation(w, map[string][]string{"body": {"The request body must be a JSON object."}})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.indicatorOf(r)
+	if in == nil {
+		notFound(w)
+		return
+	}
+	i := rowOf(r, in)
+	if i < 0 {
+		notFound(w)
+		return
+	}
+	v := string(a.Value)
+	switch {
+	case strings.TrimSpace(v) == "":
+		validation(w, map[string][]string{"value": {"The value field is required."}})
+		return
+	case s.rejectedLocked(v):
+		validation(w, map[string][]string{"value": {"The value format is invalid."}})
+		return
+	}
+	row := &in.attrs[i]
+	if row.value != v {
+		now := s.now().Unix()
+		s.record("attribute.delete", indObject(in.id), row.name, row.value)
+		row.value, row.updated, in.touched = v, now, now
+		s.record("attribute.add", indObject(in.id), row.name, row.value)
+	}
+	b := append([]byte(nil), `{"data":`...)
+	b = appendAttr(b, in.id, row)
+	writeRaw(w, http.StatusOK, append(b, '}'))
+}
+
+// signature is a stored signature.
+type signature struct {
+	id               int64
+	name, value      string
+	typ, status      int
+	desc             string
+	sources          []string
+	attrs            []attrRow
+	created, updated int64
+}
+
+// Signature is a signature as [Server.Signatures] returns it.
+type Signature struct {
+	ID          int64
+	Name        string
+	Value       string
+	Type        string
+	Status      string
+	Description string
+	Sources     []string
+	Attributes  []Attribute
+}
+
+// Signatures returns every signature, in creation order.
+func (s *Server) Signatures() []Signature {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Signature, len(s.sigOrder))
+	for i, sg := range s.sigOrder {
+		out[i] = Signature{
+			ID: sg.id, Name: sg.name, Value: sg.value, Description: sg.desc,
+			Type: s.ref.sigTypes.items[sg.typ].name, Status: s.ref.sigStatuses.items[sg.status].name,
+			Sources: slices.Clone(sg.sources), Attributes: exportAttrs(sg.attrs),
+		}
+	}
+	return out
+}
+
+// consumeSignatures implements POST /api/signatures/consume: an upsert by
+// (type, value) that updates status, name, description and attributes of
+// an existing signature. More than MaxConsumeItems is refused.
+func (s *Server) consumeSignatures(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		validation(w, map[string][]string{"body": {"The request body could not be read."}})
+		return
+	}
+	items, err := decodeItems(body)
+	if err != nil {
+		validation(w, map[string][]string{"body": {"The request body must be an array of objects."}})
+		return
+	}
+	if len(items) > MaxConsumeItems {
+		validation(w, map[string][]string{"payload": {fmt.Sprintf("The payload may not have more than %d items.", MaxConsumeItems)}})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	errs := map[string][]string{}
+	types := make([]int, len(items))
+	statuses := make([]int, len(items))
+	for i, it := range items {
+		p := strconv.Itoa(i) + "."
+		v := string(it.Value)
+		switch {
+		case strings.TrimSpace(v) == "":
+			errs[p+"value"] = append(errs[p+"value"], "The value field is required.")
+		case s.rejectedLocked(v) || s.rejectedLocked(it.Name):
+			errs[p+"value"] = append(errs[p+"value"], "The value format is invalid.")
+		}
+		if strings.TrimSpace(it.Name) == "" {
+			errs[p+"name"] = append(errs[p+"name"], "The name field is required.")
+		}
+		t, ok := it.Type.resolve(&s.ref.sigTypes, it.TypeID)
+		if !ok {
+			errs[p+"type_id"] = append(errs[p+"type_id"], "The selected type id is invalid.")
+		}
+		types[i] = t
+		statuses[i] = -1
+		if it.Status.given || it.StatusID != 0 {
+			st, ok := it.Status.resolve(&s.ref.sigStatuses, it.StatusID)
+			if !ok {
+				errs[p+"status"] = append(errs[p+"status"], "The selected status is invalid.")
+			}
+			statuses[i] = st
+		}
+		s.checkAttrs(errs, p, it.Attributes)
+	}
+	if len(errs) > 0 {
+		validation(w, errs)
+		return
+	}
+	now := s.now().Unix()
+	out := make([]map[string]any, len(items))
+	for i, it := range items {
+		k := ikey{types[i], string(it.Value)}
+		sg := s.sigs[k]
+		existing := sg != nil
+		object := ""
+		if sg == nil {
+			st := statuses[i]
+			if st < 0 {
+				st, _ = s.ref.sigStatuses.index(defaultNewStatus)
+			}
+			sg = &signature{id: s.nextSig, name: it.Name, value: string(it.Value), typ: types[i], status: st, created: now, updated: now}
+			if it.Description != nil {
+				sg.desc = *it.Description
+			}
+			s.nextSig++
+			s.sigs[k] = sg
+			s.sigOrder = append(s.sigOrder, sg)
+			object = "signature/" + strconv.FormatInt(sg.id, 10)
+			s.record("signature.create", object, sg.name, s.ref.sigTypes.items[sg.typ].name)
+		} else {
+			object = "signature/" + strconv.FormatInt(sg.id, 10)
+			if statuses[i] >= 0 && statuses[i] != sg.status {
+				sg.status, sg.updated = statuses[i], now
+				s.record("signature.update", object, "status", s.ref.sigStatuses.items[sg.status].name)
+			}
+			if it.Name != sg.name {
+				sg.name, sg.updated = it.Name, now
+				s.record("signature.update", object, "name", sg.name)
+			}
+			if it.Description != nil && *it.Description != sg.desc {
+				sg.desc, sg.updated = *it.Description, now
+				s.record("signature.update", object, "description", "")
+			}
+		}
+		for _, src := range it.Sources {
+			sg.sources, _ = addSource(sg.sources, src.Name)
+		}
+		for _, a := range it.Attributes {
+			src := firstSource(a.Sources)
+			if src == "" {
+				src = firstSource(it.Sources)
+			}
+			if row, added := s.addAttrLocked(&sg.attrs, a.Name, string(a.Value), src, now); added && existing {
+				sg.updated = now
+				s.record("signature.update", object, row.name, row.value)
+			}
+		}
+		out[i] = map[string]any{
+			"id": sg.id, "name": sg.name, "value": sg.value, "type_id": s.ref.sigTypes.items[sg.typ].id,
+			"status_id": s.ref.sigStatuses.items[sg.status].id, "existing": existing,
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total": len(out), "data": out})
+}
