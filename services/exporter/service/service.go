@@ -77,6 +77,10 @@ type Config struct {
 	MaxAckPending int `env:"EXPORTER_MAX_ACK_PENDING" envDefault:"10000"`
 	// MaxDeliver bounds attempts per indicator before it is dead-lettered.
 	MaxDeliver int `env:"EXPORTER_MAX_DELIVER" envDefault:"20"`
+	// RetryMin and RetryMax bound the redelivery delay after a transient
+	// failure (MISP down, 5xx, a timeout): doubling from RetryMin.
+	RetryMin time.Duration `env:"EXPORTER_RETRY_MIN" envDefault:"1s"`
+	RetryMax time.Duration `env:"EXPORTER_RETRY_MAX" envDefault:"5m"`
 	// StartupTimeout bounds how long start-up waits for an unreachable or
 	// failing MISP before giving up.
 	StartupTimeout time.Duration `env:"EXPORTER_STARTUP_TIMEOUT" envDefault:"2m"`
@@ -146,6 +150,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxDeliver < 1 {
 		errs = append(errs, fmt.Errorf("EXPORTER_MAX_DELIVER %d: want at least 1", c.MaxDeliver))
+	}
+	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
+		errs = append(errs, fmt.Errorf("EXPORTER_RETRY_MIN %s and EXPORTER_RETRY_MAX %s: want 0 < min <= max", c.RetryMin, c.RetryMax))
 	}
 	if c.StartupTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("EXPORTER_STARTUP_TIMEOUT %s: want a positive duration", c.StartupTimeout))
@@ -251,6 +258,7 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 		BatchSize:    c.BatchSize,
 		BatchWait:    c.BatchWait,
 		DrainTimeout: c.DrainTimeout,
+		Backoff:      bus.ExponentialBackoff(c.RetryMin, c.RetryMax),
 		Logger:       log,
 		OnSettle:     onSettle,
 	})

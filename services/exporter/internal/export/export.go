@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/httpx"
 	"github.com/tqflow/tqflow/pkg/misp"
 	"github.com/tqflow/tqflow/schemas"
 )
@@ -469,9 +471,18 @@ func (e *Exporter) sendPiece(ctx context.Context, day string, n int, its []*item
 				it.err = bus.Permanent(fmt.Errorf("add %s attribute to event %s: MISP refused it: %s", it.attr.Type, ev.uuid, r.Reason()))
 			}
 			return nil
-		case errors.Is(err, misp.ErrTooLarge) && len(its) > 1:
+		case (errors.Is(err, misp.ErrTooLarge) || timedOut(err)) && len(its) > 1:
+			// Too large for a proxy, or for MISP's max_execution_time: the
+			// part already saved comes back as existing; halve the rest.
 			mid := len(its) / 2
-			return errors.Join(e.sendPiece(ctx, day, n, its[:mid]), e.sendPiece(ctx, day, n, its[mid:]))
+			for _, half := range [][]*item{its[:mid], its[mid:]} {
+				if err := e.sendPiece(ctx, day, n, half); err != nil {
+					for _, it := range half {
+						it.err = err
+					}
+				}
+			}
+			return nil
 		case errors.Is(err, misp.ErrNotFound) && attempt == 0:
 			// The event is gone (deleted, or the state is from another
 			// MISP): add it again, under a new UUID if it is blocklisted.
@@ -483,6 +494,13 @@ func (e *Exporter) sendPiece(ctx context.Context, day string, n int, its []*item
 		}
 		return e.callError(fmt.Errorf("add %d attributes to event %s: %w", len(attrs), ev.uuid, err))
 	}
+}
+
+// timedOut reports whether a call failed because the server ran out of
+// time (504 from a proxy or PHP's max_execution_time).
+func timedOut(err error) bool {
+	var se *httpx.StatusError
+	return errors.As(err, &se) && se.StatusCode == http.StatusGatewayTimeout
 }
 
 // callError classifies a failed MISP call: a refused key or permission
