@@ -29,7 +29,7 @@ demo: ## the CTR, MISP and ET jobs against the sandbox on an embedded NATS serve
 .PHONY: demo
 
 bench: ## pipeline, parser and exporter benchmarks, with their ratios to the reference
-	$(GO) run ./test/benchreport -benchtime $(BENCHTIME)
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./test/bench ./pkg/rules ./services/exporter/...
 .PHONY: bench
 
 lint: ## gofmt and go vet

@@ -32,21 +32,22 @@ type Env struct {
 	*Resolved
 	Common Common
 	Args   []string
+
+	// pending holds flag problems, reported with the first configuration
+	// problems so that the operator sees every problem at once.
+	pending error
 }
 
 // Parse fills cfg (a struct with env tags) from the command's variables and
-// validates it. Errors are [UsageError]s.
-func (e *Env) Parse(cfg any) error {
-	if err := config.Parse(cfg, e.Vars); err != nil {
-		return UsageError{err}
-	}
-	return nil
-}
+// validates it. Errors are [UsageError]s, and include any flag problems not
+// yet reported.
+func (e *Env) Parse(cfg any) error { return e.ParseAll(cfg) }
 
 // ParseAll parses several configurations and reports every problem of all
-// of them in one error.
+// of them, and of the flags, in one error.
 func (e *Env) ParseAll(cfgs ...any) error {
-	var errs []error
+	errs := []error{e.pending}
+	e.pending = nil
 	for _, c := range cfgs {
 		if err := config.Parse(c, e.Vars); err != nil {
 			errs = append(errs, err)
@@ -90,12 +91,17 @@ type Command struct {
 	Flags func(fs *flag.FlagSet)
 	// NoCommon leaves the common flags out (tools such as rules parse).
 	NoCommon bool
-	Run      func(ctx context.Context, env *Env) error
+	// ParsesFirst says Run parses its configuration before doing anything
+	// else, so flag problems can wait to be reported with configuration
+	// problems in one message.
+	ParsesFirst bool
+	Run         func(ctx context.Context, env *Env) error
 }
 
-// Execute parses args for cmd, resolves the environment and runs it under
-// a context that ends on SIGINT or SIGTERM. It returns the exit status.
-func Execute(cmd Command, args []string, stdout, stderr io.Writer) int {
+// Execute parses args for cmd, resolves the environment (environ, as
+// KEY=VALUE strings; os.Environ() when nil) and runs it under a context
+// that ends on SIGINT or SIGTERM. It returns the exit status.
+func Execute(cmd Command, args, environ []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(cmd.Name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	env := &Env{}
@@ -116,11 +122,15 @@ func Execute(cmd Command, args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	env.Args = fs.Args()
-	r, err := env.Common.resolve(stderr, os.Environ())
-	if err != nil {
+	if environ == nil {
+		environ = os.Environ()
+	}
+	r, err := env.Common.resolve(stderr, environ)
+	if err != nil && !cmd.ParsesFirst {
 		fmt.Fprintf(stderr, "tqflow %s: configuration:\n%s\n", cmd.Name, indent(err))
 		return ExitUsage
 	}
+	env.pending = err
 	defer func() { _ = r.Close() }()
 	env.Resolved = r
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -134,12 +134,10 @@ func (c *Common) resolve(stderr io.Writer, environ []string) (*Resolved, error) 
 		}
 		w, terminal, r.closeLog = f, false, f.Close
 	}
-	if err := errors.Join(errs...); err != nil {
-		_ = r.Close()
-		return nil, err
-	}
 	r.Log = logging.New(w, logging.Options{Level: level, Format: format, Terminal: terminal})
-	return r, nil
+	// The result is usable even with problems, so that they can be
+	// reported together with the configuration's.
+	return r, errors.Join(errs...)
 }
 
 func fileExists(p string) bool {

@@ -22,9 +22,9 @@ type Source struct {
 }
 
 // Lookup returns the merged variables of s: the env file, then the
-// environment over it, then, for every NAME_FILE whose NAME is unset, NAME
-// read from that file (Docker and Kubernetes secrets). It reports every
-// problem it finds.
+// environment over it. NAME_FILE variables are resolved by [Parse], only
+// for the variables a configuration declares: the environment holds many
+// *_FILE variables that are none of tqflow's business.
 func (s Source) Lookup() (map[string]string, error) {
 	vars := make(map[string]string)
 	var errs []error
@@ -45,21 +45,6 @@ func (s Source) Lookup() (map[string]string, error) {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			vars[k] = v
 		}
-	}
-	for k, path := range vars {
-		name, ok := strings.CutSuffix(k, "_FILE")
-		if !ok || name == "" || path == "" {
-			continue
-		}
-		if _, set := vars[name]; set {
-			continue
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: read secret file: %w", k, err))
-			continue
-		}
-		vars[name] = strings.TrimRight(string(data), "\r\n")
 	}
 	return vars, errors.Join(errs...)
 }
@@ -113,12 +98,20 @@ func ReadEnvFile(path string) (map[string]string, error) {
 func Parse(cfg any, vars map[string]string) error {
 	var errs []error
 	opts := env.Options{Environment: vars}
+	params, err := env.GetFieldParamsWithOptions(cfg, opts)
+	if err != nil {
+		return fmt.Errorf("read configuration fields: %w", err)
+	}
+	vars, err = withSecretFiles(vars, params)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	opts.Environment = vars
 	if err := env.ParseWithOptions(cfg, opts); err != nil {
 		var agg env.AggregateError
 		if !errors.As(err, &agg) {
 			agg.Errors = []error{err}
 		}
-		params, _ := env.GetFieldParamsWithOptions(cfg, opts)
 		for _, e := range agg.Errors {
 			errs = append(errs, nameVariable(e, params, vars))
 		}
@@ -146,4 +139,33 @@ func nameVariable(err error, params []env.FieldParams, vars map[string]string) e
 		}
 	}
 	return err
+}
+
+// withSecretFiles returns vars with NAME read from the file NAME_FILE names,
+// for every declared NAME that is unset (Docker and Kubernetes secrets).
+func withSecretFiles(vars map[string]string, params []env.FieldParams) (map[string]string, error) {
+	var out map[string]string
+	var errs []error
+	for _, p := range params {
+		path := vars[p.Key+"_FILE"]
+		if path == "" || vars[p.Key] != "" {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s_FILE: read secret file: %w", p.Key, err))
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(vars)+1)
+			for k, v := range vars {
+				out[k] = v
+			}
+		}
+		out[p.Key] = strings.TrimRight(string(data), "\r\n")
+	}
+	if out == nil {
+		out = vars
+	}
+	return out, errors.Join(errs...)
 }

@@ -47,7 +47,7 @@ func TestLookupPrecedenceAndSecretFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"THREATQ_URL": "https://file.example", "BATCH": "30", "OTHER": "x y", "THREATQ_PASSWORD": "s3cret"}
+	want := map[string]string{"THREATQ_URL": "https://file.example", "BATCH": "30", "OTHER": "x y"}
 	for k, v := range want {
 		if vars[k] != v {
 			t.Errorf("%s = %q, want %q", k, vars[k], v)
@@ -86,8 +86,12 @@ func TestEnvFileErrorsNameTheLine(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%s:2", p)) {
 		t.Errorf("err = %v, want it to name line 2", err)
 	}
-	_, err = config.Source{Environ: []string{"X_FILE=/nonexistent/secret"}}.Lookup()
-	if err == nil || !strings.Contains(err.Error(), "X_FILE") {
-		t.Errorf("missing secret file: err = %v, want it named", err)
+	// A declared secret whose file is missing is an error naming it; an
+	// undeclared *_FILE variable (TF_CLI_CONFIG_FILE, say) is not ours.
+	err = config.Parse(&testCfg{}, map[string]string{
+		"THREATQ_URL": "https://x", "THREATQ_PASSWORD_FILE": "/nonexistent/secret", "TF_CLI_CONFIG_FILE": "/nonexistent/tf",
+	})
+	if err == nil || !strings.Contains(err.Error(), "THREATQ_PASSWORD_FILE") || strings.Contains(err.Error(), "TF_CLI") {
+		t.Errorf("err = %v, want only THREATQ_PASSWORD_FILE named", err)
 	}
 }

@@ -11,9 +11,10 @@ import (
 
 func main() {
 	os.Exit(app.Execute(app.Command{
-		Name:    "enricher",
-		Summary: "tqflow enricher: see tqflow help",
-		Usage:   "enricher [flags]",
-		Run:     service.Main,
-	}, os.Args[1:], os.Stdout, os.Stderr))
+		Name:        "enricher",
+		Summary:     "tqflow enricher: see tqflow help",
+		Usage:       "enricher [flags]",
+		ParsesFirst: true,
+		Run:         service.Main,
+	}, os.Args[1:], nil, os.Stdout, os.Stderr))
 }

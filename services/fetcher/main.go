@@ -11,9 +11,10 @@ import (
 
 func main() {
 	os.Exit(app.Execute(app.Command{
-		Name:    "fetcher",
-		Summary: "tqflow fetcher: see tqflow help",
-		Usage:   "fetcher [flags]",
-		Run:     service.Main,
-	}, os.Args[1:], os.Stdout, os.Stderr))
+		Name:        "fetcher",
+		Summary:     "tqflow fetcher: see tqflow help",
+		Usage:       "fetcher [flags]",
+		ParsesFirst: true,
+		Run:         service.Main,
+	}, os.Args[1:], nil, os.Stdout, os.Stderr))
 }

@@ -11,9 +11,10 @@ import (
 
 func main() {
 	os.Exit(app.Execute(app.Command{
-		Name:    "writer",
-		Summary: "tqflow writer: see tqflow help",
-		Usage:   "writer [flags]",
-		Run:     service.Main,
-	}, os.Args[1:], os.Stdout, os.Stderr))
+		Name:        "writer",
+		Summary:     "tqflow writer: see tqflow help",
+		Usage:       "writer [flags]",
+		ParsesFirst: true,
+		Run:         service.Main,
+	}, os.Args[1:], nil, os.Stdout, os.Stderr))
 }

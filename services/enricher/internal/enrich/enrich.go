@@ -28,7 +28,7 @@ type CTR interface {
 
 // Stats counts what an Enricher did. Safe for concurrent use.
 type Stats struct {
-	Received, Invalid, Unsupported, NoContext, Enriched, CacheHits, Asked atomic.Int64
+	Received, Invalid, Unsupported, NoContext, Enriched, Unchanged, CacheHits, Asked atomic.Int64
 }
 
 // Enricher handles batches of indicator.v1 messages.
@@ -122,6 +122,12 @@ func (e *Enricher) Handle(ctx context.Context, ms []*bus.Message) []error {
 			e.Stats.NoContext.Add(1)
 			continue
 		}
+		if e.holds(it.ind, attrs) {
+			// Already as CTR says (typically our own write coming back
+			// because it changed the status): writing would change nothing.
+			e.Stats.Unchanged.Add(1)
+			continue
+		}
 		out, err := e.write(it.ind, attrs)
 		if err != nil {
 			errs[i] = bus.Permanent(err)
@@ -163,6 +169,24 @@ func (e *Enricher) lookup(ctx context.Context, parsed []item, items []int) (map[
 	}
 	ask := slices.DeleteFunc(uniq, func(o Observable) bool { _, ok := answers[o]; return ok })
 	return answers, ask
+}
+
+// holds reports whether ind already carries exactly attrs, one value per
+// name, and the status the enricher sets.
+func (e *Enricher) holds(ind schemas.IndicatorData, attrs []schemas.Attribute) bool {
+	if e.Status != "" && ind.Status != e.Status {
+		return false
+	}
+	have := make(map[string][]string, len(ind.Attributes))
+	for _, a := range ind.Attributes {
+		have[a.Name] = append(have[a.Name], a.Value)
+	}
+	for _, a := range attrs {
+		if v := have[a.Name]; len(v) != 1 || v[0] != a.Value {
+			return false
+		}
+	}
+	return true
 }
 
 // write builds the write.v1 message for an indicator CTR has context for.

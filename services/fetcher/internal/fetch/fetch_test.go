@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
-	"github.com/tqflow/tqflow/services/fetcher/internal/fetch"
 	"github.com/tqflow/tqflow/schemas"
+	"github.com/tqflow/tqflow/services/fetcher/internal/fetch"
 )
 
 // memSource serves indicators by updated_at window, like a saved search

@@ -2,9 +2,7 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,25 +114,8 @@ func TestRulesParseOutput(t *testing.T) {
 	}
 }
 
-// execRules runs tqflow rules with args and returns its exit status. It
-// calls the command's Run directly rather than app.Execute, which also
-// resolves the process environment (and fails on unrelated *_FILE
-// variables of a developer's shell); -h goes through app.Execute, which
-// answers it before resolving anything.
+// execRules runs tqflow rules with args, as the tqflow command would, in
+// an empty environment, and returns its exit status.
 func execRules(args []string, stdout, stderr *bytes.Buffer) int {
-	cmd := rulesCommand(stdout, stderr)
-	if len(args) == 1 && args[0] == "-h" {
-		return app.Execute(cmd, args, stdout, stderr)
-	}
-	err := cmd.Run(context.Background(), &app.Env{Args: args})
-	var ue app.UsageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ue):
-		stderr.WriteString(ue.Error() + "\n")
-		return app.ExitUsage
-	default:
-		return 1
-	}
+	return app.Execute(rulesCommand(stdout, stderr), args, []string{}, stdout, stderr)
 }

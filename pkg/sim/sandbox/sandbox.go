@@ -1,0 +1,192 @@
+// Package sandbox starts every simulator tqflow talks to (ThreatQ, CTR,
+// MISP, the ET rules server), each on its own loopback port, with a
+// generated dataset: indicators in ThreatQ and a saved search over them,
+// CTR context for a share of them, and an ET ruleset. tqflow sandbox serves
+// it, tqflow demo runs the pipeline against it, and the end-to-end tests and
+// benchmarks use it.
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/ctr"
+	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
+	"github.com/tqflow/tqflow/pkg/sim/etsim"
+	"github.com/tqflow/tqflow/pkg/sim/mispsim"
+	"github.com/tqflow/tqflow/pkg/sim/tqsim"
+)
+
+// Credentials the sandbox accepts.
+const (
+	MISPKey     = "SANDBOXsandboxSANDBOXsandboxSANDBOXsandb"
+	Oinkcode    = "sandboxoinkcode0123"
+	SavedSearch = "CTR Enrichment"
+	Flavor      = "suricata-5.0"
+)
+
+// Options configures [Start].
+type Options struct {
+	// Seed makes the dataset and the simulators' faults repeatable.
+	Seed uint64
+	// Indicators is how many indicators ThreatQ holds.
+	Indicators int
+	// ContextShare is the share (0 to 1) of indicators of a type CTR
+	// supports that CTR has context for.
+	ContextShare float64
+	// Start and End bound the indicators' updated_at; the 30 days before now
+	// when zero.
+	Start, End time.Time
+	// Rules is how many rules the generated ET ruleset holds; 0 for none.
+	Rules int
+	// Host is where the simulators listen; 127.0.0.1 when empty.
+	Host string
+	// BasePort, when not zero, puts ThreatQ on it, CTR on +1, MISP on +2
+	// and ET on +3; zero picks free ports.
+	BasePort int
+}
+
+// Sandbox is the running simulators.
+type Sandbox struct {
+	ThreatQ *tqsim.Server
+	CTR     *ctrsim.Server
+	MISP    *mispsim.Server
+	ET      *etsim.Server
+
+	// URLs of each simulator.
+	ThreatQURL, CTRURL, MISPURL, ETURL string
+
+	// Dataset is what was loaded.
+	Dataset Dataset
+
+	servers []*http.Server
+}
+
+// Dataset is the generated data.
+type Dataset struct {
+	Indicators []tqsim.Indicator
+	// WithContext is the IDs of indicators CTR has context for.
+	WithContext map[int64]bool
+	// Seed is what GenerateContext was called with.
+	Seed uint64
+}
+
+// HasContext reports whether CTR should know value: a deterministic share
+// of values, by hash, so tests and the demo agree without sharing state.
+func HasContext(value string, share float64) bool {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(value))
+	return float64(h.Sum64()%10000) < share*10000
+}
+
+// Start starts the simulators and loads the dataset.
+func Start(o Options) (*Sandbox, error) {
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.End.IsZero() {
+		o.End = time.Now().UTC().Add(-time.Minute)
+	}
+	if o.Start.IsZero() {
+		o.Start = o.End.Add(-30 * 24 * time.Hour)
+	}
+	s := &Sandbox{
+		ThreatQ: tqsim.New(tqsim.Options{Seed: o.Seed}),
+		CTR:     ctrsim.New(ctrsim.Options{Seed: o.Seed, RateLimit: -1}),
+		MISP:    mispsim.New(mispsim.Options{Seed: o.Seed, Keys: []string{MISPKey}}),
+		ET:      etsim.New(etsim.Options{Seed: o.Seed, Oinkcode: Oinkcode}),
+	}
+	s.Dataset = Dataset{Seed: o.Seed, WithContext: map[int64]bool{}}
+	if o.Indicators > 0 {
+		inds := tqsim.Generate(tqsim.GenerateOptions{Seed: o.Seed, N: o.Indicators, Start: o.Start, End: o.End})
+		for i := range inds {
+			inds[i].ID = int64(i + 1) // Known IDs, so tests can name indicators.
+		}
+		if err := s.ThreatQ.Load(inds); err != nil {
+			return nil, fmt.Errorf("start sandbox: %w", err)
+		}
+		for _, in := range inds {
+			t, ok := ctr.TypeFor(in.Type)
+			if !ok || !HasContext(in.Value, o.ContextShare) {
+				continue
+			}
+			obs := ctrsim.Observable{Type: t, Value: in.Value}
+			s.CTR.AddContext(obs, ctrsim.GenerateContext(o.Seed, obs)...)
+			s.Dataset.WithContext[in.ID] = true
+		}
+		s.Dataset.Indicators = inds
+	}
+	// The saved search selects every indicator of the dataset, as a broad
+	// Data Collection would.
+	if _, err := s.ThreatQ.AddSavedSearch(SavedSearch, json.RawMessage(`{"criteria":{},"filters":{}}`)); err != nil {
+		return nil, fmt.Errorf("start sandbox: %w", err)
+	}
+	if o.Rules > 0 {
+		tarball, err := GenerateRuleset(o.Seed, o.Rules, 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, src := range []string{"open", "pro"} {
+			if err := s.ET.Put(src, Flavor, tarball); err != nil {
+				return nil, fmt.Errorf("start sandbox: %w", err)
+			}
+		}
+	}
+	handlers := []http.Handler{s.ThreatQ.Handler(), s.CTR.Handler(), s.MISP.Handler(), s.ET.Handler()}
+	urls := []*string{&s.ThreatQURL, &s.CTRURL, &s.MISPURL, &s.ETURL}
+	for i, h := range handlers {
+		port := 0
+		if o.BasePort != 0 {
+			port = o.BasePort + i
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(port)))
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("start sandbox: %w", err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		s.servers = append(s.servers, srv)
+		*urls[i] = "http://" + ln.Addr().String()
+		go func() { _ = srv.Serve(ln) }()
+	}
+	return s, nil
+}
+
+// Env returns the variables that point tqflow at the sandbox.
+func (s *Sandbox) Env() map[string]string {
+	return map[string]string{
+		"THREATQ_URL":         s.ThreatQURL,
+		"THREATQ_ALLOW_HTTP":  "true",
+		"THREATQ_EMAIL":       tqsim.DefaultUser.Email,
+		"THREATQ_PASSWORD":    tqsim.DefaultUser.Password,
+		"THREATQ_CLIENT_ID":   tqsim.DefaultUser.ClientID,
+		"CTR_SAVED_SEARCH":    SavedSearch,
+		"CTR_BASE_URL":        s.CTRURL,
+		"CTR_CLIENT_ID":       ctrsim.DefaultClientID,
+		"CTR_CLIENT_PASSWORD": ctrsim.DefaultClientPassword,
+		"MISP_URL":            s.MISPURL,
+		"MISP_KEY":            MISPKey,
+		"ET_OPEN_URL":         s.ETURL,
+		"ET_PRO_URL":          s.ETURL,
+		"ET_BLOCK_URL":        s.ETURL,
+		"ET_FLAVOR":           Flavor,
+	}
+}
+
+// Close stops the simulators.
+func (s *Sandbox) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var errs []error
+	for _, srv := range s.servers {
+		errs = append(errs, srv.Shutdown(ctx))
+	}
+	_ = errors.Join(errs...)
+}

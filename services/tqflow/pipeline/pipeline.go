@@ -1,0 +1,218 @@
+// Package pipeline composes tqflow's services into one process: the
+// fetcher, and the workers of the enabled jobs, sharing one NATS
+// connection or each with its own. tqflow run uses it, and so do the
+// end-to-end tests and benchmarks, so that they exercise what operators
+// run.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/schemas"
+	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
+	fetchersvc "github.com/tqflow/tqflow/services/fetcher/service"
+	writersvc "github.com/tqflow/tqflow/services/writer/service"
+)
+
+// Config is every service's configuration for one process.
+type Config struct {
+	Fetcher  fetchersvc.Config
+	Enricher enrichersvc.Config
+	Writer   writersvc.Config
+}
+
+// Parse reads the configurations the enabled jobs need, reporting every
+// problem of all of them at once.
+func (pc *Config) Parse(env *app.Env) error {
+	if err := env.Parse(&pc.Fetcher); err != nil {
+		// Still parse the rest, so the operator sees every problem.
+		return app.JoinUsage(err, env.ParseAll(&pc.Enricher, &pc.Writer))
+	}
+	pc.Fetcher.Instance = env.Instance
+	pc.Enricher.Instance = env.Instance
+	var need []any
+	if slices.Contains(pc.Fetcher.Jobs, schemas.JobCTR) {
+		need = append(need, &pc.Enricher, &pc.Writer)
+	}
+	if err := env.ParseAll(need...); err != nil {
+		return err
+	}
+	pc.Enricher.Instance = env.Instance
+	return nil
+}
+
+// Buses gives each service its NATS connection; a nil one uses Default.
+// Separate connections let a test crash one service (close its connection
+// without draining) while the others run on.
+type Buses struct {
+	Default, Fetcher, Enricher, Writer *bus.Bus
+}
+
+func (b Buses) pick(x *bus.Bus) *bus.Bus {
+	if x != nil {
+		return x
+	}
+	return b.Default
+}
+
+// Pipeline is every service of the enabled jobs, in one process.
+type Pipeline struct {
+	cfg     Config
+	buses   Buses
+	log     *slog.Logger
+	fetcher *fetchersvc.Fetcher
+
+	enricher enrichersvc.Stats
+	writer   writersvc.Stats
+	dead     atomic.Int64
+}
+
+// New builds the pipeline; nothing runs until RunOnce or StartWorkers.
+func New(ctx context.Context, cfg Config, buses Buses, log *slog.Logger) (*Pipeline, error) {
+	f, err := fetchersvc.New(ctx, cfg.Fetcher, buses.pick(buses.Fetcher), log)
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{cfg: cfg, buses: buses, log: log, fetcher: f}, nil
+}
+
+// Fetcher returns the pipeline's fetcher.
+func (p *Pipeline) Fetcher() *fetchersvc.Fetcher { return p.fetcher }
+
+func (p *Pipeline) settled(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
+	if o == bus.DeadLettered {
+		p.dead.Add(1)
+	}
+}
+
+// consumers returns the durable consumers the enabled jobs use, by stream.
+func (p *Pipeline) consumers() [][2]string {
+	var cs [][2]string
+	if slices.Contains(p.cfg.Fetcher.Jobs, schemas.JobCTR) {
+		cs = append(cs, [2]string{bus.StreamIndicators, p.cfg.Enricher.Spec().Name}, [2]string{bus.StreamWrites, writersvc.ConsumerName})
+	}
+	return cs
+}
+
+// StartWorkers runs the enabled jobs' workers until ctx ends; wait returns
+// their joined errors after they drained.
+func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	run := func(name string, fn func() error) {
+		wg.Go(func() {
+			if err := fn(); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				mu.Unlock()
+			}
+		})
+	}
+	if slices.Contains(p.cfg.Fetcher.Jobs, schemas.JobCTR) {
+		run("enricher", func() error {
+			return enrichersvc.Run(ctx, p.cfg.Enricher, p.buses.pick(p.buses.Enricher), p.log, &p.enricher, p.settled)
+		})
+		run("writer", func() error {
+			return writersvc.Run(ctx, p.cfg.Writer, p.buses.pick(p.buses.Writer), p.log, &p.writer, p.settled)
+		})
+	}
+	return func() error {
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+}
+
+// WaitDrained waits until every consumer of the pipeline has nothing
+// pending and nothing unacknowledged, twice in a row (a message can sit
+// between an ack upstream and a publish downstream for an instant).
+func (p *Pipeline) WaitDrained(ctx context.Context) error {
+	calm := 0
+	for calm < 2 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		busy := false
+		for _, c := range p.consumers() {
+			cons, err := p.buses.Default.JetStream().Consumer(ctx, c[0], c[1])
+			if err != nil {
+				busy = true // Not created yet.
+				break
+			}
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("read consumer %s: %w", c[1], err)
+			}
+			if info.NumPending > 0 || info.NumAckPending > 0 {
+				busy = true
+				break
+			}
+		}
+		if busy {
+			calm = 0
+		} else {
+			calm++
+		}
+	}
+	return nil
+}
+
+// Summary is what a --once run did.
+type Summary struct {
+	Reports    map[string]fetchersvc.Report
+	Enricher   *enrichersvc.Stats
+	Writer     *writersvc.Stats
+	DeadLetter int64
+	Elapsed    time.Duration
+}
+
+// RunOnce fetches once, waits until the workers have processed everything,
+// stops them and returns the summary.
+func (p *Pipeline) RunOnce(ctx context.Context, historical *time.Time) (Summary, error) {
+	start := time.Now()
+	wctx, stop := context.WithCancel(ctx)
+	wait := p.StartWorkers(wctx)
+	reps, ferr := p.fetcher.RunOnce(ctx, historical)
+	var derr error
+	if ferr == nil {
+		derr = p.WaitDrained(ctx)
+	}
+	stop()
+	werr := wait()
+	s := Summary{Reports: reps, Enricher: &p.enricher, Writer: &p.writer, DeadLetter: p.dead.Load(), Elapsed: time.Since(start)}
+	return s, errors.Join(ferr, derr, werr)
+}
+
+// Print writes the summary as a table.
+func (s Summary) Print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\ttqflow run summary\t")
+	if r, ok := s.Reports[schemas.JobCTR]; ok {
+		fmt.Fprintf(tw, "indicators read\t%d\t\n", r.Read)
+		fmt.Fprintf(tw, "new to the pipeline\t%d\t\n", r.Published-r.Duplicates)
+		fmt.Fprintf(tw, "enriched (CTR had context)\t%d\t\n", s.Enricher.Enriched.Load())
+		fmt.Fprintf(tw, "no CTR context (nothing written)\t%d\t\n", s.Enricher.NoContext.Load())
+		fmt.Fprintf(tw, "already up to date (nothing written)\t%d\t\n", s.Enricher.Unchanged.Load())
+		fmt.Fprintf(tw, "skipped (type CTR does not support)\t%d\t\n", s.Enricher.Unsupported.Load())
+		fmt.Fprintf(tw, "answered from cache\t%d\t\n", s.Enricher.CacheHits.Load())
+		fmt.Fprintf(tw, "indicators written\t%d\t\n", s.Writer.Indicators.Load())
+		fmt.Fprintf(tw, "attributes written\t%d\t\n", s.Writer.Attributes.Load())
+		fmt.Fprintf(tw, "old attribute values removed\t%d\t\n", s.Writer.Removed.Load())
+	}
+	fmt.Fprintf(tw, "dead letters\t%d\t\n", s.DeadLetter)
+	fmt.Fprintf(tw, "elapsed\t%s\t\n", s.Elapsed.Round(time.Millisecond))
+	_ = tw.Flush()
+}

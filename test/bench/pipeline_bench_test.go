@@ -1,0 +1,145 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/bus/bustest"
+	"github.com/tqflow/tqflow/pkg/sim/sandbox"
+	"github.com/tqflow/tqflow/services/tqflow/pipeline"
+)
+
+func benchSize(b *testing.B, def int) int {
+	if v := os.Getenv("TQFLOW_BENCH_INDICATORS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	return def
+}
+
+// BenchmarkCTRPipeline measures the CTR job end to end (fetcher, enricher,
+// writer, on an embedded server, against zero-latency simulators) beside
+// NATS alone doing the same publishes, consumes and acks.
+func BenchmarkCTRPipeline(b *testing.B) {
+	n := benchSize(b, 100_000)
+	const share = 0.3
+	for range b.N {
+		b.StopTimer()
+		sb, err := sandbox.Start(sandbox.Options{Seed: 5, Indicators: n, ContextShare: share})
+		if err != nil {
+			b.Fatal(err)
+		}
+		writes := len(sb.Dataset.WithContext)
+		natsRate := natsAlone(b, n, writes)
+
+		srv := bustest.Server(b)
+		vars := sb.Env()
+		vars["JOBS"] = "ctr"
+		env := &app.Env{Resolved: &app.Resolved{Vars: vars, Instance: "default", Log: slog.New(slog.DiscardHandler)}}
+		var pc pipeline.Config
+		if err := pc.Parse(env); err != nil {
+			b.Fatal(err)
+		}
+		p, err := pipeline.New(context.Background(), pc, pipeline.Buses{Default: bustest.Connect(b, srv)}, env.Log)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		s, err := p.RunOnce(context.Background(), nil)
+		elapsed := time.Since(start)
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := s.Writer.Indicators.Load(); got != int64(writes) {
+			b.Fatalf("wrote %d indicators, want %d", got, writes)
+		}
+		rate := float64(n) / elapsed.Seconds()
+		b.ReportMetric(rate, "indicators/s")
+		b.ReportMetric(natsRate, "nats-alone/s")
+		b.ReportMetric(rate/natsRate, "ratio")
+		b.ReportMetric(float64(sb.CTR.Stats.Total()), "ctr-requests")
+		b.ReportMetric(float64(sb.ThreatQ.Stats.Total()), "threatq-requests")
+		fmt.Printf("\nCTR job, %d indicators (%d enriched and written), embedded NATS, zero-latency simulators:\n"+
+			"  pipeline    %9.0f indicators/s  (%s)\n  NATS alone  %9.0f indicators/s  (same publishes, consumes and acks)\n"+
+			"  ratio       %9.1f%%  (target: at least 25%%)\n  requests    CTR %d, ThreatQ %d\n\n",
+			n, writes, rate, elapsed.Round(time.Millisecond), natsRate, 100*rate/natsRate, sb.CTR.Stats.Total(), sb.ThreatQ.Stats.Total())
+		sb.Close()
+	}
+}
+
+// natsAlone publishes n indicator-sized messages, consumes and acks them,
+// publishes writes-many write-sized messages and consumes them with
+// DoubleAck, as the pipeline does, with no work in between; it returns
+// indicators per second.
+func natsAlone(b *testing.B, n, writes int) float64 {
+	b.Helper()
+	bb := bustest.New(b)
+	js := bb.JetStream()
+	ctx := context.Background()
+	ind := make([]byte, 420) // About an indicator.v1 message.
+	wr := make([]byte, 700)  // About a write.v1 message.
+	start := time.Now()
+	var wg sync.WaitGroup
+	consume := func(stream, subject string, count int, double bool) {
+		c, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+			Durable: "alone-" + stream, FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 1000,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var got atomic.Int64
+		done := make(chan struct{})
+		cc, err := c.Consume(func(m jetstream.Msg) {
+			if double {
+				_ = m.DoubleAck(ctx)
+			} else {
+				_ = m.Ack()
+			}
+			if got.Add(1) == int64(count) {
+				close(done)
+			}
+		}, jetstream.PullMaxMessages(500))
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Go(func() {
+			if count > 0 {
+				<-done
+			}
+			cc.Stop()
+		})
+	}
+	publish := func(subject string, count int, data []byte) {
+		batch := bb.NewBatch(2000)
+		for i := range count {
+			if err := batch.Add(ctx, bus.Outgoing{Subject: subject, ID: subject + strconv.Itoa(i), Data: data}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := batch.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	consume(bus.StreamIndicators, "tq.indicators.ctr.alone", n, false)
+	consume(bus.StreamWrites, bus.SubjectWriteIndicator, writes, true)
+	publish("tq.indicators.ctr.alone", n, ind)
+	publish(bus.SubjectWriteIndicator, writes, wr)
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}

@@ -1,0 +1,202 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/ctr"
+	"github.com/tqflow/tqflow/pkg/sim"
+	"github.com/tqflow/tqflow/pkg/sim/sandbox"
+	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
+	"github.com/tqflow/tqflow/services/tqflow/pipeline"
+	writersvc "github.com/tqflow/tqflow/services/writer/service"
+)
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestCTRJob is the CTR enrichment job end to end: a saved search of 5,000
+// indicators of types CTR does and does not support, CTR context for a
+// known subset; then an incremental run and a historical one.
+func TestCTRJob(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sandbox.Options{Seed: 11, Indicators: 5000, ContextShare: 0.3})
+	want := h.expected()
+	unsupported := 0
+	for _, in := range h.sb.Dataset.Indicators {
+		if _, ok := ctr.TypeFor(in.Type); !ok {
+			unsupported++
+		}
+	}
+	if len(want) < 500 || unsupported < 200 {
+		t.Fatalf("dataset too thin to prove anything: %d with context, %d unsupported", len(want), unsupported)
+	}
+
+	s := h.runOnce(nil, nil)
+	h.checkLedger(h.sb.ThreatQ.Ledger.Entries(), want, "Review")
+	rep := s.Reports["ctr"]
+	if rep.Read != 5000 || s.Enricher.Enriched.Load() != int64(len(want)) ||
+		s.Enricher.Unsupported.Load() != int64(unsupported) || s.DeadLetter != 0 {
+		t.Errorf("summary: read %d, enriched %d (want %d), unsupported %d (want %d), dead letters %d",
+			rep.Read, s.Enricher.Enriched.Load(), len(want), s.Enricher.Unsupported.Load(), unsupported, s.DeadLetter)
+	}
+	if got := s.Writer.Indicators.Load(); got != int64(len(want)) {
+		t.Errorf("writer wrote %d indicators, want %d", got, len(want))
+	}
+	entries := h.sb.ThreatQ.Ledger.Len()
+
+	t.Run("incremental", func(t *testing.T) {
+		// 100 indicators updated since: only they are processed, and since
+		// CTR says the same, ThreatQ does not change.
+		var ids []int64
+		for _, in := range h.sb.Dataset.Indicators[:100] {
+			ids = append(ids, in.ID)
+		}
+		time.Sleep(1100 * time.Millisecond) // ThreatQ timestamps have one-second resolution.
+		h.sb.ThreatQ.Touch(ids, time.Now().UTC())
+		s := h.runOnce(nil, nil)
+		rep := s.Reports["ctr"]
+		if fresh := rep.Published - rep.Duplicates; fresh != 100 || s.Enricher.Received.Load() != 100 {
+			t.Errorf("second run: %d new to the pipeline, enricher received %d; want 100 and 100", fresh, s.Enricher.Received.Load())
+		}
+		if n := h.sb.ThreatQ.Ledger.Len(); n != entries {
+			t.Errorf("ledger grew from %d to %d entries on a run that changes nothing", entries, n)
+		}
+	})
+
+	t.Run("historical", func(t *testing.T) {
+		since := h.sb.Dataset.Indicators[0].UpdatedAt.Add(-time.Hour)
+		for _, in := range h.sb.Dataset.Indicators {
+			if in.UpdatedAt.Before(since) {
+				since = in.UpdatedAt
+			}
+		}
+		date := time.Date(since.Year(), since.Month(), since.Day()+10, 0, 0, 0, 0, time.UTC)
+		wantRead := 0
+		for _, d := range h.sb.Dataset.Indicators {
+			in, _ := h.sb.ThreatQ.Indicator(d.ID)
+			if in.UpdatedAt.After(date) {
+				wantRead++
+			}
+		}
+		s := h.runOnce(&date, nil)
+		rep := s.Reports["ctr"]
+		if rep.Read != wantRead || s.Enricher.Received.Load() != int64(wantRead) {
+			t.Errorf("historical run from %s: read %d, enricher received %d; want %d re-processed",
+				date.Format(time.DateOnly), rep.Read, s.Enricher.Received.Load(), wantRead)
+		}
+		if n := h.sb.ThreatQ.Ledger.Len(); n != entries {
+			t.Errorf("ledger grew from %d to %d entries on a re-processing run", entries, n)
+		}
+	})
+}
+
+// TestCTRJobFaults: the same final ledger whatever goes wrong on the way.
+func TestCTRJobFaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		setup func(h *harness)
+	}{
+		{"threatq answers 20% 503s", func(h *harness) {
+			h.sb.ThreatQ.Faults.Set(sim.Faults{ErrorRate: 0.2})
+		}},
+		{"ctr rate limits with retry-after", func(h *harness) {
+			h.sb.CTR.Faults.Set(sim.Faults{RateLimitRate: 0.3, RetryAfter: time.Second, PathPrefix: "/iroh/iroh-enrich/"})
+		}},
+		{"ctr drops connections and answers 500s", func(h *harness) {
+			h.sb.CTR.Faults.Set(sim.Faults{DropRate: 0.1, ErrorRate: 0.1, ErrorStatus: 500, PathPrefix: "/iroh/iroh-enrich/"})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, sandbox.Options{Seed: 21, Indicators: 1200, ContextShare: 0.4})
+			want := h.expected()
+			tt.setup(h)
+			s := h.runOnce(nil, nil)
+			h.checkLedger(h.sb.ThreatQ.Ledger.Entries(), want, "Review")
+			if s.DeadLetter != 0 {
+				t.Errorf("%d dead letters: transient faults must be retried, not dead-lettered", s.DeadLetter)
+			}
+		})
+	}
+}
+
+// TestCTRJobEnricherCrash kills the enricher mid-run (its connection closes
+// without draining, as on SIGKILL) and starts another: the ledger is the
+// same, nothing lost, nothing twice.
+func TestCTRJobEnricherCrash(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sandbox.Options{Seed: 31, Indicators: 2000, ContextShare: 0.4})
+	want := h.expected()
+	// Slow CTR down so the crash lands mid-run.
+	h.sb.CTR.Faults.Set(sim.Faults{Latency: 20 * time.Millisecond})
+	cfg := h.config(map[string]string{"ENRICHER_ACK_WAIT": "2s", "ENRICHER_CONCURRENCY": "2", "ENRICHER_BATCH_SIZE": "20"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	main, victim := h.connect(), h.connect()
+	p, err := pipeline.New(ctx, cfg, pipeline.Buses{Default: main, Enricher: victim}, h.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stopWorkers := context.WithCancel(ctx)
+	wait := p.StartWorkers(wctx)
+	if _, err := p.Fetcher().RunOnce(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for h.sb.ThreatQ.Ledger.Len() == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	victim.Conn().Close() // The crash.
+	// A new enricher takes over on its own connection.
+	var stats enrichersvc.Stats
+	rctx, stopReplacement := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- enrichersvc.Run(rctx, cfg.Enricher, h.connect(), h.logger(), &stats, nil) }()
+	if err := p.WaitDrained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopReplacement()
+	stopWorkers()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_ = wait()
+	h.checkLedger(h.sb.ThreatQ.Ledger.Entries(), want, "Review")
+	if stats.Received.Load() == 0 {
+		t.Error("the replacement enricher received nothing: the crash came too late to prove anything")
+	}
+}
+
+// TestCTRJobPermanentFailure: ThreatQ refuses one indicator's write with a
+// validation error; it ends in the dead-letter stream with its reason, and
+// everything else goes through.
+func TestCTRJobPermanentFailure(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sandbox.Options{Seed: 41, Indicators: 1000, ContextShare: 0.4})
+	want := h.expected()
+	var victim int64
+	var victimValue string
+	for _, in := range h.sb.Dataset.Indicators {
+		if _, ok := want[in.ID]; ok {
+			victim, victimValue = in.ID, in.Value
+			break
+		}
+	}
+	h.sb.ThreatQ.RejectValue(victimValue)
+	s := h.runOnce(nil, nil)
+	delete(want, victim)
+	h.checkLedger(h.sb.ThreatQ.Ledger.Entries(), want, "Review")
+	dls := h.deadLetters(writersvc.ConsumerName, bus.StreamWrites)
+	if len(dls) != 1 || s.DeadLetter != 1 {
+		t.Fatalf("dead letters: %d in the stream, %d counted; want exactly 1", len(dls), s.DeadLetter)
+	}
+	dl := dls[0]
+	if dl.Reason != bus.ReasonPermanent || !strings.Contains(string(dl.Data), victimValue) || !strings.Contains(dl.Error, "400") {
+		t.Errorf("dead letter: reason %q, error %q, data %.80q", dl.Reason, dl.Error, dl.Data)
+	}
+}

@@ -1,0 +1,274 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/bus/bustest"
+	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/ctr"
+	"github.com/tqflow/tqflow/pkg/logging"
+	"github.com/tqflow/tqflow/pkg/sim"
+	"github.com/tqflow/tqflow/pkg/sim/sandbox"
+	"github.com/tqflow/tqflow/services/tqflow/pipeline"
+)
+
+// harness is the sandbox, an embedded NATS server, and the variables that
+// point tqflow at them.
+type harness struct {
+	t    *testing.T
+	sb   *sandbox.Sandbox
+	srv  *bus.Embedded
+	vars map[string]string
+}
+
+func newHarness(t *testing.T, o sandbox.Options) *harness {
+	t.Helper()
+	sb, err := sandbox.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	vars := sb.Env()
+	vars["JOBS"] = "ctr"
+	vars["CTR_STATUS"] = "Review"
+	vars["ENRICHER_ACK_WAIT"] = "5s" // Quick redelivery after a crash.
+	vars["WRITER_ACK_WAIT"] = "5s"
+	return &harness{t: t, sb: sb, srv: bustest.Server(t), vars: vars}
+}
+
+// connect returns a new connection to the harness's server, with the
+// topology in place.
+func (h *harness) connect() *bus.Bus {
+	h.t.Helper()
+	return bustest.Connect(h.t, h.srv)
+}
+
+func (h *harness) logger() *slog.Logger {
+	if testing.Verbose() {
+		return logging.New(os.Stderr, logging.Options{Level: slog.LevelDebug, Format: logging.FormatText})
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// config parses the pipeline's configuration from the variables, exactly
+// as tqflow run does.
+func (h *harness) config(extra map[string]string) pipeline.Config {
+	h.t.Helper()
+	vars := map[string]string{}
+	for k, v := range h.vars {
+		vars[k] = v
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	env := &app.Env{Resolved: &app.Resolved{Vars: vars, Instance: "default", Log: h.logger()}}
+	var pc pipeline.Config
+	if err := pc.Parse(env); err != nil {
+		h.t.Fatalf("configuration: %v", err)
+	}
+	return pc
+}
+
+// runOnce runs the pipeline once to completion.
+func (h *harness) runOnce(historical *time.Time, extra map[string]string) pipeline.Summary {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p, err := pipeline.New(ctx, h.config(extra), pipeline.Buses{Default: h.connect()}, h.logger())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	s, err := p.RunOnce(ctx, historical)
+	if err != nil {
+		h.t.Fatalf("run: %v", err)
+	}
+	return s
+}
+
+// attr is an attribute name and value.
+type attr struct{ name, value string }
+
+// expected asks CTR, one indicator at a time, what it knows of each
+// indicator that has context: what the pipeline must write, however it
+// batches. The mapping itself is checked against Cisco's examples in
+// pkg/ctr's tests.
+func (h *harness) expected() map[int64][]attr {
+	h.t.Helper()
+	c, err := ctr.New(ctr.Config{Region: "us", BaseURL: h.sb.CTRURL, ClientID: h.vars["CTR_CLIENT_ID"],
+		ClientPassword: config.Secret(h.vars["CTR_CLIENT_PASSWORD"]), Timeout: 10 * time.Second, BatchSize: 1})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	want := map[int64][]attr{}
+	for _, in := range h.sb.Dataset.Indicators {
+		if !h.sb.Dataset.WithContext[in.ID] {
+			continue
+		}
+		t, _ := ctr.TypeFor(in.Type)
+		o := ctr.Observable{Type: t, Value: in.Value}
+		resp, err := c.Observe(context.Background(), []ctr.Observable{o})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		for _, r := range resp.Results() {
+			for _, a := range r.Attributes {
+				want[in.ID] = append(want[in.ID], attr{a.Name, a.Value})
+			}
+		}
+		if len(want[in.ID]) == 0 {
+			h.t.Fatalf("indicator %d has context in the dataset but CTR says nothing", in.ID)
+		}
+	}
+	return want
+}
+
+// checkLedger asserts that ThreatQ's ledger holds exactly the wanted
+// attributes, each once; the removal, once, of every row the dataset had
+// under one of those names with another value (one value per name); the
+// status once on each indicator whose status changed; and nothing else.
+func (h *harness) checkLedger(entries []sim.Entry, want map[int64][]attr, status string) {
+	h.t.Helper()
+	before := map[int64]string{}
+	wantRemoved := map[int64]map[attr]int{}
+	for _, in := range h.sb.Dataset.Indicators {
+		before[in.ID] = in.Status
+		names := map[string]string{}
+		for _, a := range want[in.ID] {
+			names[a.name] = a.value
+		}
+		for _, old := range in.Attributes {
+			if v, ours := names[old.Name]; ours && v != old.Value {
+				if wantRemoved[in.ID] == nil {
+					wantRemoved[in.ID] = map[attr]int{}
+				}
+				wantRemoved[in.ID][attr{old.Name, old.Value}]++
+			}
+		}
+	}
+	got := map[int64]map[attr]int{}
+	removed := map[int64]map[attr]int{}
+	statuses := map[int64][]string{}
+	for _, e := range entries {
+		id, err := strconv.ParseInt(strings.TrimPrefix(e.Object, "indicator/"), 10, 64)
+		if err != nil {
+			h.t.Errorf("ledger entry on %q: not an indicator", e.Object)
+			continue
+		}
+		switch e.Op {
+		case "attribute.add":
+			if got[id] == nil {
+				got[id] = map[attr]int{}
+			}
+			got[id][attr{e.Name, e.Value}]++
+		case "attribute.delete":
+			if removed[id] == nil {
+				removed[id] = map[attr]int{}
+			}
+			removed[id][attr{e.Name, e.Value}]++
+		case "status.set":
+			statuses[id] = append(statuses[id], e.Value)
+		default:
+			h.t.Errorf("unexpected ledger entry %+v", e)
+		}
+	}
+	problems := 0
+	report := func(format string, args ...any) {
+		if problems++; problems <= 20 {
+			h.t.Errorf(format, args...)
+		}
+	}
+	had := map[int64]map[attr]bool{}
+	for _, in := range h.sb.Dataset.Indicators {
+		for _, a := range in.Attributes {
+			if had[in.ID] == nil {
+				had[in.ID] = map[attr]bool{}
+			}
+			had[in.ID][attr{a.Name, a.Value}] = true
+		}
+	}
+	for id, attrs := range want {
+		for _, a := range attrs {
+			wantN := 1
+			if had[id][a] {
+				wantN = 0 // Already there: adding it again changes nothing.
+			}
+			if n := got[id][a]; n != wantN {
+				report("indicator %d: %s=%q written %d times, want %d", id, a.name, a.value, n, wantN)
+			}
+			delete(got[id], a)
+		}
+		for a, n := range got[id] {
+			report("indicator %d: unexpected %s=%q (%d times)", id, a.name, a.value, n)
+		}
+		delete(got, id)
+		wantStatus := 0
+		if before[id] != status {
+			wantStatus = 1
+		}
+		if len(statuses[id]) != wantStatus || (wantStatus == 1 && statuses[id][0] != status) {
+			report("indicator %d: statuses set %v, want %d time(s) %q (was %q)", id, statuses[id], wantStatus, status, before[id])
+		}
+		delete(statuses, id)
+	}
+	for id, attrs := range got {
+		report("indicator %d has no CTR context but got %d attributes", id, len(attrs))
+	}
+	for id, rows := range wantRemoved {
+		for a, n := range rows {
+			if removed[id][a] != n {
+				report("indicator %d: old %s=%q removed %d times, want %d", id, a.name, a.value, removed[id][a], n)
+			}
+			delete(removed[id], a)
+		}
+	}
+	for id, rows := range removed {
+		for a, n := range rows {
+			report("indicator %d: %s=%q removed %d times, want never", id, a.name, a.value, n)
+		}
+	}
+	for id, s := range statuses {
+		report("indicator %d has no CTR context but its status was set to %v", id, s)
+	}
+	if problems > 20 {
+		h.t.Errorf("... and %d more problems", problems-20)
+	}
+}
+
+// deadLetters returns the dead letters of one consumer.
+func (h *harness) deadLetters(consumer string, stream string) []bus.DeadLetter {
+	h.t.Helper()
+	b := h.connect()
+	ctx := context.Background()
+	c, err := b.JetStream().OrderedConsumer(ctx, bus.StreamDeadLetter, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.DeadLetterSubject(stream, consumer)},
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	batch, err := c.FetchNoWait(1000)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []bus.DeadLetter
+	for m := range batch.Messages() {
+		var dl bus.DeadLetter
+		if err := jsonUnmarshal(m.Data(), &dl); err != nil {
+			h.t.Fatal(err)
+		}
+		out = append(out, dl)
+	}
+	return out
+}
+
+var _ = fmt.Sprint
