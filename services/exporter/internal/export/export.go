@@ -459,8 +459,12 @@ func (e *Exporter) sendPiece(ctx context.Context, day string, n int, its []*item
 			a.UUID = misp.AttributeUUID(ev.uuid, a.Type, a.Value)
 			attrs[i] = a
 		}
-		e.stats.Requests.Add(1)
-		res, err := e.misp.AddAttributes(ctx, ev.uuid, attrs)
+		var res misp.AddResult
+		err = e.retry(ctx, func() error {
+			var err error
+			res, err = e.misp.AddAttributes(ctx, ev.uuid, attrs)
+			return err
+		})
 		switch {
 		case err == nil:
 			e.stats.Saved.Add(int64(len(res.Saved)))
@@ -493,6 +497,31 @@ func (e *Exporter) sendPiece(ctx context.Context, day string, n int, its []*item
 			continue
 		}
 		return e.callError(fmt.Errorf("add %d attributes to event %s: %w", len(attrs), ev.uuid, err))
+	}
+}
+
+// retry makes a MISP call, and makes it again, up to twice, after a short
+// pause when it fails transiently (a 503 blip, a dropped connection):
+// cheaper than handing the whole batch back to the runner. A 504 is not
+// retried here (the call is halved instead), nor a failure that asks for
+// a long wait.
+func (e *Exporter) retry(ctx context.Context, call func() error) error {
+	delay := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		e.stats.Requests.Add(1)
+		err := call()
+		if err == nil || attempt == 2 || !httpx.IsTransient(err) || timedOut(err) ||
+			httpx.RetryAfterOf(err) > 2*time.Second || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(max(delay, httpx.RetryAfterOf(err)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay *= 2
 	}
 }
 
@@ -548,8 +577,12 @@ func (e *Exporter) ensureEvent(ctx context.Context, day string, n int) (eventRef
 			e.refs.Store(ck, ref)
 			return ref, nil
 		}
-		e.stats.Requests.Add(1)
-		ev, err := e.misp.AddEvent(ctx, e.event(day, ref.uuid, n))
+		var ev misp.Event
+		err := e.retry(ctx, func() error {
+			var err error
+			ev, err = e.misp.AddEvent(ctx, e.event(day, ref.uuid, n))
+			return err
+		})
 		switch {
 		case err == nil:
 			e.stats.Events.Add(1)
