@@ -610,11 +610,15 @@ func (s *Server) appendIndicator(b []byte, in *indicator, p projection) []byte {
 		b = append(b, `,"class":`...)
 		b = appendString(b, typ.class)
 	}
-	if !p.fields || p.all {
+	if p.has("type_id") {
 		b = append(b, `,"type_id":`...)
 		b = strconv.AppendInt(b, int64(typ.id), 10)
+	}
+	if p.has("status_id") {
 		b = append(b, `,"status_id":`...)
 		b = strconv.AppendInt(b, int64(st.id), 10)
+	}
+	if p.has("hash") {
 		b = append(b, `,"hash":"`...)
 		b = appendHash(b, in)
 		b = append(b, '"')

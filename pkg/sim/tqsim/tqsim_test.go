@@ -699,8 +699,13 @@ func TestGenerate(t *testing.T) {
 // generated indicators load in well under 10 s, and a page after the first
 // costs O(page).
 func TestMillion(t *testing.T) {
-	if testing.Short() || os.Getenv("TQSIM_SKIP_MILLION") != "" {
+	switch {
+	case testing.Short():
 		t.Skip("skipping the 1M-indicator volume test in -short mode")
+	case raceEnabled:
+		t.Skip("skipping the 1M-indicator volume test under the race detector: its timings mean nothing there")
+	case os.Getenv("TQSIM_SKIP_MILLION") != "":
+		t.Skip("skipping the 1M-indicator volume test: TQSIM_SKIP_MILLION is set")
 	}
 	begin := time.Now()
 	inds := tqsim.Generate(tqsim.GenerateOptions{Seed: 7, N: 1_000_000, Start: t0, End: t0.Add(90 * 24 * time.Hour)})

@@ -1,0 +1,6 @@
+//go:build !race
+
+package tqsim_test
+
+// raceEnabled is true under the race detector, which makes timings meaningless.
+const raceEnabled = false
