@@ -13,13 +13,12 @@ import (
 
 func main() {
 	os.Exit(app.Execute(app.Command{
-		Name:    "signature-loader",
-		Summary: "tqflow signature-loader: see tqflow help",
-		Usage:   "signature-loader [flags]",
-		// TODO(et-signatures): resolve types and statuses in ThreatQ
-		// (pkg/threatq) once its client is wired; issue 4.
-		Run: service.Main(func(context.Context, *app.Env) (service.Catalog, error) {
-			return service.StockCatalog, nil
+		Name:        "signature-loader",
+		Summary:     "tqflow signature-loader: see tqflow help",
+		Usage:       "signature-loader [flags]",
+		ParsesFirst: true,
+		Run: service.Main(func(ctx context.Context, env *app.Env) (service.Catalog, error) {
+			return service.NewThreatQCatalog(ctx, env)
 		}),
-	}, os.Args[1:], os.Stdout, os.Stderr))
+	}, os.Args[1:], nil, os.Stdout, os.Stderr))
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
 	"github.com/tqflow/tqflow/services/fetcher/internal/fetch"
+	"github.com/tqflow/tqflow/services/fetcher/internal/rulesets"
 )
 
 // Config is the fetcher's configuration, from the environment.
@@ -33,6 +35,8 @@ type Config struct {
 	// Interval is how often the fetch runs when not --once. The seed
 	// connectors ran from cron at most hourly.
 	Interval time.Duration `env:"FETCH_INTERVAL" envDefault:"1h"`
+	// ET configures the ET job: sources, flavour, rulesets, oinkcode.
+	ET rulesets.Config
 }
 
 // Validate reports every problem at once.
@@ -54,7 +58,10 @@ func (c Config) Validate() error {
 			if c.MISPThreshold < 0 || c.MISPThreshold > 10 {
 				errs = append(errs, fmt.Errorf("MISP_SCORE_THRESHOLD %v: want 0 to 10", c.MISPThreshold))
 			}
-		case "et":
+		case JobET:
+			if err := c.ET.Validate(); err != nil {
+				errs = append(errs, err)
+			}
 		default:
 			errs = append(errs, fmt.Errorf("JOBS: unknown job %q (want ctr, misp or et)", j))
 		}
@@ -70,23 +77,43 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Report is what one fetch run did.
+// JobET is the ET signatures job.
+const JobET = "et"
+
+// Report is what one indicator fetch run did.
 type Report = fetch.Report
+
+// ETReport is what one ET fetch run did.
+type ETReport = rulesets.Report
+
+// Reports is what one run of every job did.
+type Reports struct {
+	// Indicators has the ctr and misp jobs' reports.
+	Indicators map[string]Report
+	// ET is the et job's, when it ran.
+	ET *ETReport
+}
+
+// job is one job's fetch.
+type job func(ctx context.Context, historical *time.Time, reps *Reports) error
 
 // Fetcher runs the configured jobs' fetches.
 type Fetcher struct {
-	cfg      Config
-	bus      *bus.Bus
-	log      *slog.Logger
-	fetchers map[string]*fetch.Fetcher
-	leases   jetstreamKV
+	cfg    Config
+	bus    *bus.Bus
+	log    *slog.Logger
+	jobs   map[string]job
+	leases jetstreamKV
 }
 
 // New builds the fetcher's jobs.
 func New(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger) (*Fetcher, error) {
-	tq, err := threatq.New(c.ThreatQ)
-	if err != nil {
-		return nil, fmt.Errorf("fetcher: %w", err)
+	var tq *threatq.Client
+	if slices.Contains(c.Jobs, schemas.JobCTR) || slices.Contains(c.Jobs, schemas.JobMISP) {
+		var err error
+		if tq, err = threatq.New(c.ThreatQ); err != nil {
+			return nil, fmt.Errorf("fetcher: %w", err)
+		}
 	}
 	cps, err := b.KeyValue(ctx, bus.BucketCheckpoints)
 	if err != nil {
@@ -96,20 +123,34 @@ func New(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger) (*Fetcher,
 	if err != nil {
 		return nil, fmt.Errorf("fetcher: %w", err)
 	}
-	f := &Fetcher{cfg: c, bus: b, log: log.With("service", "fetcher"), fetchers: map[string]*fetch.Fetcher{}, leases: leases}
-	for _, job := range c.Jobs {
-		ff := &fetch.Fetcher{Bus: b, Checkpoints: fetch.Checkpoints{KV: cps}, Job: job, Instance: c.Instance, Log: f.log}
-		switch job {
+	f := &Fetcher{cfg: c, bus: b, log: log.With("service", "fetcher"), jobs: map[string]job{}, leases: leases}
+	for _, name := range c.Jobs {
+		if name == JobET {
+			rf, err := rulesets.New(ctx, c.ET, c.Instance, b, f.log)
+			if err != nil {
+				return nil, fmt.Errorf("fetcher: %w", err)
+			}
+			f.jobs[name] = func(ctx context.Context, _ *time.Time, reps *Reports) error {
+				rep, err := rf.RunOnce(ctx)
+				reps.ET = &rep
+				return err
+			}
+			continue
+		}
+		ff := &fetch.Fetcher{Bus: b, Checkpoints: fetch.Checkpoints{KV: cps}, Job: name, Instance: c.Instance, Log: f.log}
+		switch name {
 		case schemas.JobCTR:
 			ff.Source = &savedSearch{tq: tq, name: c.SavedSearch, log: f.log}
 		case schemas.JobMISP:
 			threshold := c.MISPThreshold
 			ff.Source = &activeAbove{tq: tq, threshold: threshold}
 			ff.Keep = func(d schemas.IndicatorData) bool { return keepForMISP(d, threshold) }
-		default:
-			continue
 		}
-		f.fetchers[job] = ff
+		f.jobs[name] = func(ctx context.Context, historical *time.Time, reps *Reports) error {
+			rep, err := ff.RunOnce(ctx, historical)
+			reps.Indicators[name] = rep
+			return err
+		}
 	}
 	return f, nil
 }
@@ -121,22 +162,20 @@ func keepForMISP(d schemas.IndicatorData, threshold float64) bool {
 }
 
 // RunOnce runs every job once, holding each job's lease while it runs.
-func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (map[string]Report, error) {
-	reps := map[string]Report{}
+func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (Reports, error) {
+	reps := Reports{Indicators: map[string]Report{}}
 	var errs []error
-	for job, ff := range f.fetchers {
-		lease := f.lease(job)
+	for name, run := range f.jobs {
+		lease := f.lease(name)
 		if err := lease.Acquire(ctx); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		rep, err := ff.RunOnce(ctx, historical)
-		reps[job] = rep
-		if err != nil {
+		if err := run(ctx, historical, &reps); err != nil {
 			errs = append(errs, err)
 		}
 		if rerr := lease.Release(context.WithoutCancel(ctx)); rerr != nil {
-			f.log.Warn("release lease", "job", job, "err", rerr)
+			f.log.Warn("release lease", "job", name, "err", rerr)
 		}
 	}
 	return reps, errors.Join(errs...)
@@ -146,20 +185,20 @@ func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (map[strin
 // instance's lease fetches; other replicas stand by and take over within
 // the lease TTL when it goes. A historical date applies to the first run.
 func (f *Fetcher) Run(ctx context.Context, historical *time.Time) error {
-	errc := make(chan error, len(f.fetchers))
-	for job, ff := range f.fetchers {
-		go func() { errc <- f.runJob(ctx, job, ff, historical) }()
+	errc := make(chan error, len(f.jobs))
+	for name, run := range f.jobs {
+		go func() { errc <- f.runJob(ctx, name, run, historical) }()
 	}
 	var errs []error
-	for range f.fetchers {
+	for range f.jobs {
 		errs = append(errs, <-errc)
 	}
 	return errors.Join(errs...)
 }
 
-func (f *Fetcher) runJob(ctx context.Context, job string, ff *fetch.Fetcher, historical *time.Time) error {
-	log := f.log.With("job", job, "instance", f.cfg.Instance)
-	lease := f.lease(job)
+func (f *Fetcher) runJob(ctx context.Context, name string, run job, historical *time.Time) error {
+	log := f.log.With("job", name, "instance", f.cfg.Instance)
+	lease := f.lease(name)
 	standby := false
 	for {
 		if err := lease.Acquire(ctx); err != nil {
@@ -183,7 +222,7 @@ func (f *Fetcher) runJob(ctx context.Context, job string, ff *fetch.Fetcher, his
 			cancel()
 		})
 		for hctx.Err() == nil {
-			if _, err := ff.RunOnce(hctx, historical); err != nil && hctx.Err() == nil {
+			if err := run(hctx, historical, &Reports{Indicators: map[string]Report{}}); err != nil && hctx.Err() == nil {
 				log.Error("fetch failed; the next run reads the same window again", "err", err)
 			}
 			historical = nil

@@ -19,9 +19,11 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	fetchersvc "github.com/tqflow/tqflow/services/fetcher/service"
+	loadersvc "github.com/tqflow/tqflow/services/signature-loader/service"
 	writersvc "github.com/tqflow/tqflow/services/writer/service"
 )
 
@@ -30,7 +32,10 @@ type Config struct {
 	Fetcher  fetchersvc.Config
 	Enricher enrichersvc.Config
 	Writer   writersvc.Config
+	Loader   loadersvc.Config
 }
+
+func (pc *Config) has(job string) bool { return slices.Contains(pc.Fetcher.Jobs, job) }
 
 // Parse reads the configurations the enabled jobs need, reporting every
 // problem of all of them at once.
@@ -39,16 +44,22 @@ func (pc *Config) Parse(env *app.Env) error {
 		// Still parse the rest, so the operator sees every problem.
 		return app.JoinUsage(err, env.ParseAll(&pc.Enricher, &pc.Writer))
 	}
-	pc.Fetcher.Instance = env.Instance
-	pc.Enricher.Instance = env.Instance
 	var need []any
-	if slices.Contains(pc.Fetcher.Jobs, schemas.JobCTR) {
-		need = append(need, &pc.Enricher, &pc.Writer)
+	if pc.has(schemas.JobCTR) {
+		need = append(need, &pc.Enricher)
+	}
+	if pc.has(fetchersvc.JobET) {
+		need = append(need, &pc.Loader)
+	}
+	if pc.has(schemas.JobCTR) || pc.has(fetchersvc.JobET) {
+		need = append(need, &pc.Writer)
 	}
 	if err := env.ParseAll(need...); err != nil {
 		return err
 	}
+	pc.Fetcher.Instance = env.Instance
 	pc.Enricher.Instance = env.Instance
+	pc.Loader.Instance = env.Instance
 	return nil
 }
 
@@ -75,6 +86,7 @@ type Pipeline struct {
 
 	enricher enrichersvc.Stats
 	writer   writersvc.Stats
+	loader   loadersvc.Stats
 	dead     atomic.Int64
 }
 
@@ -99,8 +111,14 @@ func (p *Pipeline) settled(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ 
 // consumers returns the durable consumers the enabled jobs use, by stream.
 func (p *Pipeline) consumers() [][2]string {
 	var cs [][2]string
-	if slices.Contains(p.cfg.Fetcher.Jobs, schemas.JobCTR) {
-		cs = append(cs, [2]string{bus.StreamIndicators, p.cfg.Enricher.Spec().Name}, [2]string{bus.StreamWrites, writersvc.ConsumerName})
+	if p.cfg.has(schemas.JobCTR) {
+		cs = append(cs, [2]string{bus.StreamIndicators, p.cfg.Enricher.Spec().Name})
+	}
+	if p.cfg.has(fetchersvc.JobET) {
+		cs = append(cs, [2]string{bus.StreamRulesets, p.cfg.Loader.Spec().Name})
+	}
+	if p.cfg.has(schemas.JobCTR) || p.cfg.has(fetchersvc.JobET) {
+		cs = append(cs, [2]string{bus.StreamWrites, writersvc.ConsumerName})
 	}
 	return cs
 }
@@ -120,10 +138,21 @@ func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
 			}
 		})
 	}
-	if slices.Contains(p.cfg.Fetcher.Jobs, schemas.JobCTR) {
+	if p.cfg.has(schemas.JobCTR) {
 		run("enricher", func() error {
 			return enrichersvc.Run(ctx, p.cfg.Enricher, p.buses.pick(p.buses.Enricher), p.log, &p.enricher, p.settled)
 		})
+	}
+	if p.cfg.has(fetchersvc.JobET) {
+		run("signature-loader", func() error {
+			tq, err := threatq.New(p.cfg.Writer.ThreatQ)
+			if err != nil {
+				return err
+			}
+			return loadersvc.Run(ctx, p.cfg.Loader, p.buses.Default, loadersvc.ThreatQCatalog{TQ: tq}, p.log, &p.loader, p.settled)
+		})
+	}
+	if p.cfg.has(schemas.JobCTR) || p.cfg.has(fetchersvc.JobET) {
 		run("writer", func() error {
 			return writersvc.Run(ctx, p.cfg.Writer, p.buses.pick(p.buses.Writer), p.log, &p.writer, p.settled)
 		})
@@ -173,8 +202,10 @@ func (p *Pipeline) WaitDrained(ctx context.Context) error {
 // Summary is what a --once run did.
 type Summary struct {
 	Reports    map[string]fetchersvc.Report
+	ET         *fetchersvc.ETReport
 	Enricher   *enrichersvc.Stats
 	Writer     *writersvc.Stats
+	Loader     *loadersvc.Stats
 	DeadLetter int64
 	Elapsed    time.Duration
 }
@@ -192,13 +223,14 @@ func (p *Pipeline) RunOnce(ctx context.Context, historical *time.Time) (Summary,
 	}
 	stop()
 	werr := wait()
-	s := Summary{Reports: reps, Enricher: &p.enricher, Writer: &p.writer, DeadLetter: p.dead.Load(), Elapsed: time.Since(start)}
+	s := Summary{Reports: reps.Indicators, ET: reps.ET, Enricher: &p.enricher, Writer: &p.writer, Loader: &p.loader,
+		DeadLetter: p.dead.Load(), Elapsed: time.Since(start)}
 	return s, errors.Join(ferr, derr, werr)
 }
 
 // Print writes the summary as a table.
 func (s Summary) Print(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\ttqflow run summary\t")
 	if r, ok := s.Reports[schemas.JobCTR]; ok {
 		fmt.Fprintf(tw, "indicators read\t%d\t\n", r.Read)
@@ -211,6 +243,20 @@ func (s Summary) Print(w io.Writer) {
 		fmt.Fprintf(tw, "indicators written\t%d\t\n", s.Writer.Indicators.Load())
 		fmt.Fprintf(tw, "attributes written\t%d\t\n", s.Writer.Attributes.Load())
 		fmt.Fprintf(tw, "old attribute values removed\t%d\t\n", s.Writer.Removed.Load())
+	}
+	if s.ET != nil {
+		for _, src := range s.ET.Sources {
+			state := "unchanged (nothing downloaded)"
+			if src.Changed {
+				state = fmt.Sprintf("downloaded, %d rules files published", src.Published-src.Duplicates)
+			}
+			if src.Err != nil {
+				state = "failed: " + src.Err.Error()
+			}
+			fmt.Fprintf(tw, "ET %s\t%s\t\n", src.Source, state)
+		}
+		fmt.Fprintf(tw, "rules parsed\t%d\t\n", s.Loader.Rules.Load())
+		fmt.Fprintf(tw, "signatures written (new or changed)\t%d\t\n", s.Writer.Signatures.Load())
 	}
 	fmt.Fprintf(tw, "dead letters\t%d\t\n", s.DeadLetter)
 	fmt.Fprintf(tw, "elapsed\t%s\t\n", s.Elapsed.Round(time.Millisecond))

@@ -21,6 +21,7 @@ func commands(stdout, stderr io.Writer) map[string]app.Command {
 		fetcherCommand(),
 		enricherCommand(),
 		writerCommand(),
+		signatureLoaderCommand(),
 		rulesCommand(stdout, stderr),
 	}
 	m := make(map[string]app.Command, len(cmds))

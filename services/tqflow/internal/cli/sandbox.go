@@ -101,7 +101,7 @@ func demoCommand(stdout io.Writer) app.Command {
 			}
 			env.Vars["DATA_DIR"] = dir
 			env.Vars["NATS_URL"] = ""
-			env.Vars["JOBS"] = "ctr"
+			env.Vars["JOBS"] = "ctr,et"
 			var pc pipeline.Config
 			var ec embeddedConfig
 			if err := app.JoinUsage(pc.Parse(env), env.Parse(&ec)); err != nil {
@@ -136,6 +136,6 @@ func printLedger(w io.Writer, l *sim.Ledger, elapsed time.Duration) {
 		ops[e.Op]++
 		objects[e.Object] = true
 	}
-	fmt.Fprintf(w, "\nThreatQ simulator ledger: %d attributes added, %d removed, %d statuses set, on %d indicators (%s)\n",
+	fmt.Fprintf(w, "\nThreatQ simulator ledger: %d attributes added, %d removed, %d statuses set, on %d objects (%s)\n",
 		ops["attribute.add"], ops["attribute.delete"], ops["status.set"], len(objects), elapsed.Round(time.Millisecond))
 }

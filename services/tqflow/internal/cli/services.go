@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/app"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	fetchersvc "github.com/tqflow/tqflow/services/fetcher/service"
+	loadersvc "github.com/tqflow/tqflow/services/signature-loader/service"
 	writersvc "github.com/tqflow/tqflow/services/writer/service"
 )
 
@@ -51,4 +53,16 @@ func splitHostPort(hp string) (string, int, error) {
 		return "", 0, fmt.Errorf("port %q: want 1 to 65535", ps)
 	}
 	return host, port, nil
+}
+
+func signatureLoaderCommand() app.Command {
+	return app.Command{
+		Name:        "signature-loader",
+		Summary:     "run the ET signature-loader against NATS_URL",
+		Usage:       "tqflow signature-loader [-n NAME] [flags]",
+		ParsesFirst: true,
+		Run: loadersvc.Main(func(ctx context.Context, env *app.Env) (loadersvc.Catalog, error) {
+			return loadersvc.NewThreatQCatalog(ctx, env)
+		}),
+	}
 }
