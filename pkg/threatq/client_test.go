@@ -179,6 +179,20 @@ func loadN(t *testing.T, s *tqsim.Server, n int) {
 	}
 }
 
+func loadSameSecond(t *testing.T, s *tqsim.Server, n int) {
+	t.Helper()
+	inds := make([]tqsim.Indicator, n)
+	for i := range inds {
+		inds[i] = tqsim.Indicator{Value: fmt.Sprintf("192.0.2.%d", i), Type: "IP Address", UpdatedAt: t0}
+		if i >= 256 {
+			inds[i].Value = fmt.Sprintf("198.51.100.%d", i-256)
+		}
+	}
+	if err := s.Load(inds); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestQueryPaging(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -188,15 +202,23 @@ func TestQueryPaging(t *testing.T) {
 		wantCalls int64
 	}{
 		{"three pages, last short", tqsim.Options{}, 2500, 1000, 3},
-		{"exact pages stop on total", tqsim.Options{}, 2000, 1000, 2},
+		// A full last page cannot know it is the last: one more (empty)
+		// request, the price of keyed pages.
+		{"exact pages", tqsim.Options{}, 2000, 1000, 3},
 		{"empty array pages", tqsim.Options{EmptyPagesAsArray: true}, 250, 100, 3},
+		{"one second, larger than a page", tqsim.Options{}, -250, 100, 4},
 		{"nothing", tqsim.Options{}, 0, 1000, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s, c := simClient(t, tt.opts, func(c *threatq.Config) { c.PageSize = tt.size })
-			loadN(t, s, tt.n)
+			if tt.n < 0 { // All in the same second.
+				tt.n = -tt.n
+				loadSameSecond(t, s, tt.n)
+			} else {
+				loadN(t, s, tt.n)
+			}
 			var got []threatq.Indicator
 			var pages int
 			err := c.Query(context.Background(), threatq.Query{}, func(p []threatq.Indicator) error {
@@ -221,7 +243,14 @@ func TestQueryPaging(t *testing.T) {
 					t.Fatalf("not in updated_at order at %d", i)
 				}
 			}
-			if tt.n > 0 {
+			ids := map[int64]bool{}
+			for _, in := range got {
+				if ids[in.ID] {
+					t.Fatalf("indicator %d delivered twice", in.ID)
+				}
+				ids[in.ID] = true
+			}
+			if tt.n > 0 && tt.name != "one second, larger than a page" {
 				in := got[0]
 				if in.Type != "IP Address" || in.Status != "Review" || in.TypeID == 0 || len(in.Attributes) != 1 ||
 					in.Attributes[0].ID == 0 || len(in.Sources) != 1 || !in.UpdatedAt.Equal(t0) {
@@ -230,6 +259,40 @@ func TestQueryPaging(t *testing.T) {
 			}
 		})
 	}
+	t.Run("indicators changed while paging are not skipped", func(t *testing.T) {
+		t.Parallel()
+		// The fetcher reads while the writer sets statuses: changed
+		// indicators leave the window; none of the others may be lost.
+		s, c := simClient(t, tqsim.Options{}, func(c *threatq.Config) { c.PageSize = 100 })
+		loadN(t, s, 1000)
+		before := t0.Add(2000 * time.Minute)
+		var got []threatq.Indicator
+		pages := 0
+		err := c.Query(context.Background(), threatq.Query{UpdatedBefore: before}, func(p []threatq.Indicator) error {
+			pages++
+			got = append(got, p...)
+			// Change 20 indicators of pages not read yet.
+			var ids []int64
+			for i := range 20 {
+				ids = append(ids, int64(pages*100+i*3+1))
+			}
+			s.Touch(ids, before.Add(time.Hour))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[int64]bool{}
+		for _, in := range got {
+			ids[in.ID] = true
+		}
+		for id := int64(1); id <= 1000; id++ {
+			in, _ := s.Indicator(id)
+			if in.UpdatedAt.Before(before) && !ids[id] {
+				t.Errorf("indicator %d, unchanged, was skipped", id)
+			}
+		}
+	})
 	t.Run("page error stops the stream", func(t *testing.T) {
 		t.Parallel()
 		s, c := simClient(t, tqsim.Options{}, func(c *threatq.Config) { c.PageSize = 10 })
@@ -413,7 +476,7 @@ func TestMalformedAnswers(t *testing.T) {
 			if !errors.As(err, &de) || httpx.IsTransient(err) {
 				t.Fatalf("err = %v, want a permanent DecodeError", err)
 			}
-			if !strings.Contains(err.Error(), "query indicators at offset 0") {
+			if !strings.Contains(err.Error(), "query indicators from the start") {
 				t.Errorf("err = %q lacks context", err)
 			}
 			_, _, _ = threatq.DecodeIndicators([]byte(tt.body)) // never panics

@@ -211,26 +211,41 @@ func addClauses(m map[string]any, clauses []any) map[string]any {
 	return m
 }
 
-// Query runs q with POST /api/indicators/query, offset-paged and sorted by
-// (updated_at, id), and calls page with each page's indicators, never
-// holding the whole result. It stops at the end (offset >= total, or an
-// empty page), on page's first error (returned as is), or on a failed
-// call. Idempotent page requests are retried on transient failures.
-// Indicators whose answer named their type or status only by id get the
-// name from the instance's reference data.
+// Query runs q with POST /api/indicators/query, sorted by (updated_at, id),
+// and calls page with each page's indicators, never holding the whole
+// result. It stops at the end, on page's first error (returned as is), or
+// on a failed call. Idempotent page requests are retried on transient
+// failures. Indicators whose answer named their type or status only by id
+// get the name from the instance's reference data.
+//
+// Pages are keyed, not offset: each page asks again from the second of the
+// last indicator delivered (updated_at has one-second resolution) and drops
+// the indicators of that second already delivered. Offset paging over a
+// live set skips indicators: when anyone (tqflow's own writer, typically)
+// changes an indicator while the search is read, it leaves the window, and
+// every later offset overshoots by one. A key on updated_at is stable,
+// since an unchanged indicator never moves; only a tie group larger than a
+// page is walked by offset, within its second.
 func (c *Client) Query(ctx context.Context, q Query, page func([]Indicator) error) error {
 	const op = "threatq: query indicators"
-	body, err := q.Body()
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
 	limit := c.pageSize
-	for offset := int64(0); ; {
+	var tie time.Time        // the second of the last indicator delivered
+	seen := map[int64]bool{} // indicators of that second already delivered
+	offset := 0              // within tie, for a tie group larger than a page
+	for {
+		pq := q
+		if !tie.IsZero() {
+			pq.UpdatedAfter = tie.Add(-time.Second) // > tie-1s: from tie on.
+		}
+		body, err := pq.Body()
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
 		r := request{
 			op: op, method: http.MethodPost, path: "/api/indicators/query", body: body, idempotent: true,
 			query: url.Values{
 				"limit":  {strconv.Itoa(limit)},
-				"offset": {strconv.FormatInt(offset, 10)},
+				"offset": {strconv.Itoa(offset)},
 				"sort":   {QuerySort},
 			},
 		}
@@ -238,24 +253,54 @@ func (c *Client) Query(ctx context.Context, q Query, page func([]Indicator) erro
 		if err == nil {
 			err = c.check(op, a)
 		}
-		if err != nil {
-			return fmt.Errorf("fetch page at offset %d: %w", offset, err)
+		where := "from the start"
+		if !tie.IsZero() {
+			where = "from " + FormatTime(tie)
 		}
-		inds, total, err := DecodeIndicators(a.body)
+		if offset > 0 {
+			where += fmt.Sprintf(" (offset %d)", offset)
+		}
 		if err != nil {
-			return &httpx.DecodeError{Op: fmt.Sprintf("%s at offset %d", op, offset), Err: err}
+			return fmt.Errorf("fetch page %s: %w", where, err)
+		}
+		inds, _, err := DecodeIndicators(a.body)
+		if err != nil {
+			return &httpx.DecodeError{Op: op + " " + where, Err: err}
 		}
 		if len(inds) == 0 {
 			return nil
 		}
-		if err := c.fillNames(ctx, inds); err != nil {
-			return err
+		fresh := inds[:0:0]
+		for _, in := range inds {
+			if !seen[in.ID] {
+				fresh = append(fresh, in)
+			}
 		}
-		if err := page(inds); err != nil {
-			return err
+		if len(fresh) > 0 {
+			if err := c.fillNames(ctx, fresh); err != nil {
+				return err
+			}
+			if err := page(fresh); err != nil {
+				return err
+			}
 		}
-		offset += int64(len(inds))
-		if (total >= 0 && offset >= total) || (total < 0 && len(inds) < limit) {
+		last := inds[len(inds)-1].UpdatedAt.UTC().Truncate(time.Second)
+		if !tie.IsZero() && last.Equal(tie) {
+			// The whole page is one second: walk it by offset.
+			offset += len(inds)
+			for _, in := range inds {
+				seen[in.ID] = true
+			}
+		} else {
+			tie, offset = last, 0
+			clear(seen)
+			for _, in := range inds {
+				if in.UpdatedAt.UTC().Truncate(time.Second).Equal(last) {
+					seen[in.ID] = true
+				}
+			}
+		}
+		if len(inds) < limit {
 			return nil
 		}
 	}
