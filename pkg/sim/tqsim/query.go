@@ -27,6 +27,79 @@ const (
 type cached struct {
 	gen  uint64
 	list []*indicator
+	// pred is the query's filter (nil: every indicator, and list is
+	// s.order); stored says list is in the stored (updated, id) order, so
+	// that it can be kept up to date incrementally.
+	pred   pred
+	stored bool
+}
+
+// maxIncremental is the most indicators one write may change and still be
+// applied to the sorted order and the cached query lists in place; larger
+// changes re-sort and re-filter on the next query.
+const maxIncremental = 64
+
+// matches reports whether in is in the entry's result.
+func (c *cached) matches(in *indicator) bool { return c.pred == nil || c.pred(in) }
+
+// removeSorted removes in from a list sorted by (updated, id), reading
+// in's current fields.
+func removeSorted(list []*indicator, in *indicator) []*indicator {
+	if i, ok := slices.BinarySearchFunc(list, in, byUpdated); ok {
+		return slices.Delete(list, i, i+1)
+	}
+	return list
+}
+
+// insertSorted inserts in into a list sorted by (updated, id).
+func insertSorted(list []*indicator, in *indicator) []*indicator {
+	i, _ := slices.BinarySearchFunc(list, in, byUpdated)
+	return slices.Insert(list, i, in)
+}
+
+// mutateLocked applies change to in (a new indicator when isNew, already
+// in s.inds and s.byKey) and keeps the sorted order and the live cached
+// query lists up to date without a re-sort or a re-filter. s.mu must be
+// held for writing.
+func (s *Server) mutateLocked(in *indicator, isNew bool, change func()) {
+	if !s.sorted {
+		// Caches are already stale; the next query sorts and filters.
+		change()
+		if isNew {
+			s.order = append(s.order, in)
+		}
+		return
+	}
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	var live []*cached
+	for k, c := range s.cache {
+		switch {
+		case c.gen != s.gen:
+			delete(s.cache, k)
+		case !c.stored:
+			delete(s.cache, k) // another sort order: recomputed when asked
+		default:
+			live = append(live, c)
+		}
+	}
+	if !isNew {
+		for _, c := range live {
+			if c.pred != nil && c.matches(in) {
+				c.list = removeSorted(c.list, in)
+			}
+		}
+		s.order = removeSorted(s.order, in)
+	}
+	change()
+	s.order = insertSorted(s.order, in)
+	for _, c := range live {
+		if c.pred == nil {
+			c.list = s.order
+		} else if c.matches(in) {
+			c.list = insertSorted(c.list, in)
+		}
+	}
 }
 
 // pred is a compiled filter.
@@ -471,7 +544,8 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		s.mu.RLock()
 	}
-	defer s.mu.RUnlock()
+	// The read lock is released before the answer is written, so that a
+	// slow reader does not hold writers up.
 	gen := s.gen
 	s.cacheMu.Lock()
 	hit := s.cache[key]
@@ -485,11 +559,13 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 		for _, part := range []json.RawMessage{qb.Criteria, qb.Filters} {
 			v, err := decodeAny(part)
 			if err != nil {
+				s.mu.RUnlock()
 				validation(w, map[string][]string{"filters": {"The filters must be JSON."}})
 				return
 			}
 			p, err := c.compile(v)
 			if err != nil {
+				s.mu.RUnlock()
 				validation(w, map[string][]string{"filters": {"The filters are invalid: " + err.Error() + "."}})
 				return
 			}
@@ -515,7 +591,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 		if len(s.cache) >= maxCached {
 			clear(s.cache)
 		}
-		s.cache[key] = &cached{gen: gen, list: list}
+		s.cache[key] = &cached{gen: gen, list: list, pred: p, stored: stored}
 		s.cacheMu.Unlock()
 	}
 	proj := projectionOf(qb.Fields, q.Get("with"))
@@ -541,6 +617,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request) {
 	b = append(b, `,"offset":`...)
 	b = strconv.AppendInt(b, int64(offset), 10)
 	b = append(b, '}')
+	s.mu.RUnlock()
 	writeRaw(w, http.StatusOK, b)
 	if cap(b) <= 8<<20 {
 		*bp = b

@@ -160,8 +160,8 @@ func (s *Server) Load(inds []Indicator) error {
 		}
 	}
 	s.nextRow, s.nextInd = rows, next
-	// Loaded data is usually generated in updated order: appending keeps
-	// the order sorted when it was and the new tail is.
+	// Generated data comes in updated order, so the next query's sort
+	// usually finds the order sorted already and costs one pass.
 	s.order = append(s.order, loaded...)
 	s.sorted = false
 	s.gen++
@@ -193,15 +193,22 @@ func byUpdated(a, b *indicator) int {
 func (s *Server) Touch(ids []int64, at time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	u := at.Unix()
 	n := 0
 	for _, id := range ids {
-		if in := s.inds[id]; in != nil {
-			in.updated, in.touched = at.Unix(), at.Unix()
-			n++
+		in := s.inds[id]
+		if in == nil {
+			continue
 		}
-	}
-	if n > 0 {
+		n++
+		if len(ids) <= maxIncremental {
+			s.mutateLocked(in, false, func() { in.updated, in.touched = u, u })
+			continue
+		}
+		in.updated, in.touched = u, u
 		s.sorted = false
+	}
+	if !s.sorted {
 		s.gen++
 	}
 	return n

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,8 +80,9 @@ func TestTokenGrants(t *testing.T) {
 
 func TestBearerRequired(t *testing.T) {
 	t.Parallel()
-	now := t0
-	s, srv := start(t, tqsim.Options{Seed: 2, TokenTTL: time.Minute, Now: func() time.Time { return now }})
+	var clock atomic.Int64
+	clock.Store(t0.Unix())
+	s, srv := start(t, tqsim.Options{Seed: 2, TokenTTL: time.Minute, Now: func() time.Time { return time.Unix(clock.Load(), 0) }})
 	if st, _ := call(t, srv, "", http.MethodGet, "/api/indicator/types", nil); st != 401 {
 		t.Errorf("no token: status %d, want 401", st)
 	}
@@ -91,7 +93,7 @@ func TestBearerRequired(t *testing.T) {
 	if st, _ := call(t, srv, tok, http.MethodGet, "/api/indicator/types", nil); st != 200 {
 		t.Errorf("valid token: status %d", st)
 	}
-	now = now.Add(2 * time.Minute) // Not concurrent: the server is idle between calls.
+	clock.Add(120)
 	if st, _ := call(t, srv, tok, http.MethodGet, "/api/indicator/types", nil); st != 401 {
 		t.Errorf("expired token: status %d, want 401", st)
 	}
@@ -604,6 +606,31 @@ func TestTouchInvalidatesCachedQuery(t *testing.T) {
 	_ = resp.Body.Close()
 	if p := query(t, srv, tok, url.Values{"limit": {"5"}}, body); p.Total != 3 {
 		t.Errorf("after admin touch: total %d, want 3", p.Total)
+	}
+	// Status changes and new indicators update cached lists in place, in
+	// (updated_at, id) order.
+	active := `{"filters":{"status_name":"Active"}}`
+	all := url.Values{"limit": {"100"}, "sort": {"updated_at,id"}}
+	before := query(t, srv, tok, all, active)
+	call(t, srv, tok, http.MethodPut, "/api/indicators/101", map[string]string{"status": "Review"})
+	call(t, srv, tok, http.MethodPost, "/api/indicators/consume", []map[string]string{{"value": "new.example", "type": "FQDN", "status": "Active"}})
+	after := query(t, srv, tok, all, active)
+	if after.Total != before.Total || len(after.Items) != before.Total {
+		t.Errorf("active: %d before, %d after; want one out and one in", before.Total, after.Total)
+	}
+	var ids []float64
+	for _, it := range after.Items {
+		ids = append(ids, it["id"].(float64))
+	}
+	if slices.Contains(ids, 101) || ids[len(ids)-1] != 140 {
+		t.Errorf("ids after changes = %v: want 101 gone and the new one (140) last", ids)
+	}
+	ordered := query(t, srv, tok, url.Values{"limit": {"100"}, "sort": {"updated_at,id"}}, `{}`)
+	for i := 1; i < len(ordered.Items); i++ {
+		a, b := ordered.Items[i-1]["updated_at"].(string), ordered.Items[i]["updated_at"].(string)
+		if a > b {
+			t.Fatalf("order broken at %d: %s after %s", i, b, a)
+		}
 	}
 }
 

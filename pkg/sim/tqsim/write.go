@@ -253,14 +253,10 @@ func (s *Server) consumeIndicators(w http.ResponseWriter, r *http.Request) {
 			s.nextInd = in.id + 1
 			s.inds[in.id] = in
 			s.byKey[k] = in
-			s.order = append(s.order, in)
-			s.sorted = false
-			s.gen++
+			s.mutateLocked(in, true, func() {})
 			s.record("indicator.create", indObject(in.id), s.ref.indTypes.items[in.typ].name, in.value)
-		} else if statuses[i] >= 0 && statuses[i] != in.status {
-			in.status, in.updated, in.touched = statuses[i], now, now
-			s.sorted = false
-			s.gen++
+		} else if st := statuses[i]; st >= 0 && st != in.status {
+			s.mutateLocked(in, false, func() { in.status, in.updated, in.touched = st, now, now })
 			s.record("status.set", indObject(in.id), "status", s.ref.indStatuses.items[in.status].name)
 		}
 		if it.Description != nil && *it.Description != in.desc {
@@ -350,9 +346,7 @@ func (s *Server) updateIndicator(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now().Unix()
 	if st >= 0 && st != in.status {
-		in.status, in.updated, in.touched = st, now, now
-		s.sorted = false
-		s.gen++
+		s.mutateLocked(in, false, func() { in.status, in.updated, in.touched = st, now, now })
 		s.record("status.set", indObject(in.id), "status", s.ref.indStatuses.items[st].name)
 	}
 	for _, src := range it.Sources {
