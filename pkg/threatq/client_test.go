@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,8 +203,8 @@ func TestQueryPaging(t *testing.T) {
 		wantCalls int64
 	}{
 		{"three pages, last short", tqsim.Options{}, 2500, 1000, 3},
-		// A full last page cannot know it is the last: one more (empty)
-		// request, the price of keyed pages.
+		// Each keyed restart re-reads the last second, so 2000 take a
+		// third, short page.
 		{"exact pages", tqsim.Options{}, 2000, 1000, 3},
 		{"empty array pages", tqsim.Options{EmptyPagesAsArray: true}, 250, 100, 3},
 		{"one second, larger than a page", tqsim.Options{}, -250, 100, 4},
@@ -303,6 +304,48 @@ func TestQueryPaging(t *testing.T) {
 			t.Errorf("err = %v after %d calls", err, s.Stats.Count("POST /api/indicators/query"))
 		}
 	})
+}
+
+func TestQueryServerCapsLimit(t *testing.T) {
+	t.Parallel()
+	// A server that answers at most 2 per page whatever the limit: the
+	// stream must still reach the end, guided by total.
+	const n = 7
+	c := fakeClient(t, func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Filters map[string][]map[string]map[string]string `json:"filters"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		from := -1 // keyed restarts ask from a second on
+		for _, c := range body.Filters["+and"] {
+			if gt, ok := c["updated_at"]["+gt"]; ok {
+				tm, _ := threatq.ParseTime(gt)
+				from = int(tm.Sub(t0) / time.Second)
+			}
+		}
+		offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+		var rest []string
+		for i := range n {
+			if i > from {
+				rest = append(rest, fmt.Sprintf(`{"id":%d,"value":"v%d","type":"FQDN","status":"Active","updated_at":%q}`,
+					i+1, i, threatq.FormatTime(t0.Add(time.Duration(i)*time.Second))))
+			}
+		}
+		page := rest[min(offset, len(rest)):min(offset+2, len(rest))]
+		fmt.Fprintf(w, `{"total":%d,"data":[%s]}`, len(rest), strings.Join(page, ","))
+	})
+	var got []int64
+	if err := c.Query(context.Background(), threatq.Query{}, func(p []threatq.Indicator) error {
+		for _, in := range p {
+			got = append(got, in.ID)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Errorf("got ids %v, want all %d", got, n)
+	}
 }
 
 func TestSavedSearchWindow(t *testing.T) {

@@ -249,6 +249,7 @@ func (c *Client) Query(ctx context.Context, q Query, page func([]Indicator) erro
 				"sort":   {QuerySort},
 			},
 		}
+		at := offset // where this page starts within the re-keyed query
 		a, err := c.call(ctx, r)
 		if err == nil {
 			err = c.check(op, a)
@@ -263,7 +264,7 @@ func (c *Client) Query(ctx context.Context, q Query, page func([]Indicator) erro
 		if err != nil {
 			return fmt.Errorf("fetch page %s: %w", where, err)
 		}
-		inds, _, err := DecodeIndicators(a.body)
+		inds, total, err := DecodeIndicators(a.body)
 		if err != nil {
 			return &httpx.DecodeError{Op: op + " " + where, Err: err}
 		}
@@ -300,7 +301,10 @@ func (c *Client) Query(ctx context.Context, q Query, page func([]Indicator) erro
 				}
 			}
 		}
-		if len(inds) < limit {
+		// total counts the current (re-keyed) query, so it says exactly
+		// whether more remain, even from a server that caps limit below
+		// ours; without it, a short page is the last.
+		if (total >= 0 && int64(at+len(inds)) >= total) || (total < 0 && len(inds) < limit) {
 			return nil
 		}
 	}
