@@ -31,12 +31,16 @@ func TestSixtyThousandOneIndicators(t *testing.T) {
 	if got := stats.Saved.Load(); got != 60_001 {
 		t.Errorf("saved %d, want 60001", got)
 	}
+	vstart := time.Now()
 	checkValid(t, s, url)
+	t.Logf("validated in %s", time.Since(vstart))
 
 	// Running again (a replay) adds nothing.
 	entries := s.Ledger.Len()
 	publish(t, b, inds)
+	start = time.Now()
 	stats, _ = run(t, b, testConfig(url), int64(len(inds)), 3*time.Minute)
+	t.Logf("second run in %s", time.Since(start))
 	if got := s.Ledger.Len(); got != entries {
 		t.Errorf("the second run changed MISP: ledger %d → %d entries", entries, got)
 	}
