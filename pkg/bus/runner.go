@@ -344,16 +344,23 @@ func (r *runner) handle(ctx context.Context, batch []*Message) {
 		}
 		return
 	}
-	if hold := time.Until(time.Unix(0, r.holdUntil.Load())); hold > 0 {
-		// Held back by a rate limit: hand the batch back for after it.
-		for _, m := range batch {
-			if err := m.msg.NakWithDelay(hold); err != nil {
-				r.log.Warn("nak", "stream_seq", m.Sequence, "err", err)
-			}
-		}
-		return
-	}
 	stop := r.keepAlive(batch)
+	// Held back by a rate limit: wait it out holding the batch (kept alive
+	// by InProgress) rather than hand it back, which would spend a
+	// delivery of every message's MaxDeliver budget on nothing.
+	for hold := time.Until(time.Unix(0, r.holdUntil.Load())); hold > 0; hold = time.Until(time.Unix(0, r.holdUntil.Load())) {
+		t := time.NewTimer(hold)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			stop()
+			for _, m := range batch {
+				r.settle(ctx, m, ctx.Err())
+			}
+			return
+		}
+	}
 	errs := r.call(ctx, batch)
 	stop()
 	for i, m := range batch {

@@ -48,6 +48,22 @@ func TestCTRJob(t *testing.T) {
 	}
 	entries := h.sb.ThreatQ.Ledger.Len()
 
+	// Setting a status changes updated_at, so the next run reads back the
+	// indicators whose status the first run set: it finds them as CTR says
+	// (from the cache: CTR is not asked) and writes nothing.
+	asked := h.sb.CTR.ObservablesReceived()
+	time.Sleep(1100 * time.Millisecond) // Changes of a run's last second are the next run's.
+	s = h.runOnce(nil, nil)
+	if n := h.sb.ThreatQ.Ledger.Len(); n != entries {
+		t.Errorf("ledger grew from %d to %d entries on the run after", entries, n)
+	}
+	if got := h.sb.CTR.ObservablesReceived(); got != asked {
+		t.Errorf("the run after asked CTR about %d observables, want 0 (cache)", got-asked)
+	}
+	if s.Writer.Indicators.Load() != 0 || s.Enricher.Unchanged.Load() != s.Enricher.Received.Load()-s.Enricher.NoContext.Load()-s.Enricher.Unsupported.Load() {
+		t.Errorf("the run after wrote %d indicators, found %d unchanged of %d received", s.Writer.Indicators.Load(), s.Enricher.Unchanged.Load(), s.Enricher.Received.Load())
+	}
+
 	t.Run("incremental", func(t *testing.T) {
 		// 100 indicators updated since: only they are processed, and since
 		// CTR says the same, ThreatQ does not change.
@@ -57,6 +73,7 @@ func TestCTRJob(t *testing.T) {
 		}
 		time.Sleep(1100 * time.Millisecond) // ThreatQ timestamps have one-second resolution.
 		h.sb.ThreatQ.Touch(ids, time.Now().UTC())
+		time.Sleep(1100 * time.Millisecond) // A run reads up to the start of its second.
 		s := h.runOnce(nil, nil)
 		rep := s.Reports["ctr"]
 		if fresh := rep.Published - rep.Duplicates; fresh != 100 || s.Enricher.Received.Load() != 100 {

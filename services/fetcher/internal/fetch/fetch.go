@@ -95,6 +95,10 @@ func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (Report, e
 		return Report{}, err
 	}
 	rep := Report{RunID: strconv.FormatInt(start.UnixNano(), 36), Historical: historical != nil}
+	// Up to the start of the current second, exclusive. What changes in
+	// this second, before or during the run (tqflow's own writes included),
+	// is the next run's: reading up to now would let an indicator changed
+	// mid-run come round again at the window's end, read twice in one run.
 	rep.Window.Before = start.UTC().Truncate(time.Second)
 	switch {
 	case historical != nil:
