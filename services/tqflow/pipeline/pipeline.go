@@ -22,6 +22,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
+	exportersvc "github.com/tqflow/tqflow/services/exporter/service"
 	fetchersvc "github.com/tqflow/tqflow/services/fetcher/service"
 	loadersvc "github.com/tqflow/tqflow/services/signature-loader/service"
 	writersvc "github.com/tqflow/tqflow/services/writer/service"
@@ -33,6 +34,7 @@ type Config struct {
 	Enricher enrichersvc.Config
 	Writer   writersvc.Config
 	Loader   loadersvc.Config
+	Exporter exportersvc.Config
 }
 
 func (pc *Config) has(job string) bool { return slices.Contains(pc.Fetcher.Jobs, job) }
@@ -51,6 +53,9 @@ func (pc *Config) Parse(env *app.Env) error {
 	if pc.has(fetchersvc.JobET) {
 		need = append(need, &pc.Loader)
 	}
+	if pc.has(schemas.JobMISP) {
+		need = append(need, &pc.Exporter)
+	}
 	if pc.has(schemas.JobCTR) || pc.has(fetchersvc.JobET) {
 		need = append(need, &pc.Writer)
 	}
@@ -60,6 +65,7 @@ func (pc *Config) Parse(env *app.Env) error {
 	pc.Fetcher.Instance = env.Instance
 	pc.Enricher.Instance = env.Instance
 	pc.Loader.Instance = env.Instance
+	pc.Exporter.Instance = env.Instance
 	return nil
 }
 
@@ -87,6 +93,7 @@ type Pipeline struct {
 	enricher enrichersvc.Stats
 	writer   writersvc.Stats
 	loader   loadersvc.Stats
+	exporter exportersvc.Stats
 	dead     atomic.Int64
 }
 
@@ -116,6 +123,9 @@ func (p *Pipeline) consumers() [][2]string {
 	}
 	if p.cfg.has(fetchersvc.JobET) {
 		cs = append(cs, [2]string{bus.StreamRulesets, p.cfg.Loader.Spec().Name})
+	}
+	if p.cfg.has(schemas.JobMISP) {
+		cs = append(cs, [2]string{bus.StreamIndicators, p.cfg.Exporter.Spec().Name})
 	}
 	if p.cfg.has(schemas.JobCTR) || p.cfg.has(fetchersvc.JobET) {
 		cs = append(cs, [2]string{bus.StreamWrites, writersvc.ConsumerName})
@@ -150,6 +160,11 @@ func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
 				return err
 			}
 			return loadersvc.Run(ctx, p.cfg.Loader, p.buses.Default, loadersvc.ThreatQCatalog{TQ: tq}, p.log, &p.loader, p.settled)
+		})
+	}
+	if p.cfg.has(schemas.JobMISP) {
+		run("exporter", func() error {
+			return exportersvc.Run(ctx, p.cfg.Exporter, p.buses.Default, p.log, &p.exporter, p.settled)
 		})
 	}
 	if p.cfg.has(schemas.JobCTR) || p.cfg.has(fetchersvc.JobET) {
@@ -206,6 +221,7 @@ type Summary struct {
 	Enricher   *enrichersvc.Stats
 	Writer     *writersvc.Stats
 	Loader     *loadersvc.Stats
+	Exporter   *exportersvc.Stats
 	DeadLetter int64
 	Elapsed    time.Duration
 }
@@ -223,7 +239,7 @@ func (p *Pipeline) RunOnce(ctx context.Context, historical *time.Time) (Summary,
 	}
 	stop()
 	werr := wait()
-	s := Summary{Reports: reps.Indicators, ET: reps.ET, Enricher: &p.enricher, Writer: &p.writer, Loader: &p.loader,
+	s := Summary{Reports: reps.Indicators, ET: reps.ET, Enricher: &p.enricher, Writer: &p.writer, Loader: &p.loader, Exporter: &p.exporter,
 		DeadLetter: p.dead.Load(), Elapsed: time.Since(start)}
 	return s, errors.Join(ferr, derr, werr)
 }
@@ -243,6 +259,13 @@ func (s Summary) Print(w io.Writer) {
 		fmt.Fprintf(tw, "indicators written\t%d\t\n", s.Writer.Indicators.Load())
 		fmt.Fprintf(tw, "attributes written\t%d\t\n", s.Writer.Attributes.Load())
 		fmt.Fprintf(tw, "old attribute values removed\t%d\t\n", s.Writer.Removed.Load())
+	}
+	if r, ok := s.Reports[schemas.JobMISP]; ok {
+		fmt.Fprintf(tw, "MISP: Active indicators at or above the score read\t%d\t\n", r.Read-r.Skipped)
+		fmt.Fprintf(tw, "MISP: attributes added\t%d\t\n", s.Exporter.Saved.Load())
+		fmt.Fprintf(tw, "MISP: attributes already there\t%d\t\n", s.Exporter.Existing.Load())
+		fmt.Fprintf(tw, "MISP: events created\t%d\t\n", s.Exporter.Events.Load())
+		fmt.Fprintf(tw, "MISP: types MISP has no place for\t%d\t\n", s.Exporter.Unsupported.Load())
 	}
 	if s.ET != nil {
 		for _, src := range s.ET.Sources {

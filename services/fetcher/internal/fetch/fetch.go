@@ -66,12 +66,14 @@ type Report struct {
 func CheckpointKey(job, instance string) string { return job + "." + instance }
 
 // MsgID returns an indicator message's deterministic ID:
-// <instance>:<indicator id>:<updated_at in unix seconds>. A historical
-// run adds its run ID, because a historical run exists to process again
-// what was processed before, which the stream would otherwise drop as
-// duplicates.
-func MsgID(instance string, d schemas.IndicatorData, historicalRun string) string {
-	id := instance + ":" + strconv.FormatInt(d.ID, 10) + ":" + strconv.FormatInt(d.UpdatedAt.Unix(), 10)
+// <job>:<instance>:<indicator id>:<updated_at in unix seconds>. The job is
+// part of it because both indicator jobs publish on one stream, often with
+// the same instance name, and the stream deduplicates by ID alone. A
+// historical run adds its run ID, because a historical run exists to
+// process again what was processed before, which the stream would
+// otherwise drop as duplicates.
+func MsgID(job, instance string, d schemas.IndicatorData, historicalRun string) string {
+	id := job + ":" + instance + ":" + strconv.FormatInt(d.ID, 10) + ":" + strconv.FormatInt(d.UpdatedAt.Unix(), 10)
 	if historicalRun != "" {
 		id += ":h" + historicalRun
 	}
@@ -134,7 +136,7 @@ func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (Report, e
 			}
 			if err := batch.Add(ctx, bus.Outgoing{
 				Subject: subject,
-				ID:      MsgID(f.Instance, d, histRun),
+				ID:      MsgID(f.Job, f.Instance, d, histRun),
 				Data:    data,
 				Header:  nats.Header{bus.HeaderCorrelation: []string{rep.RunID}},
 			}); err != nil {

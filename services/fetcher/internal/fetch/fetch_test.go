@@ -201,3 +201,14 @@ func TestLease(t *testing.T) {
 		t.Fatalf("after release: %v", err)
 	}
 }
+
+func TestMsgIDSeparatesJobs(t *testing.T) {
+	t.Parallel()
+	d := schemas.IndicatorData{ID: 7, UpdatedAt: time.Unix(1700000000, 0)}
+	if fetch.MsgID("ctr", "default", d, "") == fetch.MsgID("misp", "default", d, "") {
+		t.Error("the ctr and misp jobs publish one indicator with one ID: the stream would drop one as a duplicate")
+	}
+	if fetch.MsgID("ctr", "default", d, "") == fetch.MsgID("ctr", "default", d, "run1") {
+		t.Error("a historical run must not be deduplicated against the runs before it")
+	}
+}

@@ -22,6 +22,7 @@ func commands(stdout, stderr io.Writer) map[string]app.Command {
 		enricherCommand(),
 		writerCommand(),
 		signatureLoaderCommand(),
+		exporterCommand(),
 		rulesCommand(stdout, stderr),
 	}
 	m := make(map[string]app.Command, len(cmds))

@@ -101,7 +101,10 @@ func demoCommand(stdout io.Writer) app.Command {
 			}
 			env.Vars["DATA_DIR"] = dir
 			env.Vars["NATS_URL"] = ""
-			env.Vars["JOBS"] = "ctr,et"
+			env.Vars["JOBS"] = "ctr,misp"
+			if sf.rules > 0 {
+				env.Vars["JOBS"] += ",et"
+			}
 			var pc pipeline.Config
 			var ec embeddedConfig
 			if err := app.JoinUsage(pc.Parse(env), env.Parse(&ec)); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/app"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
+	exportersvc "github.com/tqflow/tqflow/services/exporter/service"
 	fetchersvc "github.com/tqflow/tqflow/services/fetcher/service"
 	loadersvc "github.com/tqflow/tqflow/services/signature-loader/service"
 	writersvc "github.com/tqflow/tqflow/services/writer/service"
@@ -64,5 +65,15 @@ func signatureLoaderCommand() app.Command {
 		Run: loadersvc.Main(func(ctx context.Context, env *app.Env) (loadersvc.Catalog, error) {
 			return loadersvc.NewThreatQCatalog(ctx, env)
 		}),
+	}
+}
+
+func exporterCommand() app.Command {
+	return app.Command{
+		Name:        "exporter",
+		Summary:     "run the MISP exporter against NATS_URL",
+		Usage:       "tqflow exporter [-n NAME] [flags]",
+		ParsesFirst: true,
+		Run:         exportersvc.Main,
 	}
 }
