@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -223,10 +224,25 @@ func (l *Loader) read(ctx context.Context, rs schemas.Ruleset, log *slog.Logger)
 	if err != nil {
 		return nil, rules.Stats{}, fmt.Errorf("load %s: get object %s: %w", rs.File, rs.Object, err)
 	}
-	defer func() { _ = obj.Close() }()
-	var r io.Reader = obj
+	// Copy the object out before parsing: the object store's reader times
+	// out when its consumer is slow, and parsing is slow under load.
+	f, err := os.CreateTemp("", "tqflow-ruleset-*")
+	if err != nil {
+		_ = obj.Close()
+		return nil, rules.Stats{}, fmt.Errorf("load %s: %w", rs.File, err)
+	}
+	defer func() { _ = f.Close(); _ = os.Remove(f.Name()) }()
+	_, err = io.Copy(f, obj)
+	_ = obj.Close()
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		return nil, rules.Stats{}, fmt.Errorf("load %s: read object %s: %w", rs.File, rs.Object, err)
+	}
+	var r io.Reader = f
 	if strings.HasSuffix(rs.Object, ".tar.gz") || strings.HasSuffix(rs.Object, ".tgz") {
-		r, err = member(obj, rs.File)
+		r, err = member(f, rs.File)
 		if err != nil {
 			err = fmt.Errorf("load %s from %s: %w", rs.File, rs.Object, err)
 			if errors.Is(err, ErrMemberNotFound) || corrupt(err) {
