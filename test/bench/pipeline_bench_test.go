@@ -49,6 +49,9 @@ func BenchmarkCTRPipeline(b *testing.B) {
 		srv := bustest.Server(b)
 		vars := sb.Env()
 		vars["JOBS"] = "ctr"
+		if v := os.Getenv("TQFLOW_BENCH_CACHE"); v != "" {
+			vars["ENRICHER_CACHE"] = v
+		}
 		env := &app.Env{Resolved: &app.Resolved{Vars: vars, Instance: "default", Log: slog.New(slog.DiscardHandler)}}
 		var pc pipeline.Config
 		if err := pc.Parse(env); err != nil {

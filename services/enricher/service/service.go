@@ -31,7 +31,7 @@ type Config struct {
 	// Source is the ThreatQ source of the attributes.
 	Source string `env:"CTR_SOURCE" envDefault:"Cisco Threat Response Enrichment"`
 	// Concurrency is how many batches this process enriches at once.
-	Concurrency int `env:"ENRICHER_CONCURRENCY" envDefault:"4"`
+	Concurrency int `env:"ENRICHER_CONCURRENCY" envDefault:"8"`
 	// BatchSize is the most indicators taken together; CTR is called in
 	// chunks of CTR_BATCH_SIZE of them.
 	BatchSize int `env:"ENRICHER_BATCH_SIZE" envDefault:"100"`

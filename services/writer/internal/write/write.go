@@ -3,6 +3,7 @@ package write
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tqflow/tqflow/pkg/bus"
@@ -17,6 +18,9 @@ type ThreatQ interface {
 	DeleteIndicatorAttribute(ctx context.Context, indicatorID, rowID int64) error
 	ConsumeSignatures(ctx context.Context, ws []schemas.SignatureWrite) error
 }
+
+// deleteParallel bounds the attribute-row deletions in flight per batch.
+const deleteParallel = 8
 
 // Stats counts what a Writer did. Safe for concurrent use.
 type Stats struct {
@@ -55,24 +59,31 @@ func (w *Writer) Handle(ctx context.Context, ms []*bus.Message) []error {
 			sigIdx = append(sigIdx, i)
 		}
 	}
+	// The rows to remove go one request each (ThreatQ has no bulk
+	// delete), so they go several at a time.
+	sem := make(chan struct{}, deleteParallel)
+	var wg sync.WaitGroup
 	for j, err := range bus.Bisect(ctx, inds, w.ThreatQ.ConsumeIndicators) {
 		i := indIdx[j]
 		if err != nil {
 			errs[i] = fmt.Errorf("write indicator %d: %w", inds[j].ID, err)
 			continue
 		}
-		for _, row := range inds[j].RemoveAttributeIDs {
-			if err := w.ThreatQ.DeleteIndicatorAttribute(ctx, inds[j].ID, row); err != nil {
-				errs[i] = fmt.Errorf("write indicator %d: remove old attribute row %d: %w", inds[j].ID, row, err)
-				break
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for _, row := range inds[j].RemoveAttributeIDs {
+				if err := w.ThreatQ.DeleteIndicatorAttribute(ctx, inds[j].ID, row); err != nil {
+					errs[i] = fmt.Errorf("write indicator %d: remove old attribute row %d: %w", inds[j].ID, row, err)
+					return
+				}
+				w.Stats.Removed.Add(1)
 			}
-			w.Stats.Removed.Add(1)
-		}
-		if errs[i] == nil {
 			w.Stats.Indicators.Add(1)
 			w.Stats.Attributes.Add(int64(len(inds[j].Attributes)))
-		}
+		})
 	}
+	wg.Wait()
 	for j, err := range bus.Bisect(ctx, sigs, w.ThreatQ.ConsumeSignatures) {
 		if err != nil {
 			errs[sigIdx[j]] = fmt.Errorf("write signature %q: %w", sigs[j].Name, err)
