@@ -209,3 +209,19 @@ func (e *Env) ParseService(cfg any) (bus.Config, error) {
 	bc, berr := e.BusConfig()
 	return bc, JoinUsage(perr, berr)
 }
+
+// Serve is what a service's Main does: parse cfg and the NATS_ variables
+// (every problem at once), connect as name with the topology in place,
+// call run, and close the connection after it.
+func (e *Env) Serve(ctx context.Context, name string, cfg any, run func(*bus.Bus) error) error {
+	bc, err := e.ParseService(cfg)
+	if err != nil {
+		return err
+	}
+	b, err := e.Connect(ctx, bc, name)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Close() }()
+	return run(b)
+}

@@ -4,20 +4,14 @@ import (
 	"context"
 
 	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/pkg/bus"
 )
 
 // Main runs the enricher as a process of its own, against NATS_URL.
 func Main(ctx context.Context, env *app.Env) error {
 	var c Config
-	bc, err := env.ParseService(&c)
-	if err != nil {
-		return err
-	}
-	c.Instance = env.Instance
-	b, err := env.Connect(ctx, bc, "enricher")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = b.Close() }()
-	return Run(ctx, c, b, env.Log, &Stats{}, nil)
+	return env.Serve(ctx, "enricher", &c, func(b *bus.Bus) error {
+		c.Instance = env.Instance
+		return Run(ctx, c, b, env.Log, &Stats{}, nil)
+	})
 }

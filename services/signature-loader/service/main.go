@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/pkg/bus"
 )
 
 // Main returns the loader's entry point as a process of its own, against
@@ -11,20 +12,13 @@ import (
 func Main(newCatalog func(ctx context.Context, env *app.Env) (Catalog, error)) func(context.Context, *app.Env) error {
 	return func(ctx context.Context, env *app.Env) error {
 		var c Config
-		bc, err := env.ParseService(&c)
-		if err != nil {
-			return err
-		}
-		c.Instance = env.Instance
-		cat, err := newCatalog(ctx, env)
-		if err != nil {
-			return err
-		}
-		b, err := env.Connect(ctx, bc, "signature-loader")
-		if err != nil {
-			return err
-		}
-		defer func() { _ = b.Close() }()
-		return Run(ctx, c, b, cat, env.Log, &Stats{}, nil)
+		return env.Serve(ctx, "signature-loader", &c, func(b *bus.Bus) error {
+			c.Instance = env.Instance
+			cat, err := newCatalog(ctx, env)
+			if err != nil {
+				return err
+			}
+			return Run(ctx, c, b, cat, env.Log, &Stats{}, nil)
+		})
 	}
 }

@@ -4,19 +4,13 @@ import (
 	"context"
 
 	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/pkg/bus"
 )
 
 // Main runs the writer as a process of its own, against NATS_URL.
 func Main(ctx context.Context, env *app.Env) error {
 	var c Config
-	bc, err := env.ParseService(&c)
-	if err != nil {
-		return err
-	}
-	b, err := env.Connect(ctx, bc, "writer")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = b.Close() }()
-	return Run(ctx, c, b, env.Log, &Stats{}, nil)
+	return env.Serve(ctx, "writer", &c, func(b *bus.Bus) error {
+		return Run(ctx, c, b, env.Log, &Stats{}, nil)
+	})
 }
