@@ -24,6 +24,10 @@ func commands(stdout, stderr io.Writer) map[string]app.Command {
 		signatureLoaderCommand(),
 		exporterCommand(),
 		rulesCommand(stdout, stderr),
+		statusCommand(stdout),
+		dlqCommand(stdout),
+		replayCommand(stdout, stderr),
+		healthcheckCommand(stdout),
 	}
 	m := make(map[string]app.Command, len(cmds))
 	for _, c := range cmds {
