@@ -14,6 +14,7 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/obs"
 )
 
 // ExitUsage is the exit status for bad flags or configuration: nothing was
@@ -210,12 +211,38 @@ func (e *Env) ParseService(cfg any) (bus.Config, error) {
 	return bc, JoinUsage(perr, berr)
 }
 
-// Serve is what a service's Main does: parse cfg and the NATS_ variables
-// (every problem at once), connect as name with the topology in place,
-// call run, and close the connection after it.
-func (e *Env) Serve(ctx context.Context, name string, cfg any, run func(*bus.Bus) error) error {
+// Service is what [Env.Serve] gives a service to run with.
+type Service struct {
+	// Bus is the NATS connection, with the topology in place.
+	Bus *bus.Bus
+	// Metrics is the service's Prometheus metrics; its OnSettle goes in
+	// the runner's options.
+	Metrics *obs.Metrics
+
+	ctx    context.Context
+	server *obs.Server
+}
+
+// Watch makes a consumer part of the service's readiness (/readyz fails
+// while it does not exist) and of its lag metrics.
+func (s Service) Watch(spec bus.ConsumerSpec) {
+	js := s.Bus.JetStream()
+	s.server.AddCheck("consumer "+spec.Name, obs.ConsumerCheck(js, spec.Stream, spec.Name))
+	go func() {
+		_ = s.Metrics.PollConsumers(s.ctx, js, 0, obs.ConsumerRef{Stream: spec.Stream, Consumer: spec.Name})
+	}()
+}
+
+// Serve is what a service's Main does: parse cfg, the NATS_ and METRICS_
+// variables (every problem at once), connect as name with the topology in
+// place, serve /metrics, /livez and /readyz on METRICS_ADDR, call run, and
+// close everything after it.
+func (e *Env) Serve(ctx context.Context, name string, cfg any, run func(Service) error) error {
+	var mc struct {
+		Metrics obs.Config `envPrefix:"METRICS_"`
+	}
 	bc, err := e.ParseService(cfg)
-	if err != nil {
+	if err := JoinUsage(err, e.Parse(&mc)); err != nil {
 		return err
 	}
 	b, err := e.Connect(ctx, bc, name)
@@ -223,5 +250,16 @@ func (e *Env) Serve(ctx context.Context, name string, cfg any, run func(*bus.Bus
 		return err
 	}
 	defer func() { _ = b.Close() }()
-	return run(b)
+	m := obs.New(name)
+	srv, err := obs.NewServer(mc.Metrics, m, b)
+	if err != nil {
+		return UsageError{err}
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Run(sctx) }()
+	e.Log.Info("serving metrics and health", "addr", mc.Metrics.Addr)
+	runErr := run(Service{Bus: b, Metrics: m, ctx: sctx, server: srv})
+	stop()
+	return errors.Join(runErr, <-served)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/tqflow/tqflow/pkg/app"
-	"github.com/tqflow/tqflow/pkg/bus"
 )
 
 // Main runs the fetcher as a process of its own, against NATS_URL: once
@@ -12,9 +11,9 @@ import (
 // holds the lease.
 func Main(ctx context.Context, env *app.Env) error {
 	var c Config
-	return env.Serve(ctx, "fetcher", &c, func(b *bus.Bus) error {
+	return env.Serve(ctx, "fetcher", &c, func(s app.Service) error {
 		c.Instance = env.Instance
-		f, err := New(ctx, c, b, env.Log)
+		f, err := New(ctx, c, s.Bus, env.Log)
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/tqflow/tqflow/pkg/app"
-	"github.com/tqflow/tqflow/pkg/bus"
 )
 
 // Main returns the loader's entry point as a process of its own, against
@@ -12,13 +11,14 @@ import (
 func Main(newCatalog func(ctx context.Context, env *app.Env) (Catalog, error)) func(context.Context, *app.Env) error {
 	return func(ctx context.Context, env *app.Env) error {
 		var c Config
-		return env.Serve(ctx, "signature-loader", &c, func(b *bus.Bus) error {
+		return env.Serve(ctx, "signature-loader", &c, func(s app.Service) error {
 			c.Instance = env.Instance
 			cat, err := newCatalog(ctx, env)
 			if err != nil {
 				return err
 			}
-			return Run(ctx, c, b, cat, env.Log, &Stats{}, nil)
+			s.Watch(c.Spec())
+			return Run(ctx, c, s.Bus, cat, env.Log, &Stats{}, s.Metrics.OnSettle)
 		})
 	}
 }

@@ -95,7 +95,12 @@ type Pipeline struct {
 	loader   loadersvc.Stats
 	exporter exportersvc.Stats
 	dead     atomic.Int64
+	observe  func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)
 }
+
+// Observe has f called for every message the pipeline's workers settle
+// (for metrics); call it before starting the workers.
+func (p *Pipeline) Observe(f func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) { p.observe = f }
 
 // New builds the pipeline; nothing runs until RunOnce or StartWorkers.
 func New(ctx context.Context, cfg Config, buses Buses, log *slog.Logger) (*Pipeline, error) {
@@ -109,9 +114,12 @@ func New(ctx context.Context, cfg Config, buses Buses, log *slog.Logger) (*Pipel
 // Fetcher returns the pipeline's fetcher.
 func (p *Pipeline) Fetcher() *fetchersvc.Fetcher { return p.fetcher }
 
-func (p *Pipeline) settled(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
+func (p *Pipeline) settled(spec bus.ConsumerSpec, m *bus.Message, o bus.Outcome, err error) {
 	if o == bus.DeadLettered {
 		p.dead.Add(1)
+	}
+	if p.observe != nil {
+		p.observe(spec, m, o, err)
 	}
 }
 

@@ -4,13 +4,13 @@ import (
 	"context"
 
 	"github.com/tqflow/tqflow/pkg/app"
-	"github.com/tqflow/tqflow/pkg/bus"
 )
 
 // Main runs the writer as a process of its own, against NATS_URL.
 func Main(ctx context.Context, env *app.Env) error {
 	var c Config
-	return env.Serve(ctx, "writer", &c, func(b *bus.Bus) error {
-		return Run(ctx, c, b, env.Log, &Stats{}, nil)
+	return env.Serve(ctx, "writer", &c, func(s app.Service) error {
+		s.Watch(c.Spec())
+		return Run(ctx, c, s.Bus, env.Log, &Stats{}, s.Metrics.OnSettle)
 	})
 }

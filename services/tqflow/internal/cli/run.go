@@ -11,6 +11,7 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/obs"
 	"github.com/tqflow/tqflow/services/tqflow/pipeline"
 )
 
@@ -34,9 +35,10 @@ func runCommand(stdout io.Writer) app.Command {
 		Run: func(ctx context.Context, env *app.Env) error {
 			var pc pipeline.Config
 			var ec embeddedConfig
-			perr := pc.Parse(env)
-			eerr := env.Parse(&ec)
-			if err := app.JoinUsage(perr, eerr); err != nil {
+			var mc struct {
+				Metrics obs.Config `envPrefix:"METRICS_"`
+			}
+			if err := app.JoinUsage(pc.Parse(env), env.Parse(&ec), env.Parse(&mc)); err != nil {
 				return err
 			}
 			b, shutdown, err := openBus(ctx, env, ec)
@@ -48,6 +50,19 @@ func runCommand(stdout io.Writer) app.Command {
 			if err != nil {
 				return err
 			}
+			m := obs.New("tqflow")
+			p.Observe(m.OnSettle)
+			srv, err := obs.NewServer(mc.Metrics, m, b)
+			if err != nil {
+				return app.UsageError{Err: err}
+			}
+			sctx, stopServer := context.WithCancel(ctx)
+			defer stopServer()
+			go func() {
+				if err := srv.Run(sctx); err != nil {
+					env.Log.Error("metrics server stopped", "err", err)
+				}
+			}()
 			if env.Common.Once {
 				s, err := p.RunOnce(ctx, env.Historical)
 				s.Print(stdout)
