@@ -1,0 +1,430 @@
+package compose
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// indicators is the size of every test's dataset: enough for a run to have
+// a middle to kill things in, small enough for 2 cores.
+const indicators = 3000
+
+// requireCompose skips the test unless TQFLOW_COMPOSE=1, and fails it when
+// that is set but docker-compose or the daemon is missing.
+func requireCompose(t *testing.T) {
+	t.Helper()
+	if os.Getenv("TQFLOW_COMPOSE") != "1" {
+		t.Skip("container tests: set TQFLOW_COMPOSE=1 (make test-compose builds the images and does), with a Docker daemon and docker-compose")
+	}
+	if testing.Short() {
+		t.Skip("container tests take minutes; not with -short")
+	}
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		t.Fatal("TQFLOW_COMPOSE=1 but docker-compose is not on PATH")
+	}
+	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		t.Fatalf("TQFLOW_COMPOSE=1 but the Docker daemon does not answer: %v\n%s", err, out)
+	}
+}
+
+// repoRoot is the directory of docker-compose.yml: two up from this package.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "docker-compose.yml")); err != nil {
+		t.Fatalf("no docker-compose.yml at %s: %v", root, err)
+	}
+	return root
+}
+
+// project is one docker-compose project: its own network, containers and
+// volumes, removed when the test ends.
+type project struct {
+	t     *testing.T
+	root  string
+	name  string
+	files []string
+}
+
+func newProject(t *testing.T, cluster bool) *project {
+	requireCompose(t)
+	root := repoRoot(t)
+	name := fmt.Sprintf("tqct%s%d", strings.ToLower(strings.TrimPrefix(t.Name(), "Test")), os.Getpid()%100000)
+	name = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, name)
+	files := []string{filepath.Join(root, "docker-compose.yml")}
+	if cluster {
+		files = append(files, filepath.Join(root, "deploy", "compose", "cluster.yml"))
+	}
+	files = append(files, filepath.Join(root, "test", "compose", "testdata", "test.yml"))
+	p := &project{t: t, root: root, name: name, files: files}
+	// A project left over from an interrupted run would skew the ledger.
+	_, _ = p.run(2*time.Minute, "down", "-v", "--remove-orphans", "-t", "5")
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := p.run(time.Minute, "logs", "--no-color", "--tail", "40")
+			t.Logf("logs of %s:\n%s", p.name, out)
+		}
+		if out, err := p.run(3*time.Minute, "down", "-v", "--remove-orphans", "-t", "10"); err != nil {
+			t.Errorf("docker-compose down: %v\n%s", err, out)
+		}
+	})
+	return p
+}
+
+// run runs docker-compose with the project's files and name.
+func (p *project) run(timeout time.Duration, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	full := []string{"--no-ansi", "-p", p.name}
+	for _, f := range p.files {
+		full = append(full, "-f", f)
+	}
+	full = append(full, args...)
+	cmd := exec.CommandContext(ctx, "docker-compose", full...)
+	cmd.Dir = p.root
+	cmd.Env = append(os.Environ(),
+		"SANDBOX_PUBLISH=127.0.0.1:0",
+		fmt.Sprintf("SANDBOX_INDICATORS=%d", indicators),
+		"COMPOSE_HTTP_TIMEOUT=300",
+	)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// must runs docker-compose and fails the test on error.
+func (p *project) must(timeout time.Duration, args ...string) string {
+	p.t.Helper()
+	start := time.Now()
+	out, err := p.run(timeout, args...)
+	if err != nil {
+		p.t.Fatalf("docker-compose %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	p.t.Logf("docker-compose %s (%s)", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
+	return out
+}
+
+// url returns http://host:port of a service's published container port.
+// Ports are looked up every time: a restarted container gets new ones.
+func (p *project) url(service string, port int) (string, error) {
+	out, err := p.run(time.Minute, "port", service, fmt.Sprint(port))
+	if err != nil {
+		return "", fmt.Errorf("docker-compose port %s %d: %v: %s", service, port, err, out)
+	}
+	hp := strings.TrimSpace(out)
+	if hp == "" || strings.HasSuffix(hp, ":0") {
+		return "", fmt.Errorf("%s:%d is not published (yet)", service, port)
+	}
+	return "http://" + hp, nil
+}
+
+// containers returns the IDs of a service's containers, in index order.
+func (p *project) containers(service string) []string {
+	p.t.Helper()
+	out := p.must(time.Minute, "ps", "-q", service)
+	return strings.Fields(out)
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func getJSON(url string, v any) error {
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func putJSON(url string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(http.MethodPut, url, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("PUT %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// waitSandbox waits until the sandbox's ThreatQ answers on the host.
+func (p *project) waitSandbox() string {
+	p.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		u, err := p.url("sandbox", 18080)
+		if err == nil {
+			var stats any
+			if err = getJSON(u+"/_sim/stats", &stats); err == nil {
+				return u
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("sandbox not answering after 2m: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// setCTRLatency makes the sandbox's CTR answer every call after d, so that
+// a run lasts long enough to be interrupted.
+func (p *project) setCTRLatency(d time.Duration) {
+	p.t.Helper()
+	u, err := p.url("sandbox", 18081)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := putJSON(u+"/_sim/faults", map[string]any{"latency": d}); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// fetchOnce runs the fetcher once, in a container of its own, and returns
+// when everything it read is stored in the INDICATORS stream.
+func (p *project) fetchOnce() {
+	p.t.Helper()
+	p.must(5*time.Minute, "run", "--rm", "--no-deps", "-T", "fetcher", "fetcher", "--once")
+}
+
+// entry is a ledger entry as the sandbox serves it.
+type entry struct {
+	Op     string `json:"op"`
+	Object string `json:"object"`
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+}
+
+func (e entry) String() string { return e.Op + " " + e.Object + " " + e.Name + "=" + e.Value }
+
+func (p *project) ledger(sandboxURL string) ([]entry, error) {
+	var l []entry
+	err := getJSON(sandboxURL+"/_sim/ledger", &l)
+	return l, err
+}
+
+// pending returns the messages the enricher's and the writer's consumers
+// still have to process (pending plus unacknowledged), from NATS's
+// monitoring endpoint.
+func (p *project) pending() (int, error) {
+	u, err := p.url("nats", 8222)
+	if err != nil {
+		return 0, err
+	}
+	var jsz struct {
+		Accounts []struct {
+			Streams []struct {
+				Name      string `json:"name"`
+				Consumers []struct {
+					Name       string `json:"name"`
+					NumPending int    `json:"num_pending"`
+					AckPending int    `json:"num_ack_pending"`
+				} `json:"consumer_detail"`
+			} `json:"stream_detail"`
+		} `json:"account_details"`
+	}
+	if err := getJSON(u+"/jsz?accounts=true&streams=true&consumers=true", &jsz); err != nil {
+		return 0, err
+	}
+	n, seen := 0, 0
+	for _, a := range jsz.Accounts {
+		for _, s := range a.Streams {
+			for _, c := range s.Consumers {
+				if strings.HasPrefix(c.Name, "enricher") || strings.HasPrefix(c.Name, "writer") {
+					n += c.NumPending + c.AckPending
+					seen++
+				}
+			}
+		}
+	}
+	if seen < 2 {
+		return 0, fmt.Errorf("the enricher's and writer's consumers are not both there yet (%d seen)", seen)
+	}
+	return n, nil
+}
+
+// waitDone waits until the enricher and writer have nothing left and the
+// ledger has not changed for a while, and returns the ledger.
+func (p *project) waitDone(sandboxURL string, timeout time.Duration) []entry {
+	p.t.Helper()
+	const quiet = 5 * time.Second
+	start := time.Now()
+	deadline := start.Add(timeout)
+	last, lastChange := -1, time.Now()
+	var lastErr error
+	for {
+		l, err := p.ledger(sandboxURL)
+		if err != nil {
+			lastErr = err
+		} else {
+			if len(l) != last {
+				last, lastChange = len(l), time.Now()
+			}
+			n, perr := p.pending()
+			lastErr = perr
+			if perr == nil && n == 0 && last > 0 && time.Since(lastChange) >= quiet {
+				p.t.Logf("done: %d ledger entries, %s after the fetch", len(l), time.Since(start).Round(100*time.Millisecond))
+				return l
+			}
+			if perr == nil {
+				lastErr = fmt.Errorf("%d messages still pending, ledger at %d", n, last)
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("run not done after %s: %v", timeout, lastErr)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// waitLedger waits until the ledger has at least n entries.
+func (p *project) waitLedger(sandboxURL string, n int, timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		l, err := p.ledger(sandboxURL)
+		if err == nil && len(l) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("ledger below %d entries after %s (err %v)", n, timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// counts counts each entry (op, object, name, value).
+func counts(l []entry) map[entry]int {
+	m := make(map[entry]int, len(l))
+	for _, e := range l {
+		m[e]++
+	}
+	return m
+}
+
+// requireExact fails unless got holds exactly want's entries, each once.
+func requireExact(t *testing.T, got, want []entry) {
+	t.Helper()
+	g, w := counts(got), counts(want)
+	var problems []string
+	for e, n := range g {
+		if n > 1 {
+			problems = append(problems, fmt.Sprintf("written %d times: %s", n, e))
+		} else if w[e] == 0 {
+			problems = append(problems, "not expected: "+e.String())
+		}
+	}
+	for e := range w {
+		if g[e] == 0 {
+			problems = append(problems, "missing: "+e.String())
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		t.Fatalf("ledger of %d entries is not the expected %d (%d problems):\n%s",
+			len(got), len(want), len(problems), strings.Join(problems[:min(len(problems), 20)], "\n"))
+	}
+}
+
+var (
+	baselineOnce sync.Once
+	baselineL    []entry
+	baselineErr  string
+)
+
+// baseline is the ledger of a plain run with one enricher and one writer,
+// computed once per test binary.
+func baseline(t *testing.T) []entry {
+	t.Helper()
+	baselineOnce.Do(func() {
+		ok := t.Run("baseline-1x1", func(t *testing.T) {
+			baselineL = plainRun(t, 1, 1)
+		})
+		if !ok {
+			baselineErr = "the baseline run (1 enricher, 1 writer) failed"
+		}
+	})
+	if baselineErr != "" {
+		t.Fatal(baselineErr)
+	}
+	return baselineL
+}
+
+// plainRun brings up NATS, the sandbox and enrichers and writers, runs the
+// fetcher once and returns the ledger when the run is done.
+func plainRun(t *testing.T, enrichers, writers int) []entry {
+	start := time.Now()
+	p := newProject(t, false)
+	p.must(5*time.Minute, "up", "-d", "--scale", fmt.Sprint("enricher=", enrichers), "--scale", fmt.Sprint("writer=", writers),
+		"nats", "sandbox", "enricher", "writer")
+	sb := p.waitSandbox()
+	p.fetchOnce()
+	l := p.waitDone(sb, 5*time.Minute)
+	requireNoDuplicates(t, l)
+	t.Logf("%d enrichers, %d writers: %d ledger entries in %s", enrichers, writers, len(l), time.Since(start).Round(100*time.Millisecond))
+	return l
+}
+
+func requireNoDuplicates(t *testing.T, l []entry) {
+	t.Helper()
+	for e, n := range counts(l) {
+		if n > 1 {
+			t.Fatalf("written %d times: %s", n, e)
+		}
+	}
+}
+
+func runDocker(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
+	return string(out), err
+}
+
+// waitLogged waits until a service's logs contain s.
+func (p *project) waitLogged(service, s string, timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out, _ := p.run(time.Minute, "logs", "--no-color", service)
+		if strings.Contains(out, s) {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s did not log %q within %s", service, s, timeout)
+		}
+		time.Sleep(time.Second)
+	}
+}
