@@ -128,7 +128,7 @@ func (e *Enricher) Handle(ctx context.Context, ms []*bus.Message) []error {
 			e.Stats.Unchanged.Add(1)
 			continue
 		}
-		out, err := e.write(it.ind, attrs)
+		out, err := e.write(it.ind, attrs, it.msg.Replay())
 		if err != nil {
 			errs[i] = bus.Permanent(err)
 			continue
@@ -191,8 +191,9 @@ func (e *Enricher) holds(ind schemas.IndicatorData, attrs []schemas.Attribute) b
 
 // write builds the write.v1 message for an indicator CTR has context for.
 // Its ID is derived from what it writes, so the same enrichment published
-// twice is stored once.
-func (e *Enricher) write(ind schemas.IndicatorData, attrs []schemas.Attribute) (bus.Outgoing, error) {
+// twice is stored once; a replay adds its ID, since a replay exists to
+// write again what was written before.
+func (e *Enricher) write(ind schemas.IndicatorData, attrs []schemas.Attribute, replay string) (bus.Outgoing, error) {
 	names := make(map[string]string, len(attrs))
 	for _, a := range attrs {
 		names[a.Name] = a.Value
@@ -222,7 +223,14 @@ func (e *Enricher) write(ind schemas.IndicatorData, attrs []schemas.Attribute) (
 	sum := sha256.Sum256(data)
 	return bus.Outgoing{
 		Subject: bus.SubjectWriteIndicator,
-		ID:      "w:" + e.Instance + ":" + strconv.FormatInt(ind.ID, 10) + ":" + hex.EncodeToString(sum[:12]),
+		ID:      "w:" + e.Instance + ":" + strconv.FormatInt(ind.ID, 10) + ":" + hex.EncodeToString(sum[:12]) + replaySuffix(replay),
 		Data:    data,
 	}, nil
+}
+
+func replaySuffix(replay string) string {
+	if replay == "" {
+		return ""
+	}
+	return ":replay:" + replay
 }
