@@ -17,6 +17,7 @@ func Main(ctx context.Context, env *app.Env) error {
 		if err != nil {
 			return err
 		}
+		f.OnSuccess = s.Metrics.RunDone
 		if env.Common.Once {
 			_, err := f.RunOnce(ctx, env.Historical)
 			return err

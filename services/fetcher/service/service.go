@@ -104,6 +104,16 @@ type Fetcher struct {
 	log    *slog.Logger
 	jobs   map[string]job
 	leases jetstreamKV
+
+	// OnSuccess, when set, is called after each job run that succeeded
+	// (the last-successful-run metric).
+	OnSuccess func(job, instance string, at time.Time)
+}
+
+func (f *Fetcher) succeeded(job string) {
+	if f.OnSuccess != nil {
+		f.OnSuccess(job, f.cfg.Instance, time.Now())
+	}
 }
 
 // New builds the fetcher's jobs.
@@ -173,6 +183,8 @@ func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (Reports, 
 		}
 		if err := run(ctx, historical, &reps); err != nil {
 			errs = append(errs, err)
+		} else {
+			f.succeeded(name)
 		}
 		if rerr := lease.Release(context.WithoutCancel(ctx)); rerr != nil {
 			f.log.Warn("release lease", "job", name, "err", rerr)
@@ -222,8 +234,12 @@ func (f *Fetcher) runJob(ctx context.Context, name string, run job, historical *
 			cancel()
 		})
 		for hctx.Err() == nil {
-			if err := run(hctx, historical, &Reports{Indicators: map[string]Report{}}); err != nil && hctx.Err() == nil {
-				log.Error("fetch failed; the next run reads the same window again", "err", err)
+			if err := run(hctx, historical, &Reports{Indicators: map[string]Report{}}); err != nil {
+				if hctx.Err() == nil {
+					log.Error("fetch failed; the next run reads the same window again", "err", err)
+				}
+			} else {
+				f.succeeded(name)
 			}
 			historical = nil
 			if !sleep(hctx, f.cfg.Interval) {
