@@ -121,34 +121,36 @@ func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (Report, e
 	subject := bus.IndicatorSubject(f.Job, f.Instance)
 	batch := f.Bus.NewBatch(2000)
 	lastLog := start
+	// Pages are published by a goroutine of their own while the source
+	// asks for the next page: the next request's latency hides the
+	// publishing. One page waits at most, so memory stays bounded.
+	pages := make(chan []schemas.IndicatorData, 1)
+	published := make(chan error, 1)
+	go func() {
+		var perr error
+		for page := range pages {
+			if perr != nil {
+				continue // Drain, so the source is never blocked.
+			}
+			perr = f.publish(ctx, batch, subject, page, &rep, histRun)
+		}
+		published <- perr
+	}()
 	err = f.Source.Fetch(ctx, rep.Window, func(page []schemas.IndicatorData) error {
-		for _, d := range page {
-			rep.Read++
-			if f.Keep != nil && !f.Keep(d) {
-				rep.Skipped++
-				continue
-			}
-			data, err := json.Marshal(schemas.Indicator{
-				Schema: schemas.IndicatorV1, Job: f.Job, Instance: f.Instance, RunID: rep.RunID, Indicator: d,
-			})
-			if err != nil {
-				return fmt.Errorf("encode indicator %d: %w", d.ID, err)
-			}
-			if err := batch.Add(ctx, bus.Outgoing{
-				Subject: subject,
-				ID:      MsgID(f.Job, f.Instance, d, histRun),
-				Data:    data,
-				Header:  nats.Header{bus.HeaderCorrelation: []string{rep.RunID}},
-			}); err != nil {
-				return err
-			}
+		rep.Read += len(page)
+		select {
+		case pages <- page:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		if t := now(); t.Sub(lastLog) >= 5*time.Second {
 			lastLog = t
-			log.Info("fetch progress", "read", rep.Read, "skipped", rep.Skipped)
+			log.Info("fetch progress", "read", rep.Read)
 		}
 		return nil
 	})
+	close(pages)
+	err = errors.Join(err, <-published)
 	// Wait for what was published even when the source failed: nothing
 	// half-sent is left behind, and the checkpoint stays put either way.
 	werr := batch.Wait(ctx)
@@ -167,4 +169,29 @@ func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (Report, e
 	log.Info("fetch done", "read", rep.Read, "skipped", rep.Skipped, "published", rep.Published,
 		"duplicates", rep.Duplicates, "elapsed", rep.Elapsed.Round(time.Millisecond))
 	return rep, nil
+}
+
+// publish publishes one page's indicators, skipping what Keep drops.
+func (f *Fetcher) publish(ctx context.Context, batch *bus.Batch, subject string, page []schemas.IndicatorData, rep *Report, histRun string) error {
+	for _, d := range page {
+		if f.Keep != nil && !f.Keep(d) {
+			rep.Skipped++
+			continue
+		}
+		data, err := json.Marshal(schemas.Indicator{
+			Schema: schemas.IndicatorV1, Job: f.Job, Instance: f.Instance, RunID: rep.RunID, Indicator: d,
+		})
+		if err != nil {
+			return fmt.Errorf("encode indicator %d: %w", d.ID, err)
+		}
+		if err := batch.Add(ctx, bus.Outgoing{
+			Subject: subject,
+			ID:      MsgID(f.Job, f.Instance, d, histRun),
+			Data:    data,
+			Header:  nats.Header{bus.HeaderCorrelation: []string{rep.RunID}},
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
