@@ -21,6 +21,8 @@ func TestKillWorkersAndRestartNATS(t *testing.T) {
 	want := baseline(t)
 	start := time.Now()
 	p := newProject(t, false)
+	p.must(5*time.Minute, "up", "-d", "nats", "sandbox")
+	p.waitNATS()
 	p.must(5*time.Minute, "up", "-d", "--scale", "enricher=2", "--scale", "writer=2", "nats", "sandbox", "enricher", "writer")
 	sb := p.waitSandbox()
 	p.setCTRLatency(150 * time.Millisecond)
@@ -53,11 +55,11 @@ func TestClusterLosesANode(t *testing.T) {
 	start := time.Now()
 	p := newProject(t, true)
 	p.must(5*time.Minute, "up", "-d", "nats", "nats-2", "nats-3", "sandbox")
-	// One worker creates the streams and buckets first: several creating
-	// them at once on a fresh cluster can leave one waiting for an answer
-	// until its two-minute timeout (see the report in deploy/README.md).
-	p.must(5*time.Minute, "up", "-d", "--no-deps", "writer")
-	p.waitLogged("writer", "writer started", 3*time.Minute)
+	// Workers start once the cluster has a meta leader: a JetStream API
+	// request sent before is never answered, and the worker waits for its
+	// two-minute connect timeout (until tqflow healthcheck makes the
+	// depends_on condition mean it).
+	p.waitNATS()
 	p.must(5*time.Minute, "up", "-d", "--no-deps", "--scale", "enricher=2", "--scale", "writer=2", "enricher", "writer")
 	sb := p.waitSandbox()
 	p.setCTRLatency(150 * time.Millisecond)

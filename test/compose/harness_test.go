@@ -90,11 +90,12 @@ func newProject(t *testing.T, cluster bool) *project {
 	return p
 }
 
-// run runs docker-compose with the project's files and name.
+// run runs docker-compose with the project's files and name and returns
+// its standard output, and its standard error too when it fails.
 func (p *project) run(timeout time.Duration, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	full := []string{"--no-ansi", "-p", p.name}
+	full := []string{"--ansi", "never", "-p", p.name}
 	for _, f := range p.files {
 		full = append(full, "-f", f)
 	}
@@ -106,10 +107,12 @@ func (p *project) run(timeout time.Duration, args ...string) (string, error) {
 		fmt.Sprintf("SANDBOX_INDICATORS=%d", indicators),
 		"COMPOSE_HTTP_TIMEOUT=300",
 	)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String() + errOut.String(), err
+	}
+	return out.String(), nil
 }
 
 // must runs docker-compose and fails the test on error.
@@ -194,6 +197,29 @@ func (p *project) waitSandbox() string {
 		}
 		if time.Now().After(deadline) {
 			p.t.Fatalf("sandbox not answering after 2m: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// waitNATS waits until NATS's /healthz (node 1's, on the cluster) answers
+// 200: JetStream is up and, on a cluster, has a meta leader. A JetStream
+// API request sent before that is never answered.
+func (p *project) waitNATS() {
+	p.t.Helper()
+	start := time.Now()
+	deadline := start.Add(2 * time.Minute)
+	for {
+		u, err := p.url("nats", 8222)
+		if err == nil {
+			var h any
+			if err = getJSON(u+"/healthz", &h); err == nil {
+				p.t.Logf("NATS healthy after %s", time.Since(start).Round(100*time.Millisecond))
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("NATS not healthy after 2m: %v", err)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -387,6 +413,8 @@ func baseline(t *testing.T) []entry {
 func plainRun(t *testing.T, enrichers, writers int) []entry {
 	start := time.Now()
 	p := newProject(t, false)
+	p.must(5*time.Minute, "up", "-d", "nats", "sandbox")
+	p.waitNATS()
 	p.must(5*time.Minute, "up", "-d", "--scale", fmt.Sprint("enricher=", enrichers), "--scale", fmt.Sprint("writer=", writers),
 		"nats", "sandbox", "enricher", "writer")
 	sb := p.waitSandbox()
@@ -411,20 +439,4 @@ func runDocker(args ...string) (string, error) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
 	return string(out), err
-}
-
-// waitLogged waits until a service's logs contain s.
-func (p *project) waitLogged(service, s string, timeout time.Duration) {
-	p.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		out, _ := p.run(time.Minute, "logs", "--no-color", service)
-		if strings.Contains(out, s) {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("%s did not log %q within %s", service, s, timeout)
-		}
-		time.Sleep(time.Second)
-	}
 }
