@@ -144,7 +144,10 @@ func (p *project) url(service string, port int) (string, error) {
 // containers returns the IDs of a service's containers, in index order.
 func (p *project) containers(service string) []string {
 	p.t.Helper()
-	out := p.must(time.Minute, "ps", "-q", service)
+	out, err := p.run(time.Minute, "ps", "-q", service)
+	if err != nil {
+		p.t.Fatalf("docker-compose ps -q %s: %v\n%s", service, err, out)
+	}
 	return strings.Fields(out)
 }
 
@@ -439,4 +442,30 @@ func runDocker(args ...string) (string, error) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "docker", args...).CombinedOutput()
 	return string(out), err
+}
+
+// waitHealthy waits until every container of a service is healthy by its
+// compose healthcheck (tqflow healthcheck on /readyz).
+func (p *project) waitHealthy(service string, timeout time.Duration) {
+	p.t.Helper()
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for {
+		ids := p.containers(service)
+		healthy := 0
+		for _, id := range ids {
+			out, err := runDocker("inspect", "-f", "{{.State.Health.Status}}", id)
+			if err == nil && strings.TrimSpace(out) == "healthy" {
+				healthy++
+			}
+		}
+		if len(ids) > 0 && healthy == len(ids) {
+			p.t.Logf("%s healthy after %s", service, time.Since(start).Round(100*time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: %d of %d containers healthy after %s", service, healthy, len(ids), timeout)
+		}
+		time.Sleep(time.Second)
+	}
 }
