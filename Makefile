@@ -44,3 +44,5 @@ fmt: ## gofmt every Go file
 clean: ## remove build output and demo data
 	rm -rf $(BIN) .data
 .PHONY: clean
+
+include Makefile.compose

@@ -2,10 +2,12 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -152,23 +154,63 @@ func (t Topology) WithCTRCacheTTL(ttl time.Duration) Topology {
 
 // Ensure creates or updates everything in t. It is idempotent and safe to
 // run from several replicas at once.
+//
+// Each request gets a short deadline and is tried again: on a fresh
+// cluster, several workers creating the same streams at the same moment
+// can leave a request without an answer, and waiting for it would hold a
+// worker for the whole start-up timeout.
 func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 	for _, sc := range t.Streams {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := retry(ctx, func(ctx context.Context) error { _, err := js.CreateOrUpdateStream(ctx, sc); return err }); err != nil {
 			return fmt.Errorf("create stream %s: %w", sc.Name, err)
 		}
 	}
 	for _, kc := range t.Buckets {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, kc); err != nil {
+		if err := retry(ctx, func(ctx context.Context) error { _, err := js.CreateOrUpdateKeyValue(ctx, kc); return err }); err != nil {
 			return fmt.Errorf("create key-value bucket %s: %w", kc.Bucket, err)
 		}
 	}
 	for _, oc := range t.ObjectStores {
-		if _, err := js.CreateOrUpdateObjectStore(ctx, oc); err != nil {
+		if err := retry(ctx, func(ctx context.Context) error { _, err := js.CreateOrUpdateObjectStore(ctx, oc); return err }); err != nil {
 			return fmt.Errorf("create object store %s: %w", oc.Bucket, err)
 		}
 	}
 	return nil
+}
+
+// ensureAttempt bounds one topology request.
+const ensureAttempt = 10 * time.Second
+
+// unanswered reports whether err means the request got no answer, or the
+// cluster was not ready for it: worth asking again, unlike a refusal such
+// as a configuration conflict.
+func unanswered(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == 503 {
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoHeartbeat)
+}
+
+// retry calls fn with a deadline of ensureAttempt until it succeeds or ctx
+// ends, backing off between attempts, and returns the last error.
+func retry(ctx context.Context, fn func(context.Context) error) error {
+	wait := 200 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, ensureAttempt)
+		err := fn(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !unanswered(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // ConsumerName returns the durable name of a worker kind's consumer for
