@@ -321,14 +321,8 @@ func (s *Server) serveIndicator(w http.ResponseWriter, r *http.Request) {
 // status_id, {"status": {"name"}} or {"status": "Name"}, and attributes and
 // sources to add.
 func (s *Server) updateIndicator(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
-	if err != nil {
-		validation(w, map[string][]string{"body": {"The request body could not be read."}})
-		return
-	}
 	var it objectIn
-	if err := json.Unmarshal(body, &it); err != nil {
-		validation(w, map[string][]string{"body": {"The request body must be a JSON object."}})
+	if !decodeObject(w, r, &it) {
 		return
 	}
 	s.mu.Lock()
@@ -418,14 +412,8 @@ func (s *Server) serveAttributes(w http.ResponseWriter, r *http.Request) {
 // the same name and value already there is returned as is (200); a new
 // one is 201.
 func (s *Server) addAttribute(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
-	if err != nil {
-		validation(w, map[string][]string{"body": {"The request body could not be read."}})
-		return
-	}
 	var a attrIn
-	if err := json.Unmarshal(body, &a); err != nil {
-		validation(w, map[string][]string{"body": {"The request body must be a JSON object."}})
+	if !decodeObject(w, r, &a) {
 		return
 	}
 	s.mu.Lock()
@@ -494,14 +482,8 @@ func (s *Server) deleteAttribute(w http.ResponseWriter, r *http.Request) {
 // with {"value": …}. In the ledger a changed value is the old row's
 // delete and the new value's add.
 func (s *Server) updateAttribute(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
-	if err != nil {
-		validation(w, map[string][]string{"body": {"The request body could not be read."}})
-		return
-	}
 	var a attrIn
-	if err := json.Unmarshal(body, &a); err != nil {
-		validation(w, map[string][]string{"body": {"The request body must be a JSON object."}})
+	if !decodeObject(w, r, &a) {
 		return
 	}
 	s.mu.Lock()
@@ -684,4 +666,19 @@ func (s *Server) consumeSignatures(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"total": len(out), "data": out})
+}
+
+// decodeObject reads r's body as the JSON object v, and answers the
+// validation error itself when it cannot, reporting whether it could.
+func decodeObject(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := readBody(r)
+	if err != nil {
+		validation(w, map[string][]string{"body": {"The request body could not be read."}})
+		return false
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		validation(w, map[string][]string{"body": {"The request body must be a JSON object."}})
+		return false
+	}
+	return true
 }
