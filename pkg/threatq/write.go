@@ -139,19 +139,11 @@ func (c *Client) ConsumeIndicators(ctx context.Context, ws []IndicatorWrite) ([]
 			items[i].Status = nameRef(w.Status)
 		}
 	}
-	body, err := encode(op, items)
-	if err != nil {
-		return nil, err
-	}
-	var env envelope[list[wireID]]
-	if err := c.json(ctx, request{op: op, method: http.MethodPost, path: "/api/indicators/consume", body: body}, &env); err != nil {
-		return nil, err
-	}
 	keys := make([]string, len(ws))
 	for i, w := range ws {
 		keys[i] = w.Value
 	}
-	return matchIDs(op, env.Data, keys, func(w wireID) string { return w.Value })
+	return c.consume(ctx, op, "/api/indicators/consume", items, keys)
 }
 
 // ConsumeSignatures upserts ws (at most [MaxConsumeSignatures]) in one POST
@@ -183,19 +175,11 @@ func (c *Client) ConsumeSignatures(ctx context.Context, ws []SignatureWrite) ([]
 			items[i].Status = nameRef(w.Status)
 		}
 	}
-	body, err := encode(op, items)
-	if err != nil {
-		return nil, err
-	}
-	var env envelope[list[wireID]]
-	if err := c.json(ctx, request{op: op, method: http.MethodPost, path: "/api/signatures/consume", body: body}, &env); err != nil {
-		return nil, err
-	}
 	keys := make([]string, len(ws))
 	for i, w := range ws {
 		keys[i] = w.Value
 	}
-	return matchIDs(op, env.Data, keys, func(w wireID) string { return w.Value })
+	return c.consume(ctx, op, "/api/signatures/consume", items, keys)
 }
 
 // matchIDs returns the ids of a consume answer in the order of the request:
@@ -384,4 +368,18 @@ func (c *Client) Indicator(ctx context.Context, id int64) (Indicator, error) {
 		return Indicator{}, err
 	}
 	return inds[0], nil
+}
+
+// consume posts items to a consume route and returns the ids of the
+// objects it answers, in the order of keys (each item's value).
+func (c *Client) consume(ctx context.Context, op, path string, items any, keys []string) ([]int64, error) {
+	body, err := encode(op, items)
+	if err != nil {
+		return nil, err
+	}
+	var env envelope[list[wireID]]
+	if err := c.json(ctx, request{op: op, method: http.MethodPost, path: path, body: body}, &env); err != nil {
+		return nil, err
+	}
+	return matchIDs(op, env.Data, keys, func(w wireID) string { return w.Value })
 }

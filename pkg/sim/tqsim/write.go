@@ -187,18 +187,8 @@ func indObject(id int64) string { return "indicator/" + strconv.FormatInt(id, 10
 // (type, value). The batch is validated as a whole first: one bad item
 // refuses the batch with a 400 and changes nothing.
 func (s *Server) consumeIndicators(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
-	if err != nil {
-		validation(w, map[string][]string{"body": {"The request body could not be read."}})
-		return
-	}
-	items, err := decodeItems(body)
-	if err != nil {
-		validation(w, map[string][]string{"body": {"The request body must be an array of objects."}})
-		return
-	}
-	if len(items) > MaxConsumeItems {
-		validation(w, map[string][]string{"payload": {fmt.Sprintf("The payload may not have more than %d items.", MaxConsumeItems)}})
+	items, ok := decodeConsume(w, r)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -561,18 +551,8 @@ func (s *Server) Signatures() []Signature {
 // (type, value) that updates status, name, description and attributes of
 // an existing signature. More than MaxConsumeItems is refused.
 func (s *Server) consumeSignatures(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
-	if err != nil {
-		validation(w, map[string][]string{"body": {"The request body could not be read."}})
-		return
-	}
-	items, err := decodeItems(body)
-	if err != nil {
-		validation(w, map[string][]string{"body": {"The request body must be an array of objects."}})
-		return
-	}
-	if len(items) > MaxConsumeItems {
-		validation(w, map[string][]string{"payload": {fmt.Sprintf("The payload may not have more than %d items.", MaxConsumeItems)}})
+	items, ok := decodeConsume(w, r)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -681,4 +661,25 @@ func decodeObject(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// decodeConsume reads a consume route's body (an array of objects, at most
+// MaxConsumeItems), and answers the validation error itself when it
+// cannot, reporting whether it could.
+func decodeConsume(w http.ResponseWriter, r *http.Request) ([]objectIn, bool) {
+	body, err := readBody(r)
+	if err != nil {
+		validation(w, map[string][]string{"body": {"The request body could not be read."}})
+		return nil, false
+	}
+	items, err := decodeItems(body)
+	if err != nil {
+		validation(w, map[string][]string{"body": {"The request body must be an array of objects."}})
+		return nil, false
+	}
+	if len(items) > MaxConsumeItems {
+		validation(w, map[string][]string{"payload": {fmt.Sprintf("The payload may not have more than %d items.", MaxConsumeItems)}})
+		return nil, false
+	}
+	return items, true
 }
