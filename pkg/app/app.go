@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -174,15 +173,6 @@ func splitLines(s string) []string {
 		lines = append(lines, s[start:])
 	}
 	return lines
-}
-
-// Logger returns the environment's logger, for commands that run before
-// Execute resolved one (never nil).
-func (e *Env) Logger() *slog.Logger {
-	if e.Resolved != nil && e.Log != nil {
-		return e.Log
-	}
-	return slog.New(slog.DiscardHandler)
 }
 
 // JoinUsage joins usage errors into one, so that every problem shows at

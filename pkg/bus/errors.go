@@ -60,12 +60,3 @@ func IsPermanent(err error) bool {
 	}
 	return false
 }
-
-// retryAfter returns the delay asked for by err or an error it wraps.
-func retryAfter(err error) time.Duration {
-	var r interface{ RetryAfter() time.Duration }
-	if errors.As(err, &r) {
-		return r.RetryAfter()
-	}
-	return 0
-}

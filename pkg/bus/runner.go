@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tqflow/tqflow/pkg/httpx"
 	"github.com/tqflow/tqflow/pkg/logging"
 )
 
@@ -453,7 +454,7 @@ func (r *runner) settle(ctx context.Context, m *Message, err error) {
 	default:
 		outcome = Retried
 		delay := r.opts.Backoff(m.Delivered)
-		if ra := retryAfter(err); ra > 0 {
+		if ra := httpx.RetryAfterOf(err); ra > 0 {
 			delay = min(ra, r.opts.MaxRetryDelay)
 			r.hold(delay)
 		}

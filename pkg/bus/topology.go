@@ -140,18 +140,6 @@ func NewTopology(c Config) Topology {
 	}
 }
 
-// WithCTRCacheTTL returns t with the CTR cache's TTL set to ttl.
-func (t Topology) WithCTRCacheTTL(ttl time.Duration) Topology {
-	buckets := append([]jetstream.KeyValueConfig(nil), t.Buckets...)
-	for i := range buckets {
-		if buckets[i].Bucket == BucketCTRCache {
-			buckets[i].TTL = ttl
-		}
-	}
-	t.Buckets = buckets
-	return t
-}
-
 // Ensure creates or updates everything in t. It is idempotent and safe to
 // run from several replicas at once.
 //

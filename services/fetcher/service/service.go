@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
@@ -103,7 +105,7 @@ type Fetcher struct {
 	bus    *bus.Bus
 	log    *slog.Logger
 	jobs   map[string]job
-	leases jetstreamKV
+	leases jetstream.KeyValue
 
 	// OnSuccess, when set, is called after each job run that succeeded
 	// (the last-successful-run metric).

@@ -4,14 +4,10 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
 	"github.com/tqflow/tqflow/services/fetcher/internal/fetch"
 )
-
-type jetstreamKV = jetstream.KeyValue
 
 // savedSearch is the CTR job's source: a Threat Library saved search, run
 // with the window injected.
