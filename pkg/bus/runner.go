@@ -237,14 +237,22 @@ func (b *Bus) RunBatch(ctx context.Context, spec ConsumerSpec, h BatchHandler, o
 	if err != nil {
 		return fmt.Errorf("create consumer %s on %s: %w", spec.Name, spec.Stream, err)
 	}
-	r := &runner{bus: b, spec: spec, opts: o, log: log, handler: h, msgs: make(chan jetstream.Msg, o.Concurrency*o.BatchSize)}
+	r := &runner{bus: b, spec: spec, opts: o, log: log, handler: h, msgs: make(chan jetstream.Msg, o.Concurrency*o.BatchSize), stopped: make(chan struct{})}
 	// Handlers get a context that outlives ctx by the drain timeout, so that
 	// shutting down lets in-flight API calls finish.
 	hctx, hcancel := context.WithCancel(logging.WithLogger(context.WithoutCancel(ctx), log))
 	defer hcancel()
 	stopped := make(chan struct{})
 	var stopOnce sync.Once
-	cc, err := cons.Consume(func(m jetstream.Msg) { r.msgs <- m },
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case r.msgs <- m:
+		case <-r.stopped:
+			// A message delivered after the consumer closed (the client
+			// can still hand one over when its connection died): left
+			// unacknowledged, it is redelivered.
+		}
+	},
 		jetstream.PullMaxMessages(o.PullMaxMessages),
 		jetstream.PullExpiry(10*time.Second),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -281,7 +289,10 @@ func (b *Bus) RunBatch(ctx context.Context, spec ConsumerSpec, h BatchHandler, o
 	})
 	defer deadline.Stop()
 	<-cc.Closed()
-	close(r.msgs)
+	// The channel is never closed: the client may still call back after
+	// Closed when its connection died, and a send on a closed channel
+	// panics. Workers drain what the channel holds, then stop.
+	close(r.stopped)
 	wg.Wait()
 	return runErr
 }
@@ -293,18 +304,19 @@ type runner struct {
 	log      *slog.Logger
 	handler  BatchHandler
 	msgs     chan jetstream.Msg
+	stopped  chan struct{} // closed when no more messages are to be handled
 	aborting atomic.Bool
 	// holdUntil (unix nanoseconds) holds every worker back after a
 	// Retry-After, so that a rate limit is not hammered.
 	holdUntil atomic.Int64
 }
 
-// work collects batches from the shared channel and handles them until the
-// channel closes.
+// work collects batches from the shared channel and handles them until
+// the runner stops and the channel is empty.
 func (r *runner) work(ctx context.Context) {
 	batch := make([]*Message, 0, r.opts.BatchSize)
 	for {
-		first, ok := <-r.msgs
+		first, ok := r.next()
 		if !ok {
 			return
 		}
@@ -313,17 +325,32 @@ func (r *runner) work(ctx context.Context) {
 	fill:
 		for len(batch) < r.opts.BatchSize {
 			select {
-			case m, ok := <-r.msgs:
-				if !ok {
-					break fill
-				}
+			case m := <-r.msgs:
 				batch = append(batch, r.wrap(m))
 			case <-timer.C:
+				break fill
+			case <-r.stopped:
 				break fill
 			}
 		}
 		timer.Stop()
 		r.handle(ctx, batch)
+	}
+}
+
+// next returns the next message; false once the runner has stopped and
+// nothing is left in the channel.
+func (r *runner) next() (jetstream.Msg, bool) {
+	select {
+	case m := <-r.msgs:
+		return m, true
+	case <-r.stopped:
+		select {
+		case m := <-r.msgs:
+			return m, true
+		default:
+			return nil, false
+		}
 	}
 }
 
