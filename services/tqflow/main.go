@@ -7,7 +7,7 @@ package main
 import (
 	"os"
 
-	"github.com/tqflow/tqflow/services/tqflow/internal/cli"
+	"github.com/tqflow/tqflow/services/tqflow/cli"
 )
 
 func main() {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tqflow/tqflow/pkg/bus"
@@ -39,8 +40,14 @@ type indicator struct {
 	withContext bool
 }
 
-func publish(t *testing.T, b *bus.Bus, inds []indicator) {
+// publish publishes inds as indicator.v1 messages; as copies made by the
+// replay of that ID when replay is not empty.
+func publish(t *testing.T, b *bus.Bus, inds []indicator, replay string) {
 	t.Helper()
+	var h nats.Header
+	if replay != "" {
+		h = nats.Header{bus.HeaderReplay: []string{replay}}
+	}
 	ctx := context.Background()
 	batch := b.NewBatch(0)
 	for _, in := range inds {
@@ -48,7 +55,7 @@ func publish(t *testing.T, b *bus.Bus, inds []indicator) {
 			ID: in.id, Value: in.value, Type: in.typ, Status: "Active", Score: 5, UpdatedAt: time.Now().UTC(),
 			Attributes: []schemas.Attribute{{ID: 1000 + in.id, Name: "Disposition", Value: "Stale value"}},
 		}})
-		if err := batch.Add(ctx, bus.Outgoing{Subject: bus.IndicatorSubject("ctr", "t"), ID: fmt.Sprint("i", in.id, time.Now().UnixNano()), Data: data}); err != nil {
+		if err := batch.Add(ctx, bus.Outgoing{Subject: bus.IndicatorSubject("ctr", "t"), ID: fmt.Sprint("i", in.id, time.Now().UnixNano()), Data: data, Header: h}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -136,7 +143,7 @@ func TestEnrichWritesOnlyWhereCTRHasContext(t *testing.T) {
 		inds = append(inds, in)
 	}
 	b := bustest.New(t)
-	publish(t, b, inds)
+	publish(t, b, inds, "")
 	stats := run(t, b, testConfig(srv.URL), int64(len(inds)))
 
 	got := writes(t, b)
@@ -183,13 +190,26 @@ func TestEnrichWritesOnlyWhereCTRHasContext(t *testing.T) {
 	}
 
 	// The same indicators again: answered from the cache, CTR not asked.
-	publish(t, b, inds)
+	publish(t, b, inds, "")
 	stats = run(t, b, testConfig(srv.URL), int64(len(inds)))
 	if asked := sim.ObservablesReceived(); asked != int64(len(inds)-unsupported) {
 		t.Errorf("second pass sent %d more observables to CTR, want 0 (cache)", asked-int64(len(inds)-unsupported))
 	}
 	if hits := stats.CacheHits.Load(); hits != int64(len(inds)-unsupported) {
 		t.Errorf("cache hits %d, want %d", hits, len(inds)-unsupported)
+	}
+
+	// Replayed: a backfill asks CTR again, whatever the cache holds.
+	publish(t, b, inds, "r1")
+	stats = run(t, b, testConfig(srv.URL), int64(len(inds)))
+	if asked := sim.ObservablesReceived(); asked != 2*int64(len(inds)-unsupported) {
+		t.Errorf("the replay sent %d observables to CTR, want %d (a replay bypasses the cache)", asked-int64(len(inds)-unsupported), len(inds)-unsupported)
+	}
+	if hits := stats.CacheHits.Load(); hits != 0 {
+		t.Errorf("the replay had %d cache hits, want 0", hits)
+	}
+	if n := stats.Enriched.Load(); n != int64(wantWrites) {
+		t.Errorf("the replay enriched %d indicators, want %d", n, wantWrites)
 	}
 }
 
@@ -207,7 +227,7 @@ func TestEnrichRetriesRateLimits(t *testing.T) {
 	}
 	sim.Faults.Set(simFaults429())
 	b := bustest.New(t)
-	publish(t, b, inds)
+	publish(t, b, inds, "")
 	cfg := testConfig(srv.URL)
 	cfg.Cache = false
 	done := make(chan struct{})

@@ -152,19 +152,32 @@ func (e *Enricher) Handle(ctx context.Context, ms []*bus.Message) []error {
 }
 
 // lookup returns the cached answers and the distinct observables to ask
-// CTR about.
+// CTR about. A replayed message is never answered from the cache: a
+// replay is a backfill, run to ask CTR again what it knows now.
 func (e *Enricher) lookup(ctx context.Context, parsed []item, items []int) (map[Observable][]schemas.Attribute, []Observable) {
 	uniq := make([]Observable, 0, len(items))
 	seen := make(map[Observable]bool, len(items))
+	var replayed map[Observable]bool
 	for _, i := range items {
-		if o := parsed[i].obs; !seen[o] {
+		o := parsed[i].obs
+		if parsed[i].msg.Replay() != "" {
+			if replayed == nil {
+				replayed = map[Observable]bool{}
+			}
+			replayed[o] = true
+		}
+		if !seen[o] {
 			seen[o] = true
 			uniq = append(uniq, o)
 		}
 	}
 	answers := map[Observable][]schemas.Attribute{}
 	if e.Cache != nil {
-		answers = e.Cache.get(ctx, uniq)
+		cached := uniq
+		if replayed != nil {
+			cached = slices.DeleteFunc(slices.Clone(uniq), func(o Observable) bool { return replayed[o] })
+		}
+		answers = e.Cache.get(ctx, cached)
 		e.Stats.CacheHits.Add(int64(len(answers)))
 	}
 	ask := slices.DeleteFunc(uniq, func(o Observable) bool { _, ok := answers[o]; return ok })

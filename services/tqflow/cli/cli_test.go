@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tqflow/tqflow/services/tqflow/internal/cli"
+	"github.com/tqflow/tqflow/services/tqflow/cli"
 )
 
 // TestRunRejectsBadInput: a configuration missing credentials, a bad
