@@ -296,6 +296,15 @@ func (s *Server) RejectValue(substr string) {
 	s.rejects = append(s.rejects, substr)
 }
 
+// AcceptValue undoes RejectValue(substr): later writes containing it go
+// through again, as after the cause of a refusal is fixed. Other rejected
+// substrings stay rejected; a substr never rejected is ignored.
+func (s *Server) AcceptValue(substr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rejects = slices.DeleteFunc(s.rejects, func(r string) bool { return r == substr })
+}
+
 // rejectedLocked reports whether v contains a rejected substring.
 func (s *Server) rejectedLocked(v string) bool {
 	for _, r := range s.rejects {

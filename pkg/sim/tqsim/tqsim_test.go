@@ -543,6 +543,32 @@ func TestRejectValue(t *testing.T) {
 	})
 }
 
+func TestAcceptValue(t *testing.T) {
+	t.Parallel()
+	s, srv := start(t, tqsim.Options{})
+	s.RejectValue("poison")
+	s.RejectValue("venom")
+	tok := token(t, srv)
+	consume := func(value string) int {
+		st, _ := call(t, srv, tok, http.MethodPost, "/api/indicators/consume", []map[string]any{{"value": value, "type": "FQDN"}})
+		return st
+	}
+	if st := consume("poison.example"); st != 400 {
+		t.Fatalf("rejected value: status %d, want 400", st)
+	}
+	s.AcceptValue("poison")
+	s.AcceptValue("never-rejected")
+	if st := consume("poison.example"); st != 200 {
+		t.Errorf("accepted again: status %d, want 200", st)
+	}
+	if st := consume("venom.example"); st != 400 {
+		t.Errorf("another rejected value: status %d, want 400 (still rejected)", st)
+	}
+	if got := ledgerOps(s, 0); len(got) != 1 || !strings.HasPrefix(got[0], "indicator.create") || !strings.Contains(got[0], "poison.example") {
+		t.Errorf("ledger = %q, want poison.example created once", got)
+	}
+}
+
 func TestConsumeSignatures(t *testing.T) {
 	t.Parallel()
 	s, srv := start(t, tqsim.Options{AllowSuricataType: true})
