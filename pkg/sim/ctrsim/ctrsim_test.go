@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -273,6 +274,10 @@ func TestValidation(t *testing.T) {
 	t.Cleanup(func() {
 		if got := s.ObservablesReceived(); got != 2 {
 			t.Errorf("ObservablesReceived = %d, want 2 (only valid requests count)", got)
+		}
+		want := map[ctrsim.Observable]int64{{Type: "ip", Value: "192.0.2.1"}: 1, {Type: "domain", Value: "a.example"}: 1}
+		if got := s.Asked(); !maps.Equal(got, want) {
+			t.Errorf("Asked = %v, want %v (only valid requests count)", got, want)
 		}
 	})
 }

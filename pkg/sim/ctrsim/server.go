@@ -90,6 +90,8 @@ type Server struct {
 	head   int
 
 	observables atomic.Int64
+	askedMu     sync.Mutex
+	asked       map[Observable]int64
 }
 
 // New returns a server with an empty knowledge base.
@@ -117,6 +119,7 @@ func New(opts Options) *Server {
 		byInst: make(map[string]int),
 		kb:     make(map[okey][]*entry),
 		tokens: make(map[string]time.Time),
+		asked:  make(map[Observable]int64),
 		rng:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5bd1e9955bd1e995)),
 	}
 }
@@ -124,6 +127,19 @@ func New(opts Options) *Server {
 // ObservablesReceived returns how many observables the enrich routes have
 // received in requests that passed validation.
 func (s *Server) ObservablesReceived() int64 { return s.observables.Load() }
+
+// Asked returns how many times the enrich routes have received each
+// observable, as sent, in requests that passed validation: what a test
+// needs to tell which observables a client asked about, not only how many.
+func (s *Server) Asked() map[Observable]int64 {
+	s.askedMu.Lock()
+	defer s.askedMu.Unlock()
+	out := make(map[Observable]int64, len(s.asked))
+	for o, n := range s.asked {
+		out[o] = n
+	}
+	return out
+}
 
 // Handler returns the HTTP handler: the IROH routes wrapped in the fault
 // injector and statistics, plus the admin routes of [sim.Base] and GET
@@ -307,6 +323,11 @@ func (s *Server) serveEnrich(w http.ResponseWriter, r *http.Request, observe boo
 		return
 	}
 	s.observables.Add(int64(len(obs)))
+	s.askedMu.Lock()
+	for _, o := range obs {
+		s.asked[o]++
+	}
+	s.askedMu.Unlock()
 	writeRaw(w, http.StatusOK, s.answer(obs, r.URL.Query()["mids"], observe))
 }
 
