@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"reflect"
 	"strconv"
 	"time"
+
+	"github.com/tqflow/tqflow/pkg/internal/jsonlit"
 )
 
 // Response is one decoded enrich answer (observe or deliberate), or several
@@ -131,10 +133,16 @@ type ModuleError struct {
 // may be floats, a field of an unexpected JSON type is left empty and a
 // document that is not an object is skipped. Only malformed JSON or a body
 // that is not an object with a "data" array is an error.
+//
+// The body is decoded in one pass per module into plain structs: the
+// standard decoder leaves a field of the wrong JSON type empty and goes on
+// (reporting an UnmarshalTypeError, which is ignored here), which is the
+// leniency wanted, without the re-validation every nested json.Unmarshal
+// would cost.
 func DecodeResponse(body []byte) (*Response, error) {
 	var env struct {
-		Data   json.RawMessage         `json:"data"`
-		Errors lslice[json.RawMessage] `json:"errors"`
+		Data   []json.RawMessage `json:"data"`
+		Errors json.RawMessage   `json:"errors"`
 	}
 	b := bytes.TrimSpace(body)
 	if len(b) == 0 || b[0] != '{' {
@@ -145,32 +153,26 @@ func DecodeResponse(body []byte) (*Response, error) {
 	}
 	if err := json.Unmarshal(b, &env); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, fmt.Errorf("field %q is a JSON %s", te.Field, te.Value)
+		if errors.As(err, &te) { // Only "data" can have the wrong type.
+			return nil, errors.New(`"data" is not an array`)
 		}
 		return nil, err
 	}
 	r := &Response{}
-	var entries []json.RawMessage
-	switch d := bytes.TrimSpace(env.Data); {
-	case len(d) == 0 || string(d) == "null":
-	case d[0] == '[':
-		if err := json.Unmarshal(d, &entries); err != nil {
-			return nil, fmt.Errorf("decode data: %w", err)
-		}
-	default:
-		return nil, errors.New(`"data" is not an array`)
-	}
-	for _, e := range entries {
+	for _, e := range env.Data {
 		var m rawModule
-		if !isObject(e) || json.Unmarshal(e, &m) != nil {
+		if !isObject(e) || !lenient(json.Unmarshal(e, &m)) {
 			continue
 		}
 		r.Modules = append(r.Modules, m.module())
 	}
-	for _, e := range env.Errors {
+	var errs []json.RawMessage
+	if json.Unmarshal(env.Errors, &errs) != nil {
+		errs = nil // Not an array: no module errors to report.
+	}
+	for _, e := range errs {
 		var me rawModuleError
-		if !isObject(e) || json.Unmarshal(e, &me) != nil {
+		if !isObject(e) || !lenient(json.Unmarshal(e, &me)) {
 			continue
 		}
 		r.Errors = append(r.Errors, ModuleError{
@@ -179,6 +181,13 @@ func DecodeResponse(body []byte) (*Response, error) {
 		})
 	}
 	return r, nil
+}
+
+// lenient reports whether a decode succeeded, a field of the wrong JSON
+// type (left empty) counting as success.
+func lenient(err error) bool {
+	var te *json.UnmarshalTypeError
+	return err == nil || errors.As(err, &te)
 }
 
 func isObject(b json.RawMessage) bool {
@@ -190,8 +199,7 @@ func isObject(b json.RawMessage) bool {
 type lstring string
 
 func (s *lstring) UnmarshalJSON(b []byte) error {
-	var v string
-	if json.Unmarshal(b, &v) == nil {
+	if v, ok := jsonlit.String(b); ok {
 		*s = lstring(v)
 	}
 	return nil
@@ -202,16 +210,12 @@ func (s *lstring) UnmarshalJSON(b []byte) error {
 type lnumber float64
 
 func (n *lnumber) UnmarshalJSON(b []byte) error {
-	var f float64
-	if json.Unmarshal(b, &f) == nil {
-		*n = lnumber(f)
-		return nil
+	s, ok := jsonlit.String(b)
+	if !ok {
+		s = string(b) // A JSON number is valid strconv syntax; true, {…} are not.
 	}
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			*n = lnumber(f)
-		}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		*n = lnumber(f)
 	}
 	return nil
 }
@@ -221,8 +225,8 @@ func (n *lnumber) UnmarshalJSON(b []byte) error {
 type ltime time.Time
 
 func (t *ltime) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) != nil {
+	s, ok := jsonlit.String(b)
+	if !ok {
 		return nil
 	}
 	if v, err := time.Parse(time.RFC3339Nano, s); err == nil {
@@ -231,23 +235,9 @@ func (t *ltime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// lobservable is an observable object; empty when not an object.
-type lobservable Observable
-
-func (o *lobservable) UnmarshalJSON(b []byte) error {
-	var v struct {
-		Type  lstring `json:"type"`
-		Value lstring `json:"value"`
-	}
-	if isObject(b) && json.Unmarshal(b, &v) == nil {
-		*o = lobservable{Type: string(v.Type), Value: string(v.Value)}
-	}
-	return nil
-}
-
 // lslice is a list of T that skips elements failing to decode and decodes
-// to nil from anything but an array (pulsedive puts an object in a
-// sighting's "relations").
+// to nil from anything but an array. It is for small lists decoded on
+// their own (error answers); inside an answer, plain slices do.
 type lslice[T any] []T
 
 func (s *lslice[T]) UnmarshalJSON(b []byte) error {
@@ -266,67 +256,72 @@ func (s *lslice[T]) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+type rawObservable struct {
+	Type  lstring `json:"type"`
+	Value lstring `json:"value"`
+}
+
+func (o rawObservable) observable() Observable {
+	return Observable{Type: string(o.Type), Value: string(o.Value)}
+}
+
 type rawValidTime struct {
 	Start ltime `json:"start_time"`
 	End   ltime `json:"end_time"`
 }
 
-// lvalidTime is a valid_time object; empty when not an object.
-type lvalidTime rawValidTime
-
-func (v *lvalidTime) UnmarshalJSON(b []byte) error {
-	var r rawValidTime
-	if isObject(b) && json.Unmarshal(b, &r) == nil {
-		*v = lvalidTime(r)
-	}
-	return nil
-}
-
-func (v lvalidTime) validTime() ValidTime {
+func (v rawValidTime) validTime() ValidTime {
 	return ValidTime{Start: time.Time(v.Start), End: time.Time(v.End)}
 }
 
-type rawCollection struct {
-	Count lnumber                 `json:"count"`
-	Docs  lslice[json.RawMessage] `json:"docs"`
-}
-
-// lcollection is a {count, docs} object; empty when not an object.
-type lcollection rawCollection
-
-func (c *lcollection) UnmarshalJSON(b []byte) error {
-	var r rawCollection
-	if isObject(b) && json.Unmarshal(b, &r) == nil {
-		*c = lcollection(r)
-	}
-	return nil
-}
-
 type rawModule struct {
-	Module     lstring  `json:"module"`
-	LegacyType lstring  `json:"module-type"`
-	InstanceID lstring  `json:"module_instance_id"`
-	TypeID     lstring  `json:"module_type_id"`
-	Data       lmodData `json:"data"`
+	Module     lstring                  `json:"module"`
+	LegacyType lstring                  `json:"module-type"`
+	InstanceID lstring                  `json:"module_instance_id"`
+	TypeID     lstring                  `json:"module_type_id"`
+	Data       map[string]rawCollection `json:"data"`
 }
 
-// lmodData is a module's map of collections; empty when not an object.
-type lmodData map[string]lcollection
+type rawCollection struct {
+	Count lnumber  `json:"count"`
+	Docs  []rawDoc `json:"docs"`
+}
 
-func (d *lmodData) UnmarshalJSON(b []byte) error {
-	var m map[string]lcollection
-	if isObject(b) && json.Unmarshal(b, &m) == nil {
-		*d = m
+// rawDoc holds the fields of the CTIM documents read (verdict, judgement,
+// sighting) together, so that a collection decodes in the same pass as
+// its module whatever its kind; the kind picks the fields that matter. The
+// fields the kinds share have the same meaning and type in each.
+type rawDoc struct {
+	ID                 lstring         `json:"id"`
+	Observable         rawObservable   `json:"observable"`
+	Observables        []rawObservable `json:"observables"`
+	Disposition        lnumber         `json:"disposition"`
+	DispositionName    lstring         `json:"disposition_name"`
+	JudgementID        lstring         `json:"judgement_id"`
+	Priority           lnumber         `json:"priority"`
+	Confidence         lstring         `json:"confidence"`
+	Severity           lstring         `json:"severity"`
+	Source             lstring         `json:"source"`
+	SourceURI          lstring         `json:"source_uri"`
+	Reason             lstring         `json:"reason"`
+	ReasonURI          lstring         `json:"reason_uri"`
+	TLP                lstring         `json:"tlp"`
+	Description        lstring         `json:"description"`
+	ValidTime          rawValidTime    `json:"valid_time"`
+	ExternalReferences []rawExtRef     `json:"external_references"`
+	Relations          []rawRelation   `json:"relations"`
+}
+
+// docs returns a collection's documents, without those that were not
+// objects: the decoder leaves them zero.
+func (c rawCollection) docs() []*rawDoc {
+	out := make([]*rawDoc, 0, len(c.Docs))
+	for i := range c.Docs {
+		if d := &c.Docs[i]; !reflect.ValueOf(d).Elem().IsZero() {
+			out = append(out, d)
+		}
 	}
-	return nil
-}
-
-type rawVerdict struct {
-	Observable      lobservable `json:"observable"`
-	Disposition     lnumber     `json:"disposition"`
-	DispositionName lstring     `json:"disposition_name"`
-	JudgementID     lstring     `json:"judgement_id"`
-	ValidTime       lvalidTime  `json:"valid_time"`
+	return out
 }
 
 type rawExtRef struct {
@@ -336,37 +331,12 @@ type rawExtRef struct {
 	ExternalID  lstring `json:"external_id"`
 }
 
-type rawJudgement struct {
-	ID                 lstring           `json:"id"`
-	Observable         lobservable       `json:"observable"`
-	Disposition        lnumber           `json:"disposition"`
-	DispositionName    lstring           `json:"disposition_name"`
-	Priority           lnumber           `json:"priority"`
-	Confidence         lstring           `json:"confidence"`
-	Severity           lstring           `json:"severity"`
-	Source             lstring           `json:"source"`
-	SourceURI          lstring           `json:"source_uri"`
-	Reason             lstring           `json:"reason"`
-	ReasonURI          lstring           `json:"reason_uri"`
-	TLP                lstring           `json:"tlp"`
-	ValidTime          lvalidTime        `json:"valid_time"`
-	ExternalReferences lslice[rawExtRef] `json:"external_references"`
-}
-
 type rawRelation struct {
-	Origin    lstring     `json:"origin"`
-	OriginURI lstring     `json:"origin_uri"`
-	Relation  lstring     `json:"relation"`
-	Source    lobservable `json:"source"`
-	Related   lobservable `json:"related"`
-}
-
-type rawSighting struct {
-	Observables lslice[lobservable] `json:"observables"`
-	Description lstring             `json:"description"`
-	Source      lstring             `json:"source"`
-	SourceURI   lstring             `json:"source_uri"`
-	Relations   lslice[rawRelation] `json:"relations"`
+	Origin    lstring       `json:"origin"`
+	OriginURI lstring       `json:"origin_uri"`
+	Relation  lstring       `json:"relation"`
+	Source    rawObservable `json:"source"`
+	Related   rawObservable `json:"related"`
 }
 
 type rawModuleError struct {
@@ -376,19 +346,6 @@ type rawModuleError struct {
 	Code       lstring `json:"code"`
 	Message    lstring `json:"message"`
 	Type       lstring `json:"type"`
-}
-
-// decodeDocs decodes the object documents of a collection into T, skipping
-// the rest.
-func decodeDocs[T any](c lcollection) []T {
-	out := make([]T, 0, len(c.Docs))
-	for _, d := range c.Docs {
-		var v T
-		if isObject(d) && json.Unmarshal(d, &v) == nil {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 func (m rawModule) module() Module {
@@ -408,19 +365,19 @@ func (m rawModule) module() Module {
 	for name, c := range m.Data {
 		mod.Counts[name] = float64(c.Count)
 	}
-	for _, v := range decodeDocs[rawVerdict](m.Data["verdicts"]) {
+	for _, v := range m.Data["verdicts"].docs() {
 		mod.Verdicts = append(mod.Verdicts, Verdict{
-			Observable:      Observable(v.Observable),
+			Observable:      v.Observable.observable(),
 			Disposition:     int(v.Disposition),
 			DispositionName: string(v.DispositionName),
 			JudgementID:     string(v.JudgementID),
 			ValidTime:       v.ValidTime.validTime(),
 		})
 	}
-	for _, j := range decodeDocs[rawJudgement](m.Data["judgements"]) {
+	for _, j := range m.Data["judgements"].docs() {
 		jd := Judgement{
 			ID:              string(j.ID),
-			Observable:      Observable(j.Observable),
+			Observable:      j.Observable.observable(),
 			Disposition:     int(j.Disposition),
 			DispositionName: string(j.DispositionName),
 			Priority:        int(j.Priority),
@@ -441,19 +398,19 @@ func (m rawModule) module() Module {
 		}
 		mod.Judgements = append(mod.Judgements, jd)
 	}
-	for _, s := range decodeDocs[rawSighting](m.Data["sightings"]) {
+	for _, s := range m.Data["sightings"].docs() {
 		sg := Sighting{
 			Description: string(s.Description),
 			Source:      string(s.Source),
 			SourceURI:   string(s.SourceURI),
 		}
 		for _, o := range s.Observables {
-			sg.Observables = append(sg.Observables, Observable(o))
+			sg.Observables = append(sg.Observables, o.observable())
 		}
 		for _, r := range s.Relations {
 			sg.Relations = append(sg.Relations, Relation{
 				Origin: string(r.Origin), OriginURI: string(r.OriginURI), Relation: string(r.Relation),
-				Source: Observable(r.Source), Related: Observable(r.Related),
+				Source: r.Source.observable(), Related: r.Related.observable(),
 			})
 		}
 		mod.Sightings = append(mod.Sightings, sg)
