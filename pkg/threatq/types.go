@@ -2,6 +2,7 @@ package threatq
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tqflow/tqflow/pkg/internal/jsonlit"
 )
 
 // TimeLayout is ThreatQ's timestamp format. Timestamps carry no zone and
@@ -149,7 +152,11 @@ func (f *flexName) UnmarshalJSON(b []byte) error {
 		return nil
 	case b[0] == '"':
 		f.ID = 0
-		return json.Unmarshal(b, &f.Name)
+		if name, ok := jsonlit.String(b); ok {
+			f.Name = name
+			return nil
+		}
+		return json.Unmarshal(b, &f.Name) // The error says what is wrong.
 	case b[0] == '{':
 		var o struct {
 			ID   flexInt `json:"id"`
@@ -176,9 +183,11 @@ func (f *flexTime) UnmarshalJSON(b []byte) error {
 		*f = flexTime{}
 		return nil
 	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("timestamp: %w", err)
+	s, ok := jsonlit.String(b)
+	if !ok {
+		var v string
+		err := json.Unmarshal(b, &v)
+		return fmt.Errorf("timestamp: %w", cmp.Or(err, errors.New("not a string")))
 	}
 	t, err := ParseTime(s)
 	if err != nil {
@@ -255,19 +264,22 @@ type envelope[T any] struct {
 	Offset *flexInt `json:"offset"`
 }
 
-// wireIndicator is an indicator as the API sends it.
-type wireIndicator struct {
-	ID         flexInt             `json:"id"`
-	Value      string              `json:"value"`
-	Type       flexName            `json:"type"`
-	TypeID     flexInt             `json:"type_id"`
-	Status     flexName            `json:"status"`
-	StatusID   flexInt             `json:"status_id"`
-	Score      flexScore           `json:"score"`
-	CreatedAt  flexTime            `json:"created_at"`
-	UpdatedAt  flexTime            `json:"updated_at"`
-	Attributes list[wireAttribute] `json:"attributes"`
-	Sources    list[flexName]      `json:"sources"`
+// wireIndicator is an indicator as the API sends it: A and S are
+// list[wireAttribute] and list[flexName], which take the quirks, or
+// []wireAttribute and []wireSource, which decode faster when there are
+// none.
+type wireIndicator[A ~[]wireAttribute, S list[flexName] | []wireSource] struct {
+	ID         flexInt   `json:"id"`
+	Value      string    `json:"value"`
+	Type       flexName  `json:"type"`
+	TypeID     flexInt   `json:"type_id"`
+	Status     flexName  `json:"status"`
+	StatusID   flexInt   `json:"status_id"`
+	Score      flexScore `json:"score"`
+	CreatedAt  flexTime  `json:"created_at"`
+	UpdatedAt  flexTime  `json:"updated_at"`
+	Attributes A         `json:"attributes"`
+	Sources    S         `json:"sources"`
 }
 
 // wireAttribute is an attribute row as the API sends it.
@@ -287,9 +299,10 @@ func (f *flexStr) UnmarshalJSON(b []byte) error {
 	case string(b) == "null":
 		*f = ""
 	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		s, ok := jsonlit.String(b)
+		if !ok {
+			var v string
+			return cmp.Or(json.Unmarshal(b, &v), errors.New("attribute value is not a string"))
 		}
 		*f = flexStr(s)
 	case len(b) > 0 && (b[0] == '{' || b[0] == '['):
@@ -300,7 +313,46 @@ func (f *flexStr) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (w *wireIndicator) indicator() Indicator {
+// lenientIndicator decodes every shape of indicator the API sends;
+// plainIndicator only those whose collections are arrays or null, without
+// a nested json.Unmarshal per collection.
+type (
+	lenientIndicator = wireIndicator[list[wireAttribute], list[flexName]]
+	plainIndicator   = wireIndicator[[]wireAttribute, []wireSource]
+)
+
+// wireSource is a source as the API sends it within an indicator, when it
+// is an object.
+type wireSource struct {
+	ID   flexInt `json:"id"` // Unused, but checked as list[flexName] does.
+	Name string  `json:"name"`
+}
+
+// sourceNames returns the non-empty source names of a list of sources.
+func sourceNames[S list[flexName] | []wireSource](sources S) []string {
+	if len(sources) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(sources))
+	add := func(name string) {
+		if name != "" {
+			out = append(out, name)
+		}
+	}
+	switch s := any(sources).(type) {
+	case list[flexName]:
+		for _, n := range s {
+			add(n.Name)
+		}
+	case []wireSource:
+		for _, n := range s {
+			add(n.Name)
+		}
+	}
+	return out
+}
+
+func (w *wireIndicator[A, S]) indicator() Indicator {
 	in := Indicator{
 		ID:        int64(w.ID),
 		Value:     w.Value,
@@ -324,14 +376,7 @@ func (w *wireIndicator) indicator() Indicator {
 			in.Attributes[i] = Attribute{ID: int64(a.ID), Name: a.Name, Value: string(a.Value)}
 		}
 	}
-	if len(w.Sources) > 0 {
-		in.Sources = make([]string, 0, len(w.Sources))
-		for _, s := range w.Sources {
-			if s.Name != "" {
-				in.Sources = append(in.Sources, s.Name)
-			}
-		}
-	}
+	in.Sources = sourceNames(w.Sources)
 	return in
 }
 
@@ -340,8 +385,20 @@ func (w *wireIndicator) indicator() Indicator {
 // a single object, {} or null. It returns the indicators and the envelope's
 // total (-1 when absent). It is what [Client.Query] uses, exported for
 // tests and tools that read saved answers.
+//
+// A page is first decoded as what the API almost always sends, an array of
+// indicators with array collections, in one pass; only when that fails is
+// it decoded again with every quirk handled (data or a collection as {} or
+// a single object), which is also what reports the error of a bad page.
 func DecodeIndicators(body []byte) ([]Indicator, int64, error) {
-	var env envelope[list[wireIndicator]]
+	if out, total, err := decodeIndicators[[]plainIndicator](body); err == nil {
+		return out, total, nil
+	}
+	return decodeIndicators[list[lenientIndicator]](body)
+}
+
+func decodeIndicators[L ~[]wireIndicator[A, S], A ~[]wireAttribute, S list[flexName] | []wireSource](body []byte) ([]Indicator, int64, error) {
+	var env envelope[L]
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, -1, err
 	}
@@ -359,7 +416,7 @@ func DecodeIndicators(body []byte) ([]Indicator, int64, error) {
 // DecodeIndicator decodes one indicator object, without envelope (a line of
 // an NDJSON export).
 func DecodeIndicator(b []byte) (Indicator, error) {
-	var w wireIndicator
+	var w lenientIndicator
 	if err := json.Unmarshal(b, &w); err != nil {
 		return Indicator{}, err
 	}
