@@ -264,38 +264,58 @@ func (p *project) ledger(sandboxURL string) ([]entry, error) {
 	return l, err
 }
 
-// pending returns the messages the enricher's and the writer's consumers
-// still have to process (pending plus unacknowledged), from NATS's
-// monitoring endpoint.
-func (p *project) pending() (int, error) {
+// consumer is a JetStream consumer's state as NATS's monitoring endpoint
+// serves it.
+type consumer struct {
+	Stream      string
+	Name        string `json:"name"`
+	NumPending  int    `json:"num_pending"`
+	AckPending  int    `json:"num_ack_pending"`
+	Redelivered int    `json:"num_redelivered"`
+}
+
+// consumers returns every consumer's state, from NATS's /jsz.
+func (p *project) consumers() ([]consumer, error) {
 	u, err := p.url("nats", 8222)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	var jsz struct {
 		Accounts []struct {
 			Streams []struct {
-				Name      string `json:"name"`
-				Consumers []struct {
-					Name       string `json:"name"`
-					NumPending int    `json:"num_pending"`
-					AckPending int    `json:"num_ack_pending"`
-				} `json:"consumer_detail"`
+				Name      string     `json:"name"`
+				Consumers []consumer `json:"consumer_detail"`
 			} `json:"stream_detail"`
 		} `json:"account_details"`
 	}
 	if err := getJSON(u+"/jsz?accounts=true&streams=true&consumers=true", &jsz); err != nil {
-		return 0, err
+		return nil, err
 	}
-	n, seen := 0, 0
+	var cs []consumer
 	for _, a := range jsz.Accounts {
 		for _, s := range a.Streams {
 			for _, c := range s.Consumers {
-				if strings.HasPrefix(c.Name, "enricher") || strings.HasPrefix(c.Name, "writer") {
-					n += c.NumPending + c.AckPending
-					seen++
-				}
+				c.Stream = s.Name
+				cs = append(cs, c)
 			}
+		}
+	}
+	return cs, nil
+}
+
+// pending returns the messages the enricher's and the writer's consumers
+// still have to process (pending plus unacknowledged), from NATS's
+// monitoring endpoint.
+func (p *project) pending() (int, error) {
+	cs, err := p.consumers()
+	if err != nil {
+		return 0, err
+	}
+	n, seen := 0, 0
+	for _, c := range cs {
+		if strings.HasPrefix(c.Name, "enricher") || strings.HasPrefix(c.Name, "writer") {
+			n += c.NumPending + c.AckPending
+			seen++
 		}
 	}
 	if seen < 2 {
