@@ -76,6 +76,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configure ctr client: %w", err)
 	}
+	if cfg.WrapTransport != nil {
+		if hc.Transport = cfg.WrapTransport(hc.Transport); hc.Transport == nil {
+			return nil, errors.New("configure ctr client: WrapTransport returned no transport")
+		}
+	}
 	return &Client{
 		base:      base,
 		id:        cfg.ClientID,

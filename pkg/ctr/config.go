@@ -3,6 +3,7 @@ package ctr
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -52,6 +53,12 @@ type Config struct {
 	// BatchSize is the most observables sent in one enrich call (1..1000).
 	// Longer lists given to Observe and Deliberate are sent in chunks.
 	BatchSize int `env:"BATCH_SIZE" envDefault:"50"`
+	// WrapTransport, when set, wraps the client's HTTP transport (which
+	// carries the TLS settings) once, in New, for every call the client
+	// makes, token requests included: obs.Metrics.WrapTransport times
+	// them. It must return a transport that calls the one it is given.
+	// It is not read from the environment.
+	WrapTransport func(http.RoundTripper) http.RoundTripper `env:"-"`
 }
 
 // setDefaults fills the zero fields of c.

@@ -104,6 +104,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build et http client: %w", err)
 	}
+	if cfg.WrapTransport != nil {
+		if hc.Transport = cfg.WrapTransport(hc.Transport); hc.Transport == nil {
+			return nil, errors.New("build et http client: WrapTransport returned no transport")
+		}
+	}
 	c := &Client{cfg: cfg, hc: hc}
 	// Validate has parsed all three already.
 	c.open, _ = parseBase(cfg.OpenURL)

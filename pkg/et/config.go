@@ -3,6 +3,7 @@ package et
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"regexp"
@@ -59,6 +60,12 @@ type Config struct {
 	Timeout time.Duration `env:"TIMEOUT" envDefault:"5m"`
 	// MaxSize caps the size of a downloaded artefact, in bytes.
 	MaxSize int64 `env:"MAX_SIZE" envDefault:"536870912"`
+	// WrapTransport, when set, wraps the client's HTTP transport (which
+	// carries the TLS settings) once, in New, for every call the client
+	// makes, token requests included: obs.Metrics.WrapTransport times
+	// them. It must return a transport that calls the one it is given.
+	// It is not read from the environment.
+	WrapTransport func(http.RoundTripper) http.RoundTripper `env:"-"`
 }
 
 // setDefaults fills the zero fields of c, so that a Config built in code

@@ -43,6 +43,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configure misp client: %w", err)
 	}
+	if cfg.WrapTransport != nil {
+		if hc.Transport = cfg.WrapTransport(hc.Transport); hc.Transport == nil {
+			return nil, errors.New("configure misp client: WrapTransport returned no transport")
+		}
+	}
 	return &Client{base: cfg.URL, key: cfg.Key.Reveal(), hc: hc, now: time.Now}, nil
 }
 

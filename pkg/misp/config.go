@@ -3,6 +3,7 @@ package misp
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -30,6 +31,12 @@ type Config struct {
 	CAFile string `env:"CA_FILE"`
 	// Timeout bounds each request; DefaultTimeout when zero.
 	Timeout time.Duration `env:"TIMEOUT" envDefault:"60s"`
+	// WrapTransport, when set, wraps the client's HTTP transport (which
+	// carries the TLS settings) once, in New, for every call the client
+	// makes, token requests included: obs.Metrics.WrapTransport times
+	// them. It must return a transport that calls the one it is given.
+	// It is not read from the environment.
+	WrapTransport func(http.RoundTripper) http.RoundTripper `env:"-"`
 }
 
 func (c *Config) setDefaults() {

@@ -8,9 +8,10 @@
 // label. [Metrics.OnSettle] is the bus runner's settle hook and counts
 // messages by consumer and outcome; [Metrics.TimeHandler] and
 // [Metrics.TimeBatch] time handler calls; [Metrics.Transport] times the
-// calls an API client makes; [Metrics.PollConsumers] copies consumer
-// state (pending, ack pending, redelivered) from the server every 15
-// seconds; [Metrics.RunDone] and [Metrics.LoadRuns] keep the time of each
+// calls an API client makes ([Metrics.WrapTransport] is the WrapTransport
+// setting of the threatq, ctr, misp and et clients);
+// [Metrics.PollConsumers] copies consumer state (pending, ack pending,
+// redelivered) from the server every 15 seconds; [Metrics.RunDone] and [Metrics.LoadRuns] keep the time of each
 // job instance's last successful run.
 //
 // The names, for dashboards and alerts:
@@ -19,7 +20,7 @@
 //	tqflow_redeliveries_total{consumer}                counter; settlements of a message delivered more than once
 //	tqflow_dead_letters_total{consumer,reason}         counter; reason permanent or max_deliver
 //	tqflow_handler_duration_seconds{consumer}          histogram; one handler (or batch handler) call
-//	tqflow_api_request_duration_seconds{system,code}   histogram; code 2xx, 3xx, 4xx, 5xx or error
+//	tqflow_api_request_duration_seconds{system,code}   histogram; system threatq, ctr, misp or et; code 2xx..5xx or error
 //	tqflow_consumer_pending_messages{stream,consumer}      gauge
 //	tqflow_consumer_ack_pending_messages{stream,consumer}  gauge
 //	tqflow_consumer_redelivered_messages{stream,consumer}  gauge

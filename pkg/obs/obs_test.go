@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -125,17 +126,35 @@ func TestTransport(t *testing.T) {
 			w.WriteHeader(http.StatusTooManyRequests)
 		case "/down":
 			w.WriteHeader(http.StatusBadGateway)
+		default:
+			w.Header().Set("X-Answer", "as sent")
+			_, _ = io.WriteString(w, "the body")
 		}
 	}))
 	t.Cleanup(api.Close)
 	m := obs.New("test")
 	client := &http.Client{Transport: m.Transport("ctr", nil)}
-	for _, path := range []string{"/", "/", "/busy", "/down"} {
-		resp, err := client.Get(api.URL + path)
+	for _, tt := range []struct {
+		path   string
+		status int
+		body   string
+	}{{"/", 200, "the body"}, {"/", 200, "the body"}, {"/busy", 429, ""}, {"/down", 502, ""}} {
+		resp, err := client.Get(api.URL + tt.path)
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, err := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The answer passes through unchanged.
+		if resp.StatusCode != tt.status || string(body) != tt.body {
+			t.Errorf("GET %s: %d %q, want %d %q", tt.path, resp.StatusCode, body, tt.status, tt.body)
+		}
+		if tt.status == 200 && resp.Header.Get("X-Answer") != "as sent" {
+			t.Errorf("GET %s: header X-Answer %q, want %q", tt.path, resp.Header.Get("X-Answer"), "as sent")
+		}
 	}
 	// A refused connection: a listener closed before the call.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -147,6 +166,8 @@ func TestTransport(t *testing.T) {
 	if resp, err := client.Get("http://" + addr); err == nil {
 		_ = resp.Body.Close()
 		t.Fatal("want an error from a closed port")
+	} else if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("closed port: %v, want the transport's connection refused", err)
 	}
 	page := scrape(t, m)
 	for _, want := range []string{
@@ -158,6 +179,30 @@ func TestTransport(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("missing %q in\n%s", want, grep(page, "tqflow_api"))
 		}
+	}
+}
+
+// TestWrapTransport: the wrapper sends calls through the transport it is
+// given (here the only one that trusts the TLS server's certificate),
+// timing them under its system; nil metrics wrap nothing.
+func TestWrapTransport(t *testing.T) {
+	t.Parallel()
+	api := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(api.Close)
+	m := obs.New("test")
+	client := &http.Client{Transport: m.WrapTransport(obs.SystemMISP)(api.Client().Transport)}
+	resp, err := client.Get(api.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	want := `tqflow_api_request_duration_seconds_count{code="2xx",service="test",system="misp"} 1`
+	if page := scrape(t, m); !strings.Contains(page, want) {
+		t.Errorf("missing %q in\n%s", want, grep(page, "tqflow_api"))
+	}
+	var none *obs.Metrics
+	if none.WrapTransport(obs.SystemMISP) != nil {
+		t.Error("nil metrics give a wrapper, want nil")
 	}
 }
 

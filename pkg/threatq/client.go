@@ -81,6 +81,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configure threatq client: %w", err)
 	}
+	if cfg.WrapTransport != nil {
+		if hc.Transport = cfg.WrapTransport(hc.Transport); hc.Transport == nil {
+			return nil, errors.New("configure threatq client: WrapTransport returned no transport")
+		}
+	}
 	return &Client{
 		base:     cfg.URL,
 		cfg:      cfg,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -55,6 +56,12 @@ type Config struct {
 	Timeout time.Duration `env:"TIMEOUT" envDefault:"60s"`
 	// PageSize is the number of indicators asked per query page (1..1000).
 	PageSize int `env:"PAGE_SIZE" envDefault:"1000"`
+	// WrapTransport, when set, wraps the client's HTTP transport (which
+	// carries the TLS settings) once, in New, for every call the client
+	// makes, token requests included: obs.Metrics.WrapTransport times
+	// them. It must return a transport that calls the one it is given.
+	// It is not read from the environment.
+	WrapTransport func(http.RoundTripper) http.RoundTripper `env:"-"`
 }
 
 // TLS returns the TLS settings of c in the form pkg/httpx takes.
