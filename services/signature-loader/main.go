@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/pkg/obs"
 	"github.com/tqflow/tqflow/services/signature-loader/service"
 )
 
@@ -17,8 +18,8 @@ func main() {
 		Summary:     "tqflow signature-loader: see tqflow help",
 		Usage:       "signature-loader [flags]",
 		ParsesFirst: true,
-		Run: service.Main(func(ctx context.Context, env *app.Env) (service.Catalog, error) {
-			return service.NewThreatQCatalog(ctx, env)
+		Run: service.Main(func(ctx context.Context, env *app.Env, m *obs.Metrics) (service.Catalog, error) {
+			return service.NewThreatQCatalog(ctx, env, m)
 		}),
 	}, os.Args[1:], nil, os.Stdout, os.Stderr))
 }

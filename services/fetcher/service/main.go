@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/pkg/obs"
 )
 
 // Main runs the fetcher as a process of its own, against NATS_URL: once
@@ -13,6 +14,8 @@ func Main(ctx context.Context, env *app.Env) error {
 	var c Config
 	return env.Serve(ctx, "fetcher", &c, func(s app.Service) error {
 		c.Instance = env.Instance
+		c.ThreatQ.WrapTransport = s.Metrics.WrapTransport(obs.SystemThreatQ)
+		c.ET.ET.WrapTransport = s.Metrics.WrapTransport(obs.SystemET)
 		f, err := New(ctx, c, s.Bus, env.Log)
 		if err != nil {
 			return err

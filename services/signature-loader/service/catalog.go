@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 
+	"github.com/tqflow/tqflow/pkg/obs"
 	"github.com/tqflow/tqflow/pkg/threatq"
 )
 
@@ -38,14 +39,16 @@ func (c ThreatQCatalog) SignatureStatuses(ctx context.Context) ([]string, error)
 }
 
 // NewThreatQCatalog parses the THREATQ_ variables and returns a catalog
-// on that ThreatQ: the catalog factory of [Main].
-func NewThreatQCatalog(_ context.Context, env interface{ Parse(any) error }) (Catalog, error) {
+// on that ThreatQ, its calls timed on m (none when nil): the catalog
+// factory of [Main].
+func NewThreatQCatalog(_ context.Context, env interface{ Parse(any) error }, m *obs.Metrics) (Catalog, error) {
 	var c struct {
 		ThreatQ threatq.Config `envPrefix:"THREATQ_"`
 	}
 	if err := env.Parse(&c); err != nil {
 		return nil, err
 	}
+	c.ThreatQ.WrapTransport = m.WrapTransport(obs.SystemThreatQ)
 	tq, err := threatq.New(c.ThreatQ)
 	if err != nil {
 		return nil, err

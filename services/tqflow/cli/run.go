@@ -46,11 +46,12 @@ func runCommand(stdout io.Writer) app.Command {
 				return err
 			}
 			defer shutdown()
+			m := obs.New("tqflow")
+			pc.Instrument(m)
 			p, err := pipeline.New(ctx, pc, pipeline.Buses{Default: b}, env.Log)
 			if err != nil {
 				return err
 			}
-			m := obs.New("tqflow")
 			p.Observe(m.OnSettle)
 			srv, err := obs.NewServer(mc.Metrics, m, b)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/pkg/obs"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	exportersvc "github.com/tqflow/tqflow/services/exporter/service"
 	fetchersvc "github.com/tqflow/tqflow/services/fetcher/service"
@@ -62,8 +63,8 @@ func signatureLoaderCommand() app.Command {
 		Summary:     "run the ET signature-loader against NATS_URL",
 		Usage:       "tqflow signature-loader [-n NAME] [flags]",
 		ParsesFirst: true,
-		Run: loadersvc.Main(func(ctx context.Context, env *app.Env) (loadersvc.Catalog, error) {
-			return loadersvc.NewThreatQCatalog(ctx, env)
+		Run: loadersvc.Main(func(ctx context.Context, env *app.Env, m *obs.Metrics) (loadersvc.Catalog, error) {
+			return loadersvc.NewThreatQCatalog(ctx, env, m)
 		}),
 	}
 }

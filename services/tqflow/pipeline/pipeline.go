@@ -19,6 +19,7 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/obs"
 	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
@@ -67,6 +68,18 @@ func (pc *Config) Parse(env *app.Env) error {
 	pc.Loader.Instance = env.Instance
 	pc.Exporter.Instance = env.Instance
 	return nil
+}
+
+// Instrument has every API client of the pipeline (ThreatQ, CTR, MISP and
+// ET) time its calls on m, as tqflow_api_request_duration_seconds by
+// system; call it before [New], which builds the fetcher's clients.
+func (pc *Config) Instrument(m *obs.Metrics) {
+	tq := m.WrapTransport(obs.SystemThreatQ)
+	pc.Fetcher.ThreatQ.WrapTransport = tq
+	pc.Writer.ThreatQ.WrapTransport = tq // The signature-loader's catalog too.
+	pc.Fetcher.ET.ET.WrapTransport = m.WrapTransport(obs.SystemET)
+	pc.Enricher.CTR.WrapTransport = m.WrapTransport(obs.SystemCTR)
+	pc.Exporter.MISP.WrapTransport = m.WrapTransport(obs.SystemMISP)
 }
 
 // Buses gives each service its NATS connection; a nil one uses Default.
