@@ -115,7 +115,7 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 		if err != nil {
 			return fmt.Errorf("enricher: %w", err)
 		}
-		e.Cache = &enrich.Cache{KV: kv}
+		e.Cache = &enrich.Cache{KV: kv, JS: b.JetStream()}
 	}
 	log.Info("enricher started", "instance", c.Instance, "region", c.CTR.Region, "status", c.Status, "cache", c.Cache)
 	return b.RunBatch(ctx, c.Spec(), e.Handle, bus.RunOptions{

@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/tqflow/tqflow/schemas"
 )
@@ -19,7 +22,9 @@ import (
 // answer.
 type Cache struct {
 	KV jetstream.KeyValue
-	// Parallel bounds concurrent KV calls; 32 when zero.
+	// JS publishes the answers to the bucket's stream.
+	JS jetstream.JetStream
+	// Parallel bounds concurrent lookups; 32 when zero.
 	Parallel int
 }
 
@@ -32,10 +37,66 @@ func cacheKey(o Observable) string {
 	return o.Type + "." + hex.EncodeToString(h[:16])
 }
 
+// batchGet is the most keys asked of the server in one batched get; the
+// server answers at most 1,024 messages per request.
+const batchGet = 500
+
 // get returns the cached answers for obs: present keys only; a nil slice
 // value means "no context". Lookup failures count as misses.
+//
+// The keys are read with batched direct gets, the last message of many
+// subjects in one request (nats-server 2.11 and later), rather than a KV
+// Get round trip each; against an older server, each key is got alone.
 func (c *Cache) get(ctx context.Context, obs []Observable) map[Observable][]schemas.Attribute {
 	out := make(map[Observable][]schemas.Attribute, len(obs))
+	for chunk := range slices.Chunk(obs, batchGet) {
+		if err := c.getBatch(ctx, chunk, out); err != nil {
+			c.getEach(ctx, slices.DeleteFunc(slices.Clone(chunk), func(o Observable) bool { _, ok := out[o]; return ok }), out)
+		}
+	}
+	return out
+}
+
+// getBatch reads obs with one batched direct get into out.
+func (c *Cache) getBatch(ctx context.Context, obs []Observable, out map[Observable][]schemas.Attribute) error {
+	prefix := "$KV." + c.KV.Bucket() + "."
+	subjects := make([]string, len(obs))
+	bySubject := make(map[string]Observable, len(obs))
+	for i, o := range obs {
+		subjects[i] = prefix + cacheKey(o)
+		bySubject[subjects[i]] = o
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	msgs, err := jetstreamext.GetLastMsgsFor(ctx, c.JS, "KV_"+c.KV.Bucket(), subjects, jetstreamext.GetLastMsgsBatchSize(len(subjects)))
+	if err != nil {
+		return err
+	}
+	for m, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			return nil // None of them is cached.
+		}
+		if err != nil {
+			return err
+		}
+		if m.Header.Get(kvOperation) != "" {
+			continue // Deleted or purged: a miss.
+		}
+		o, ok := bySubject[m.Subject]
+		var v cached
+		if !ok || json.Unmarshal(m.Data, &v) != nil {
+			continue
+		}
+		out[o] = v.Attributes
+	}
+	return nil
+}
+
+// kvOperation is the header that marks a KV delete or purge.
+const kvOperation = "KV-Operation"
+
+// getEach reads obs with one KV Get each, in parallel, into out.
+func (c *Cache) getEach(ctx context.Context, obs []Observable, out map[Observable][]schemas.Attribute) {
 	var mu sync.Mutex
 	c.each(obs, func(o Observable) {
 		e, err := c.KV.Get(ctx, cacheKey(o))
@@ -50,26 +111,36 @@ func (c *Cache) get(ctx context.Context, obs []Observable) map[Observable][]sche
 		out[o] = v.Attributes
 		mu.Unlock()
 	})
-	return out
 }
 
-// put stores answers; failures are returned joined but are not fatal to
-// the caller: the cache is an optimisation.
+// put stores answers as KV Put does, a message on $KV.<bucket>.<key> (the
+// bucket's stream keeps the last per subject), but publishes them all
+// before waiting for the acknowledgements, rather than one Put round trip
+// each. No message ID: a later answer for the same key must replace the
+// earlier one, not be dropped as its duplicate. Failures are returned
+// joined but are not fatal to the caller: the cache is an optimisation.
 func (c *Cache) put(ctx context.Context, answers map[Observable][]schemas.Attribute) error {
-	obs := make([]Observable, 0, len(answers))
-	for o := range answers {
-		obs = append(obs, o)
-	}
-	var mu sync.Mutex
+	prefix := "$KV." + c.KV.Bucket() + "."
+	futures := make([]jetstream.PubAckFuture, 0, len(answers))
 	var errs []error
-	c.each(obs, func(o Observable) {
-		data, _ := json.Marshal(cached{Attributes: answers[o]})
-		if _, err := c.KV.Put(ctx, cacheKey(o), data); err != nil {
-			mu.Lock()
+	for o, attrs := range answers {
+		data, _ := json.Marshal(cached{Attributes: attrs})
+		f, err := c.JS.PublishAsync(prefix+cacheKey(o), data)
+		if err != nil {
 			errs = append(errs, err)
-			mu.Unlock()
+			break
 		}
-	})
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			errs = append(errs, err)
+		case <-ctx.Done():
+			return errors.Join(append(errs, ctx.Err())...)
+		}
+	}
 	return errors.Join(errs...)
 }
 
