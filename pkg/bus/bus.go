@@ -30,6 +30,7 @@ func Connect(ctx context.Context, c Config, log *slog.Logger) (*Bus, error) {
 		nats.Name(c.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
+		nats.DrainTimeout(ConnDrainTimeout),
 		nats.RetryOnFailedConnect(true),
 	}
 	if c.CredsFile != "" {
@@ -113,9 +114,16 @@ func (b *Bus) ObjectStore(ctx context.Context, bucket string) (jetstream.ObjectS
 	return os, nil
 }
 
+// ConnDrainTimeout bounds the connection's drain in [Bus.Close]. The
+// runners have drained their consumers by then (their own drain timeout),
+// so what is left is flushing: short, so that a worker's drain timeout
+// plus this stays inside a container's stop grace period (30 s for the
+// 20 s drain timeouts of docker-compose.yml) and a hung drain ends in a
+// close, not a SIGKILL.
+const ConnDrainTimeout = 5 * time.Second
+
 // Close drains the connection: pending publishes are flushed and
-// subscriptions finish what they hold, within the connection's drain
-// timeout.
+// subscriptions finish what they hold, within [ConnDrainTimeout].
 func (b *Bus) Close() error {
 	if b.nc.IsClosed() {
 		return nil
@@ -128,7 +136,7 @@ func (b *Bus) Close() error {
 	}
 	select {
 	case <-done:
-	case <-time.After(35 * time.Second):
+	case <-time.After(ConnDrainTimeout + time.Second):
 		b.nc.Close()
 	}
 	return nil

@@ -88,7 +88,7 @@ func StartEmbedded(c EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 
 // Connect returns an in-process connection to the server.
 func (e *Embedded) Connect(name string) (*nats.Conn, error) {
-	nc, err := nats.Connect("", nats.InProcessServer(e.srv), nats.Name(name), nats.MaxReconnects(-1))
+	nc, err := nats.Connect("", nats.InProcessServer(e.srv), nats.Name(name), nats.MaxReconnects(-1), nats.DrainTimeout(ConnDrainTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("connect to embedded NATS: %w", err)
 	}
