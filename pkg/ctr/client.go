@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/httpx"
@@ -29,13 +28,6 @@ const (
 // judgements and 100 sightings per observable).
 const maxBody = 256 << 20
 
-// tokenMargin is how long before its expiry a cached token is replaced.
-const tokenMargin = 60 * time.Second
-
-// credentialsHold is how long a refused token request is remembered, so
-// that a wrong password does not send one token request per message.
-const credentialsHold = 30 * time.Second
-
 // Client calls the CTR (IROH) enrich API of one region with one API
 // client. It is safe for concurrent use.
 type Client struct {
@@ -45,20 +37,7 @@ type Client struct {
 	batchSize int
 	hc        *http.Client
 	now       func() time.Time
-
-	mu       sync.Mutex
-	token    string
-	expires  time.Time
-	inflight *flight
-	refused  error
-	refusedT time.Time
-}
-
-// flight is one token request that concurrent callers wait for.
-type flight struct {
-	done  chan struct{}
-	token string
-	err   error
+	tokens    *httpx.TokenCache
 }
 
 // New returns a client for cfg, after validating it. No request is made
@@ -81,14 +60,21 @@ func New(cfg Config) (*Client, error) {
 			return nil, errors.New("configure ctr client: WrapTransport returned no transport")
 		}
 	}
-	return &Client{
+	c := &Client{
 		base:      base,
 		id:        cfg.ClientID,
 		password:  cfg.ClientPassword.Reveal(),
 		batchSize: cfg.BatchSize,
 		hc:        hc,
 		now:       time.Now,
-	}, nil
+	}
+	c.tokens = httpx.NewTokenCache(httpx.TokenCacheConfig{
+		Op:      "ctr",
+		Mint:    c.mint,
+		Refused: ErrCredentials,
+		Now:     func() time.Time { return c.now() },
+	})
+	return c, nil
 }
 
 // BatchSize returns the most observables sent in one call.
@@ -184,19 +170,9 @@ type answer struct {
 // authorized POSTs body with a bearer token, minting the token again and
 // retrying once on a 401.
 func (c *Client) authorized(ctx context.Context, op, path string, body []byte) (answer, error) {
-	tok, err := c.tokenFor(ctx, "")
-	if err != nil {
-		return answer{}, err
-	}
-	a, err := c.do(ctx, op, path, tok, body)
-	if err != nil || a.status != http.StatusUnauthorized {
-		return a, err
-	}
-	tok, err = c.tokenFor(ctx, tok)
-	if err != nil {
-		return answer{}, err
-	}
-	return c.do(ctx, op, path, tok, body)
+	return httpx.Authorized(ctx, c.tokens,
+		func(tok string) (answer, error) { return c.do(ctx, op, path, tok, body) },
+		func(a answer) bool { return a.status == http.StatusUnauthorized })
 }
 
 func (c *Client) do(ctx context.Context, op, path, tok string, body []byte) (answer, error) {
@@ -226,58 +202,14 @@ func (c *Client) read(op string, req *http.Request) (answer, error) {
 	return answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
 
-// tokenFor returns a valid token. stale, when not empty, is a token an API
-// call just refused: a different cached token is returned as is (another
-// caller already replaced it), else a new one is minted. Concurrent callers
-// share one token request.
-func (c *Client) tokenFor(ctx context.Context, stale string) (string, error) {
-	c.mu.Lock()
-	now := c.now()
-	if c.token != "" && c.token != stale && now.Before(c.expires) {
-		t := c.token
-		c.mu.Unlock()
-		return t, nil
-	}
-	if c.refused != nil && now.Sub(c.refusedT) < credentialsHold {
-		err := c.refused
-		c.mu.Unlock()
-		return "", err
-	}
-	f := c.inflight
-	if f == nil {
-		f = &flight{done: make(chan struct{})}
-		c.inflight = f
-		go c.mint(context.WithoutCancel(ctx), f)
-	}
-	c.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.token, f.err
-	case <-ctx.Done():
-		return "", fmt.Errorf("ctr: wait for token: %w", ctx.Err())
-	}
-}
-
-// mint requests a token for f and caches it.
-func (c *Client) mint(ctx context.Context, f *flight) {
+// mint requests a token for c.tokens; it is replaced a margin before CTR
+// expires it.
+func (c *Client) mint(ctx context.Context) (string, time.Time, error) {
 	tok, ttl, err := c.requestToken(ctx)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.inflight = nil
-	f.token, f.err = tok, err
-	switch {
-	case err == nil:
-		c.token, c.refused = tok, nil
-		if ttl > 2*tokenMargin {
-			ttl -= tokenMargin
-		} else {
-			ttl /= 2
-		}
-		c.expires = c.now().Add(ttl)
-	case errors.Is(err, ErrCredentials):
-		c.token, c.refused, c.refusedT = "", err, c.now()
+	if err != nil {
+		return "", time.Time{}, err
 	}
-	close(f.done)
+	return tok, c.now().Add(httpx.ExpireEarly(ttl)), nil
 }
 
 // tokenAnswer is the OAuth2 token answer.

@@ -21,17 +21,10 @@ import (
 // with their attributes and sources.
 const maxBody = 256 << 20
 
-// Token lifetimes (contract §11): a cached token is replaced tokenMargin
-// before it expires, or after defaultTokenLife when the answer gave no
-// expires_in.
-const (
-	tokenMargin      = 60 * time.Second
-	defaultTokenLife = 25 * time.Minute
-)
-
-// credentialsHold is how long a refused token request is remembered, so
-// that a wrong password does not send one token request per message.
-const credentialsHold = 30 * time.Second
+// defaultTokenLife is how long a token is used when the answer gave no
+// expires_in (contract §11); one with expires_in is replaced
+// httpx.TokenMargin before it expires.
+const defaultTokenLife = 25 * time.Minute
 
 // Read retries: idempotent reads (GETs and queries) are retried this many
 // times on a transient failure, after retryBase, doubled each time, or the
@@ -51,23 +44,10 @@ type Client struct {
 	now      func() time.Time
 	sleep    func(context.Context, time.Duration) error
 	pageSize int
-
-	mu       sync.Mutex
-	token    string
-	expires  time.Time
-	inflight *flight
-	refused  error
-	refusedT time.Time
+	tokens   *httpx.TokenCache
 
 	refMu sync.Mutex
 	refs  map[string]*refCache
-}
-
-// flight is one token request that concurrent callers wait for.
-type flight struct {
-	done  chan struct{}
-	token string
-	err   error
 }
 
 // New returns a client for cfg, after validating it. No request is made
@@ -86,7 +66,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, errors.New("configure threatq client: WrapTransport returned no transport")
 		}
 	}
-	return &Client{
+	c := &Client{
 		base:     cfg.URL,
 		cfg:      cfg,
 		hc:       hc,
@@ -94,7 +74,14 @@ func New(cfg Config) (*Client, error) {
 		sleep:    sleepCtx,
 		pageSize: cfg.PageSize,
 		refs:     map[string]*refCache{},
-	}, nil
+	}
+	c.tokens = httpx.NewTokenCache(httpx.TokenCacheConfig{
+		Op:      "threatq",
+		Mint:    c.mint,
+		Refused: ErrCredentials,
+		Now:     func() time.Time { return c.now() },
+	})
+	return c, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -118,57 +105,13 @@ type tokenResponse struct {
 	ExpiresIn   json.RawMessage `json:"expires_in"`
 }
 
-// tokenFor returns a valid token, minting one when none is cached or when
-// the cached one is stale (the one a 401 was answered to). Concurrent
-// callers share one token request.
-func (c *Client) tokenFor(ctx context.Context, stale string) (string, error) {
-	c.mu.Lock()
-	now := c.now()
-	if c.token != "" && c.token != stale && now.Before(c.expires) {
-		tok := c.token
-		c.mu.Unlock()
-		return tok, nil
-	}
-	if c.refused != nil && now.Sub(c.refusedT) < credentialsHold {
-		err := c.refused
-		c.mu.Unlock()
-		return "", err
-	}
-	f := c.inflight
-	if f == nil {
-		f = &flight{done: make(chan struct{})}
-		c.inflight = f
-		c.mu.Unlock()
-		// The token request outlives the caller that started it: others
-		// wait for it. It is bounded by the client's timeout.
-		f.token, f.err = c.mint(context.WithoutCancel(ctx))
-		c.mu.Lock()
-		c.inflight = nil
-		if f.err == nil {
-			c.refused = nil
-		} else if errors.Is(f.err, ErrCredentials) {
-			c.refused, c.refusedT = f.err, c.now()
-		}
-		close(f.done)
-		c.mu.Unlock()
-	} else {
-		c.mu.Unlock()
-	}
-	select {
-	case <-f.done:
-		return f.token, f.err
-	case <-ctx.Done():
-		return "", fmt.Errorf("threatq: wait for token: %w", ctx.Err())
-	}
-}
-
-// mint requests a token with the configured grant and caches it.
-func (c *Client) mint(ctx context.Context) (string, error) {
+// mint requests a token with the configured grant for c.tokens.
+func (c *Client) mint(ctx context.Context) (string, time.Time, error) {
 	const op = "threatq: request token"
 	var body []byte
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/token", nil)
 	if err != nil {
-		return "", fmt.Errorf("%s: build request: %w", op, err)
+		return "", time.Time{}, fmt.Errorf("%s: build request: %w", op, err)
 	}
 	if c.cfg.PasswordGrant() {
 		body, err = json.Marshal(map[string]string{
@@ -178,7 +121,7 @@ func (c *Client) mint(ctx context.Context) (string, error) {
 			"client_id":  c.cfg.ClientID.Reveal(),
 		})
 		if err != nil {
-			return "", fmt.Errorf("%s: encode request: %w", op, err)
+			return "", time.Time{}, fmt.Errorf("%s: encode request: %w", op, err)
 		}
 		req.Header.Set("Content-Type", "application/json")
 	} else {
@@ -192,42 +135,34 @@ func (c *Client) mint(ctx context.Context) (string, error) {
 	start := c.now()
 	a, err := c.send(op, req)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	switch {
 	case a.status >= 300 && a.status < 400:
 		// Never follow: a redirect of a token request sends credentials
 		// elsewhere. Location is not shown.
-		return "", permanent(ErrCredentials, &httpx.StatusError{Op: op, StatusCode: a.status, Detail: "redirect refused"})
+		return "", time.Time{}, permanent(ErrCredentials, &httpx.StatusError{Op: op, StatusCode: a.status, Detail: "redirect refused"})
 	case a.status == http.StatusBadRequest, a.status == http.StatusUnauthorized, a.status == http.StatusForbidden:
 		_, detail := parseErrors(a.body)
-		return "", permanent(ErrCredentials, &httpx.StatusError{Op: op, StatusCode: a.status, Detail: detail})
+		return "", time.Time{}, permanent(ErrCredentials, &httpx.StatusError{Op: op, StatusCode: a.status, Detail: detail})
 	case a.status < 200 || a.status >= 300:
-		return "", c.statusError(op, a)
+		return "", time.Time{}, c.statusError(op, a)
 	}
 	var tr tokenResponse
 	if err := json.Unmarshal(a.body, &tr); err != nil {
-		return "", &httpx.DecodeError{Op: op, Err: errors.New("token answer is not a JSON object")}
+		return "", time.Time{}, &httpx.DecodeError{Op: op, Err: errors.New("token answer is not a JSON object")}
 	}
 	if tr.AccessToken == "" {
-		return "", &httpx.DecodeError{Op: op, Err: errors.New("token answer has no access_token")}
+		return "", time.Time{}, &httpx.DecodeError{Op: op, Err: errors.New("token answer has no access_token")}
 	}
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
-		return "", &httpx.DecodeError{Op: op, Err: fmt.Errorf("token type %q is not Bearer", sanitize(tr.TokenType))}
+		return "", time.Time{}, &httpx.DecodeError{Op: op, Err: fmt.Errorf("token type %q is not Bearer", sanitize(tr.TokenType))}
 	}
 	life := defaultTokenLife
 	if secs, ok := expiresIn(tr.ExpiresIn); ok {
-		life = time.Duration(secs) * time.Second
-		if life > 2*tokenMargin {
-			life -= tokenMargin
-		} else {
-			life /= 2
-		}
+		life = httpx.ExpireEarly(time.Duration(secs) * time.Second)
 	}
-	c.mu.Lock()
-	c.token, c.expires = tr.AccessToken, start.Add(life)
-	c.mu.Unlock()
-	return tr.AccessToken, nil
+	return tr.AccessToken, start.Add(life), nil
 }
 
 // expiresIn reads expires_in as a number or a numeric string.
@@ -304,19 +239,9 @@ func transientStatus(code int) bool {
 // authorized makes r with a bearer token, minting a new token and retrying
 // once on a 401.
 func (c *Client) authorized(ctx context.Context, r request) (answer, error) {
-	tok, err := c.tokenFor(ctx, "")
-	if err != nil {
-		return answer{}, err
-	}
-	a, err := c.do(ctx, r, tok)
-	if err != nil || a.status != http.StatusUnauthorized {
-		return a, err
-	}
-	tok, err = c.tokenFor(ctx, tok)
-	if err != nil {
-		return answer{}, err
-	}
-	return c.do(ctx, r, tok)
+	return httpx.Authorized(ctx, c.tokens,
+		func(tok string) (answer, error) { return c.do(ctx, r, tok) },
+		func(a answer) bool { return a.status == http.StatusUnauthorized })
 }
 
 func (c *Client) do(ctx context.Context, r request, tok string) (answer, error) {
