@@ -134,18 +134,58 @@ func decodeItems(body []byte) ([]objectIn, error) {
 }
 
 // checkAttrs validates attributes, adding errors under prefix.
-func (s *Server) checkAttrs(errs map[string][]string, prefix string, as []attrIn) {
+func (s *Server) checkAttrs(errs fieldErrs, prefix string, as []attrIn) {
 	for j, a := range as {
 		p := prefix + "attributes." + strconv.Itoa(j) + "."
 		if strings.TrimSpace(a.Name) == "" {
-			errs[p+"name"] = append(errs[p+"name"], "The attribute name field is required.")
+			errs.add(p+"name", "The attribute name field is required.")
 		}
 		if strings.TrimSpace(string(a.Value)) == "" {
-			errs[p+"value"] = append(errs[p+"value"], "The attribute value field is required.")
+			errs.add(p+"value", "The attribute value field is required.")
 		} else if s.rejectedLocked(string(a.Value)) {
-			errs[p+"value"] = append(errs[p+"value"], "The attribute value format is invalid.")
+			errs.add(p+"value", "The attribute value format is invalid.")
 		}
 	}
+}
+
+// fieldErrs are validation errors by field, as [validation] answers them.
+type fieldErrs map[string][]string
+
+func (e fieldErrs) add(field, msg string) { e[field] = append(e[field], msg) }
+
+// checkValue adds to errs under field what is wrong with the value v:
+// empty, or refused by RejectValue (as is any of also).
+func (s *Server) checkValue(errs fieldErrs, field, v string, also ...string) {
+	switch {
+	case strings.TrimSpace(v) == "":
+		errs.add(field, "The value field is required.")
+	case s.rejectedLocked(v) || slices.ContainsFunc(also, s.rejectedLocked):
+		errs.add(field, "The value format is invalid.")
+	}
+}
+
+// itemRefs are the lists a consume route resolves its items' type and
+// status in, and how it names a bad type.
+type itemRefs struct {
+	types, statuses    *refList
+	typeField, typeMsg string
+}
+
+// resolveItemLocked resolves it's type and status (-1 when not given) in
+// refs, adding errors under the prefix p.
+func (s *Server) resolveItemLocked(errs fieldErrs, p string, it objectIn, refs itemRefs) (typ, status int) {
+	typ, ok := it.Type.resolve(refs.types, it.TypeID)
+	if !ok {
+		errs.add(p+refs.typeField, refs.typeMsg)
+	}
+	status = -1
+	if it.Status.given || it.StatusID != 0 {
+		if status, ok = it.Status.resolve(refs.statuses, it.StatusID); !ok {
+			errs.add(p+"status", "The selected status is invalid.")
+		}
+	}
+	s.checkAttrs(errs, p, it.Attributes)
+	return typ, status
 }
 
 func firstSource(srcs []sourceIn) string {
@@ -168,6 +208,39 @@ func (s *Server) addAttrLocked(rows *[]attrRow, name, value, src string, now int
 	*rows = append(*rows, attrRow{id: s.nextRow, name: name, value: value, src: src, created: now, updated: now})
 	s.nextRow++
 	return &(*rows)[len(*rows)-1], true
+}
+
+// addAttrsLocked adds the attributes as to rows, each with its first
+// source or else the object's (srcs), calling added for each new row.
+func (s *Server) addAttrsLocked(rows *[]attrRow, as []attrIn, srcs []sourceIn, now int64, added func(*attrRow)) {
+	for _, a := range as {
+		src := firstSource(a.Sources)
+		if src == "" {
+			src = firstSource(srcs)
+		}
+		if row, ok := s.addAttrLocked(rows, a.Name, string(a.Value), src, now); ok {
+			added(row)
+		}
+	}
+}
+
+// addIndAttrsLocked adds it's attributes to in, touching it and recording
+// each new row.
+func (s *Server) addIndAttrsLocked(in *indicator, it objectIn, now int64) {
+	s.addAttrsLocked(&in.attrs, it.Attributes, it.Sources, now, func(row *attrRow) {
+		in.touched = now
+		s.record("attribute.add", indObject(in.id), row.name, row.value)
+	})
+}
+
+// setStatusLocked sets in's status to st, unless st is -1 (not given) or
+// in's already.
+func (s *Server) setStatusLocked(in *indicator, st int, now int64) {
+	if st < 0 || st == in.status {
+		return
+	}
+	s.mutateLocked(in, false, func() { in.status, in.updated, in.touched = st, now, now })
+	s.record("status.set", indObject(in.id), "status", s.ref.indStatuses.items[st].name)
 }
 
 func addSource(srcs []string, name string) ([]string, bool) {
@@ -193,32 +266,14 @@ func (s *Server) consumeIndicators(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	errs := map[string][]string{}
+	errs := fieldErrs{}
 	types := make([]int, len(items))
 	statuses := make([]int, len(items))
+	refs := itemRefs{&s.ref.indTypes, &s.ref.indStatuses, "type", "The selected type is invalid."}
 	for i, it := range items {
 		p := strconv.Itoa(i) + "."
-		v := strings.TrimSpace(string(it.Value))
-		switch {
-		case v == "":
-			errs[p+"value"] = append(errs[p+"value"], "The value field is required.")
-		case s.rejectedLocked(v):
-			errs[p+"value"] = append(errs[p+"value"], "The value format is invalid.")
-		}
-		t, ok := it.Type.resolve(&s.ref.indTypes, it.TypeID)
-		if !ok {
-			errs[p+"type"] = append(errs[p+"type"], "The selected type is invalid.")
-		}
-		types[i] = t
-		statuses[i] = -1
-		if it.Status.given || it.StatusID != 0 {
-			st, ok := it.Status.resolve(&s.ref.indStatuses, it.StatusID)
-			if !ok {
-				errs[p+"status"] = append(errs[p+"status"], "The selected status is invalid.")
-			}
-			statuses[i] = st
-		}
-		s.checkAttrs(errs, p, it.Attributes)
+		s.checkValue(errs, p+"value", strings.TrimSpace(string(it.Value)))
+		types[i], statuses[i] = s.resolveItemLocked(errs, p, it, refs)
 	}
 	if len(errs) > 0 {
 		validation(w, errs)
@@ -252,9 +307,8 @@ func (s *Server) consumeIndicators(w http.ResponseWriter, r *http.Request) {
 			s.byKey[k] = in
 			s.mutateLocked(in, true, func() {})
 			s.record("indicator.create", indObject(in.id), s.ref.indTypes.items[in.typ].name, in.value)
-		} else if st := statuses[i]; st >= 0 && st != in.status {
-			s.mutateLocked(in, false, func() { in.status, in.updated, in.touched = st, now, now })
-			s.record("status.set", indObject(in.id), "status", s.ref.indStatuses.items[in.status].name)
+		} else {
+			s.setStatusLocked(in, statuses[i], now)
 		}
 		if it.Description != nil && *it.Description != in.desc {
 			in.desc = *it.Description
@@ -265,16 +319,7 @@ func (s *Server) consumeIndicators(w http.ResponseWriter, r *http.Request) {
 				in.touched = now
 			}
 		}
-		for _, a := range it.Attributes {
-			src := firstSource(a.Sources)
-			if src == "" {
-				src = firstSource(it.Sources)
-			}
-			if row, added := s.addAttrLocked(&in.attrs, a.Name, string(a.Value), src, now); added {
-				in.touched = now
-				s.record("attribute.add", indObject(in.id), row.name, row.value)
-			}
-		}
+		s.addIndAttrsLocked(in, it, now)
 		out[i] = map[string]any{
 			"id": in.id, "value": in.value, "type_id": s.ref.indTypes.items[in.typ].id,
 			"status_id": s.ref.indStatuses.items[in.status].id, "existing": existing,
@@ -322,12 +367,12 @@ func (s *Server) updateIndicator(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	errs := map[string][]string{}
+	errs := fieldErrs{}
 	st := -1
 	if it.Status.given || it.StatusID != 0 {
 		var ok bool
 		if st, ok = it.Status.resolve(&s.ref.indStatuses, it.StatusID); !ok {
-			errs["status_id"] = []string{"The selected status id is invalid."}
+			errs.add("status_id", "The selected status id is invalid.")
 		}
 	}
 	s.checkAttrs(errs, "", it.Attributes)
@@ -336,23 +381,11 @@ func (s *Server) updateIndicator(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now().Unix()
-	if st >= 0 && st != in.status {
-		s.mutateLocked(in, false, func() { in.status, in.updated, in.touched = st, now, now })
-		s.record("status.set", indObject(in.id), "status", s.ref.indStatuses.items[st].name)
-	}
+	s.setStatusLocked(in, st, now)
 	for _, src := range it.Sources {
 		in.sources, _ = addSource(in.sources, src.Name)
 	}
-	for _, a := range it.Attributes {
-		src := firstSource(a.Sources)
-		if src == "" {
-			src = firstSource(it.Sources)
-		}
-		if row, added := s.addAttrLocked(&in.attrs, a.Name, string(a.Value), src, now); added {
-			in.touched = now
-			s.record("attribute.add", indObject(in.id), row.name, row.value)
-		}
-	}
+	s.addIndAttrsLocked(in, it, now)
 	b := append([]byte(nil), `{"data":`...)
 	b = s.appendIndicator(b, in, projectionOf(nil, "attributes,sources"))
 	writeRaw(w, http.StatusOK, append(b, '}'))
@@ -413,11 +446,11 @@ func (s *Server) addAttribute(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	errs := map[string][]string{}
+	errs := fieldErrs{}
 	s.checkAttrs(errs, "", []attrIn{a})
 	if len(errs) > 0 {
 		// Single-attribute routes name the fields without the list prefix.
-		flat := map[string][]string{}
+		flat := fieldErrs{}
 		for k, v := range errs {
 			flat[strings.TrimPrefix(k, "attributes.0.")] = v
 		}
@@ -489,12 +522,9 @@ func (s *Server) updateAttribute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := string(a.Value)
-	switch {
-	case strings.TrimSpace(v) == "":
-		validation(w, map[string][]string{"value": {"The value field is required."}})
-		return
-	case s.rejectedLocked(v):
-		validation(w, map[string][]string{"value": {"The value format is invalid."}})
+	errs := fieldErrs{}
+	if s.checkValue(errs, "value", v); len(errs) > 0 {
+		validation(w, errs)
 		return
 	}
 	row := &in.attrs[i]
@@ -557,35 +587,17 @@ func (s *Server) consumeSignatures(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	errs := map[string][]string{}
+	errs := fieldErrs{}
 	types := make([]int, len(items))
 	statuses := make([]int, len(items))
+	refs := itemRefs{&s.ref.sigTypes, &s.ref.sigStatuses, "type_id", "The selected type id is invalid."}
 	for i, it := range items {
 		p := strconv.Itoa(i) + "."
-		v := string(it.Value)
-		switch {
-		case strings.TrimSpace(v) == "":
-			errs[p+"value"] = append(errs[p+"value"], "The value field is required.")
-		case s.rejectedLocked(v) || s.rejectedLocked(it.Name):
-			errs[p+"value"] = append(errs[p+"value"], "The value format is invalid.")
-		}
+		s.checkValue(errs, p+"value", string(it.Value), it.Name)
 		if strings.TrimSpace(it.Name) == "" {
-			errs[p+"name"] = append(errs[p+"name"], "The name field is required.")
+			errs.add(p+"name", "The name field is required.")
 		}
-		t, ok := it.Type.resolve(&s.ref.sigTypes, it.TypeID)
-		if !ok {
-			errs[p+"type_id"] = append(errs[p+"type_id"], "The selected type id is invalid.")
-		}
-		types[i] = t
-		statuses[i] = -1
-		if it.Status.given || it.StatusID != 0 {
-			st, ok := it.Status.resolve(&s.ref.sigStatuses, it.StatusID)
-			if !ok {
-				errs[p+"status"] = append(errs[p+"status"], "The selected status is invalid.")
-			}
-			statuses[i] = st
-		}
-		s.checkAttrs(errs, p, it.Attributes)
+		types[i], statuses[i] = s.resolveItemLocked(errs, p, it, refs)
 	}
 	if len(errs) > 0 {
 		validation(w, errs)
@@ -630,16 +642,12 @@ func (s *Server) consumeSignatures(w http.ResponseWriter, r *http.Request) {
 		for _, src := range it.Sources {
 			sg.sources, _ = addSource(sg.sources, src.Name)
 		}
-		for _, a := range it.Attributes {
-			src := firstSource(a.Sources)
-			if src == "" {
-				src = firstSource(it.Sources)
-			}
-			if row, added := s.addAttrLocked(&sg.attrs, a.Name, string(a.Value), src, now); added && existing {
+		s.addAttrsLocked(&sg.attrs, it.Attributes, it.Sources, now, func(row *attrRow) {
+			if existing {
 				sg.updated = now
 				s.record("signature.update", object, row.name, row.value)
 			}
-		}
+		})
 		out[i] = map[string]any{
 			"id": sg.id, "name": sg.name, "value": sg.value, "type_id": s.ref.sigTypes.items[sg.typ].id,
 			"status_id": s.ref.sigStatuses.items[sg.status].id, "existing": existing,
