@@ -328,13 +328,15 @@ func (s *Server) consumeIndicators(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"total": len(out), "data": out})
 }
 
-// indicatorOf returns the indicator of the {id} path value; s.mu held.
-func (s *Server) indicatorOf(r *http.Request) *indicator {
+// indicatorOf returns the indicator of the {id} path value, or answers
+// 404 and returns nil; s.mu held.
+func (s *Server) indicatorOf(w http.ResponseWriter, r *http.Request) *indicator {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		return nil
+	if in := s.inds[id]; err == nil && in != nil {
+		return in
 	}
-	return s.inds[id]
+	notFound(w)
+	return nil
 }
 
 // serveIndicator implements GET /api/indicators/{id}; "with" embeds
@@ -342,9 +344,8 @@ func (s *Server) indicatorOf(r *http.Request) *indicator {
 func (s *Server) serveIndicator(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	in := s.indicatorOf(r)
+	in := s.indicatorOf(w, r)
 	if in == nil {
-		notFound(w)
 		return
 	}
 	b := append([]byte(nil), `{"data":`...)
@@ -362,9 +363,8 @@ func (s *Server) updateIndicator(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in := s.indicatorOf(r)
+	in := s.indicatorOf(w, r)
 	if in == nil {
-		notFound(w)
 		return
 	}
 	errs := fieldErrs{}
@@ -396,9 +396,8 @@ func (s *Server) updateIndicator(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveAttributes(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	in := s.indicatorOf(r)
+	in := s.indicatorOf(w, r)
 	if in == nil {
-		notFound(w)
 		return
 	}
 	q := r.URL.Query()
@@ -441,9 +440,8 @@ func (s *Server) addAttribute(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in := s.indicatorOf(r)
+	in := s.indicatorOf(w, r)
 	if in == nil {
-		notFound(w)
 		return
 	}
 	errs := fieldErrs{}
@@ -470,13 +468,16 @@ func (s *Server) addAttribute(w http.ResponseWriter, r *http.Request) {
 	writeRaw(w, status, append(b, "]}"...))
 }
 
-// rowOf returns the index of the {row} path value in in's rows, or -1.
-func rowOf(r *http.Request, in *indicator) int {
+// rowOf returns the index of the {row} path value in in's rows, or
+// answers 404 and returns -1.
+func rowOf(w http.ResponseWriter, r *http.Request, in *indicator) int {
 	id, err := strconv.ParseInt(r.PathValue("row"), 10, 64)
-	if err != nil {
+	i := slices.IndexFunc(in.attrs, func(a attrRow) bool { return a.id == id })
+	if err != nil || i < 0 {
+		notFound(w)
 		return -1
 	}
-	return slices.IndexFunc(in.attrs, func(a attrRow) bool { return a.id == id })
+	return i
 }
 
 // deleteAttribute implements DELETE /api/indicators/{id}/attributes/{row}:
@@ -484,14 +485,12 @@ func rowOf(r *http.Request, in *indicator) int {
 func (s *Server) deleteAttribute(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in := s.indicatorOf(r)
+	in := s.indicatorOf(w, r)
 	if in == nil {
-		notFound(w)
 		return
 	}
-	i := rowOf(r, in)
+	i := rowOf(w, r, in)
 	if i < 0 {
-		notFound(w)
 		return
 	}
 	row := in.attrs[i]
@@ -511,14 +510,12 @@ func (s *Server) updateAttribute(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in := s.indicatorOf(r)
+	in := s.indicatorOf(w, r)
 	if in == nil {
-		notFound(w)
 		return
 	}
-	i := rowOf(r, in)
+	i := rowOf(w, r, in)
 	if i < 0 {
-		notFound(w)
 		return
 	}
 	v := string(a.Value)
