@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/httpx"
 )
 
 // Defaults of the settings, applied to the zero values of a [Config] built
@@ -92,22 +92,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("ctr: CLIENT_PASSWORD is not set"))
 	}
 	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil {
-			errs = append(errs, fmt.Errorf("ctr: parse BASE_URL: %w", err))
-		} else {
-			if u.Scheme != "https" && u.Scheme != "http" {
-				errs = append(errs, fmt.Errorf("ctr: BASE_URL scheme %q is not http or https", u.Scheme))
-			}
-			if u.Host == "" {
-				errs = append(errs, errors.New("ctr: BASE_URL has no host"))
-			}
-			if u.User != nil {
-				errs = append(errs, errors.New("ctr: BASE_URL must not carry credentials"))
-			}
-			if u.RawQuery != "" || u.Fragment != "" {
-				errs = append(errs, errors.New("ctr: BASE_URL must not have a query or fragment"))
-			}
-		}
+		errs = append(errs, httpx.CheckBaseURL("ctr", "BASE_URL", c.BaseURL)...)
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("ctr: TIMEOUT %s is negative", c.Timeout))

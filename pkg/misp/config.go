@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/httpx"
 )
 
 // DefaultTimeout is the per-request timeout when Config.Timeout is zero.
@@ -53,21 +53,8 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.URL == "" {
 		errs = append(errs, errors.New("misp: URL is not set"))
-	} else if u, err := url.Parse(c.URL); err != nil {
-		errs = append(errs, fmt.Errorf("misp: parse URL: %w", err))
 	} else {
-		if u.Scheme != "https" && u.Scheme != "http" {
-			errs = append(errs, fmt.Errorf("misp: URL scheme %q is not http or https", u.Scheme))
-		}
-		if u.Host == "" {
-			errs = append(errs, errors.New("misp: URL has no host"))
-		}
-		if u.User != nil {
-			errs = append(errs, errors.New("misp: URL must not carry credentials"))
-		}
-		if u.RawQuery != "" || u.Fragment != "" {
-			errs = append(errs, errors.New("misp: URL must not have a query or fragment"))
-		}
+		errs = append(errs, httpx.CheckBaseURL("misp", "URL", c.URL)...)
 	}
 	if c.Key == "" {
 		errs = append(errs, errors.New("misp: KEY is not set"))
