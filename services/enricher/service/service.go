@@ -30,24 +30,27 @@ type Config struct {
 	Status string `env:"CTR_STATUS" envDefault:"Review"`
 	// Source is the ThreatQ source of the attributes.
 	Source string `env:"CTR_SOURCE" envDefault:"Cisco Threat Response Enrichment"`
-	// Concurrency is how many batches this process enriches at once.
-	Concurrency int `env:"ENRICHER_CONCURRENCY" envDefault:"8"`
-	// BatchSize is the most indicators taken together; CTR is called in
-	// chunks of CTR_BATCH_SIZE of them.
-	BatchSize int `env:"ENRICHER_BATCH_SIZE" envDefault:"100"`
-	// MaxAckPending caps indicators in flight across every enricher
-	// replica: the global concurrency cap on CTR.
-	MaxAckPending int `env:"ENRICHER_MAX_ACK_PENDING" envDefault:"1000"`
-	// MaxDeliver bounds attempts per indicator before it is dead-lettered.
-	MaxDeliver int `env:"ENRICHER_MAX_DELIVER" envDefault:"10"`
 	// Cache turns the shared CTR result cache on.
 	Cache bool `env:"ENRICHER_CACHE" envDefault:"true"`
 	// AckWait is how long a delivery may go unacknowledged (a crashed
 	// worker's messages come back after it); the runner keeps live work
 	// from expiring with InProgress.
 	AckWait time.Duration `env:"ENRICHER_ACK_WAIT" envDefault:"2m"`
-	// DrainTimeout bounds how long shutdown waits for in-flight batches.
-	DrainTimeout time.Duration `env:"ENRICHER_DRAIN_TIMEOUT" envDefault:"20s"`
+	// WorkerConfig holds ENRICHER_CONCURRENCY (batches this process
+	// enriches at once), ENRICHER_BATCH_SIZE (indicators taken together;
+	// CTR is called in chunks of CTR_BATCH_SIZE of them),
+	// ENRICHER_MAX_ACK_PENDING (indicators in flight across every
+	// replica: the global concurrency cap on CTR), ENRICHER_MAX_DELIVER
+	// and ENRICHER_DRAIN_TIMEOUT; [NewConfig] has their defaults.
+	bus.WorkerConfig `envPrefix:"ENRICHER_"`
+}
+
+// NewConfig returns the configuration to parse the environment over: the
+// defaults of the consumer settings, which env tags cannot give.
+func NewConfig() Config {
+	return Config{WorkerConfig: bus.WorkerConfig{
+		Concurrency: 8, BatchSize: 100, MaxAckPending: 1000, MaxDeliver: 10, DrainTimeout: 20 * time.Second,
+	}}
 }
 
 // Validate reports every problem at once.
@@ -62,34 +65,23 @@ func (c Config) Validate() error {
 	if c.Source == "" {
 		errs = append(errs, errors.New("CTR_SOURCE must not be empty"))
 	}
-	if c.Concurrency < 1 || c.Concurrency > 64 {
-		errs = append(errs, fmt.Errorf("ENRICHER_CONCURRENCY %d: want 1 to 64", c.Concurrency))
-	}
-	if c.BatchSize < 1 || c.BatchSize > 1000 {
-		errs = append(errs, fmt.Errorf("ENRICHER_BATCH_SIZE %d: want 1 to 1000", c.BatchSize))
-	}
-	if c.MaxAckPending < c.BatchSize {
-		errs = append(errs, fmt.Errorf("ENRICHER_MAX_ACK_PENDING %d: want at least ENRICHER_BATCH_SIZE", c.MaxAckPending))
-	}
 	if c.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("ENRICHER_ACK_WAIT %s: want at least 1s", c.AckWait))
 	}
-	if c.MaxDeliver < 1 {
-		errs = append(errs, fmt.Errorf("ENRICHER_MAX_DELIVER %d: want at least 1", c.MaxDeliver))
+	if err := c.WorkerConfig.Validate("ENRICHER_", 1000); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
 // Spec returns the enricher's consumer for its instance.
 func (c Config) Spec() bus.ConsumerSpec {
-	return bus.ConsumerSpec{
-		Stream:        bus.StreamIndicators,
-		Name:          bus.ConsumerName("enricher", schemas.JobCTR, c.Instance),
-		Subjects:      []string{bus.IndicatorSubject(schemas.JobCTR, c.Instance)},
-		AckWait:       c.AckWait,
-		MaxDeliver:    c.MaxDeliver,
-		MaxAckPending: c.MaxAckPending,
-	}
+	return c.WorkerConfig.Spec(bus.ConsumerSpec{
+		Stream:   bus.StreamIndicators,
+		Name:     bus.ConsumerName("enricher", schemas.JobCTR, c.Instance),
+		Subjects: []string{bus.IndicatorSubject(schemas.JobCTR, c.Instance)},
+		AckWait:  c.AckWait,
+	})
 }
 
 // Stats counts what the enricher did.
@@ -118,12 +110,9 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 		e.Cache = &enrich.Cache{KV: kv, JS: b.JetStream()}
 	}
 	log.Info("enricher started", "instance", c.Instance, "region", c.CTR.Region, "status", c.Status, "cache", c.Cache)
-	return b.RunBatch(ctx, c.Spec(), e.Handle, bus.RunOptions{
-		Concurrency:  c.Concurrency,
-		BatchSize:    c.BatchSize,
-		BatchWait:    50 * time.Millisecond,
-		DrainTimeout: c.DrainTimeout,
-		Logger:       log.With("service", "enricher"),
-		OnSettle:     onSettle,
-	})
+	return b.RunBatch(ctx, c.Spec(), e.Handle, c.WorkerConfig.Options(bus.RunOptions{
+		BatchWait: 50 * time.Millisecond,
+		Logger:    log.With("service", "enricher"),
+		OnSettle:  onSettle,
+	}))
 }

@@ -29,8 +29,10 @@ func testConfig(url string) service.Config {
 			Region: "us", BaseURL: url, ClientID: ctrsim.DefaultClientID,
 			ClientPassword: config.Secret(ctrsim.DefaultClientPassword), Timeout: 10 * time.Second, BatchSize: 20,
 		},
-		Status: "Review", Source: service.DefaultSource, Concurrency: 2, BatchSize: 50,
-		MaxAckPending: 500, MaxDeliver: 5, Cache: true, AckWait: 10 * time.Second, DrainTimeout: 5 * time.Second,
+		Status: "Review", Source: service.DefaultSource, Cache: true, AckWait: 10 * time.Second,
+		WorkerConfig: bus.WorkerConfig{
+			Concurrency: 2, BatchSize: 50, MaxAckPending: 500, MaxDeliver: 5, DrainTimeout: 5 * time.Second,
+		},
 	}
 }
 

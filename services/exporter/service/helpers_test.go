@@ -113,16 +113,14 @@ func testConfig(url string) service.Config {
 		MaxPerEvent:    25_000,
 		SendSize:       1000,
 		CheckTypes:     true,
-		Concurrency:    4,
 		Parallel:       4,
-		BatchSize:      1000,
 		BatchWait:      20 * time.Millisecond,
-		MaxAckPending:  10_000,
-		MaxDeliver:     10,
 		RetryMin:       50 * time.Millisecond,
 		RetryMax:       time.Second,
 		StartupTimeout: 5 * time.Second,
-		DrainTimeout:   5 * time.Second,
+		WorkerConfig: bus.WorkerConfig{
+			Concurrency: 4, BatchSize: 1000, MaxAckPending: 10_000, MaxDeliver: 10, DrainTimeout: 5 * time.Second,
+		},
 	}
 }
 

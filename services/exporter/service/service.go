@@ -65,18 +65,10 @@ type Config struct {
 	// CheckTypes reads the instance's describeTypes at start-up and
 	// dead-letters attributes of a type or category it does not allow.
 	CheckTypes bool `env:"EXPORTER_CHECK_TYPES" envDefault:"true"`
-	// Concurrency is how many batches this process exports at once.
-	Concurrency int `env:"EXPORTER_CONCURRENCY" envDefault:"4"`
 	// Parallel is how many MISP calls one batch makes at once.
 	Parallel int `env:"EXPORTER_PARALLEL" envDefault:"4"`
-	// BatchSize is the most indicators taken together.
-	BatchSize int `env:"EXPORTER_BATCH_SIZE" envDefault:"1000"`
 	// BatchWait is how long a partial batch waits for more indicators.
 	BatchWait time.Duration `env:"EXPORTER_BATCH_WAIT" envDefault:"200ms"`
-	// MaxAckPending caps indicators in flight across every replica.
-	MaxAckPending int `env:"EXPORTER_MAX_ACK_PENDING" envDefault:"10000"`
-	// MaxDeliver bounds attempts per indicator before it is dead-lettered.
-	MaxDeliver int `env:"EXPORTER_MAX_DELIVER" envDefault:"20"`
 	// RetryMin and RetryMax bound the redelivery delay after a transient
 	// failure (MISP down, 5xx, a timeout): doubling from RetryMin.
 	RetryMin time.Duration `env:"EXPORTER_RETRY_MIN" envDefault:"1s"`
@@ -84,8 +76,20 @@ type Config struct {
 	// StartupTimeout bounds how long start-up waits for an unreachable or
 	// failing MISP before giving up.
 	StartupTimeout time.Duration `env:"EXPORTER_STARTUP_TIMEOUT" envDefault:"2m"`
-	// DrainTimeout bounds how long shutdown waits for in-flight batches.
-	DrainTimeout time.Duration `env:"EXPORTER_DRAIN_TIMEOUT" envDefault:"20s"`
+	// WorkerConfig holds EXPORTER_CONCURRENCY (batches this process
+	// exports at once), EXPORTER_BATCH_SIZE (indicators taken together),
+	// EXPORTER_MAX_ACK_PENDING (indicators in flight across every
+	// replica), EXPORTER_MAX_DELIVER and EXPORTER_DRAIN_TIMEOUT;
+	// [NewConfig] has their defaults.
+	bus.WorkerConfig `envPrefix:"EXPORTER_"`
+}
+
+// NewConfig returns the configuration to parse the environment over: the
+// defaults of the consumer settings, which env tags cannot give.
+func NewConfig() Config {
+	return Config{WorkerConfig: bus.WorkerConfig{
+		Concurrency: 4, BatchSize: 1000, MaxAckPending: 10_000, MaxDeliver: 20, DrainTimeout: 20 * time.Second,
+	}}
 }
 
 // Validate reports every problem at once.
@@ -133,23 +137,14 @@ func (c Config) Validate() error {
 	if math.IsNaN(c.MinScore) || c.MinScore < 0 || c.MinScore > 10 {
 		errs = append(errs, fmt.Errorf("EXPORTER_MIN_SCORE %v: want a number from 0 to 10", c.MinScore))
 	}
-	if c.Concurrency < 1 || c.Concurrency > 64 {
-		errs = append(errs, fmt.Errorf("EXPORTER_CONCURRENCY %d: want 1 to 64", c.Concurrency))
+	if err := c.WorkerConfig.Validate("EXPORTER_", 10_000); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Parallel < 1 || c.Parallel > 64 {
 		errs = append(errs, fmt.Errorf("EXPORTER_PARALLEL %d: want 1 to 64", c.Parallel))
 	}
-	if c.BatchSize < 1 || c.BatchSize > 10_000 {
-		errs = append(errs, fmt.Errorf("EXPORTER_BATCH_SIZE %d: want 1 to 10000", c.BatchSize))
-	}
 	if c.BatchWait < 0 {
 		errs = append(errs, fmt.Errorf("EXPORTER_BATCH_WAIT %s: want a positive duration", c.BatchWait))
-	}
-	if c.MaxAckPending < c.BatchSize {
-		errs = append(errs, fmt.Errorf("EXPORTER_MAX_ACK_PENDING %d: want at least EXPORTER_BATCH_SIZE", c.MaxAckPending))
-	}
-	if c.MaxDeliver < 1 {
-		errs = append(errs, fmt.Errorf("EXPORTER_MAX_DELIVER %d: want at least 1", c.MaxDeliver))
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("EXPORTER_RETRY_MIN %s and EXPORTER_RETRY_MAX %s: want 0 < min <= max", c.RetryMin, c.RetryMax))
@@ -184,14 +179,12 @@ func (c Config) toIDsThreshold() (*float64, error) {
 
 // Spec returns the exporter's consumer for its instance.
 func (c Config) Spec() bus.ConsumerSpec {
-	return bus.ConsumerSpec{
-		Stream:        bus.StreamIndicators,
-		Name:          bus.ConsumerName("exporter", schemas.JobMISP, c.Instance),
-		Subjects:      []string{bus.IndicatorSubject(schemas.JobMISP, c.Instance)},
-		AckWait:       2 * time.Minute, // a batch is several MISP calls; the runner keeps it alive.
-		MaxDeliver:    c.MaxDeliver,
-		MaxAckPending: c.MaxAckPending,
-	}
+	return c.WorkerConfig.Spec(bus.ConsumerSpec{
+		Stream:   bus.StreamIndicators,
+		Name:     bus.ConsumerName("exporter", schemas.JobMISP, c.Instance),
+		Subjects: []string{bus.IndicatorSubject(schemas.JobMISP, c.Instance)},
+		AckWait:  2 * time.Minute, // a batch is several MISP calls; the runner keeps it alive.
+	})
 }
 
 // Stats counts what the exporter did.
@@ -253,15 +246,12 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 	}
 	log.Info("exporter started", "misp_url", c.MISP.URL, "timezone", c.TimeZone, "day_from", c.DayFrom,
 		"max_per_event", c.MaxPerEvent, "to_ids_threshold", c.ToIDsThreshold)
-	err = b.RunBatch(rctx, c.Spec(), ex.Handle, bus.RunOptions{
-		Concurrency:  c.Concurrency,
-		BatchSize:    c.BatchSize,
-		BatchWait:    c.BatchWait,
-		DrainTimeout: c.DrainTimeout,
-		Backoff:      bus.ExponentialBackoff(c.RetryMin, c.RetryMax),
-		Logger:       log,
-		OnSettle:     onSettle,
-	})
+	err = b.RunBatch(rctx, c.Spec(), ex.Handle, c.WorkerConfig.Options(bus.RunOptions{
+		BatchWait: c.BatchWait,
+		Backoff:   bus.ExponentialBackoff(c.RetryMin, c.RetryMax),
+		Logger:    log,
+		OnSettle:  onSettle,
+	}))
 	if cause := context.Cause(rctx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
 		return fmt.Errorf("exporter: %w", cause)
 	}

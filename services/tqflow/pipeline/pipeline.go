@@ -43,6 +43,8 @@ func (pc *Config) has(job string) bool { return slices.Contains(pc.Fetcher.Jobs,
 // Parse reads the configurations the enabled jobs need, reporting every
 // problem of all of them at once.
 func (pc *Config) Parse(env *app.Env) error {
+	// The workers' consumer settings take their defaults from NewConfig.
+	pc.Enricher, pc.Writer, pc.Exporter = enrichersvc.NewConfig(), writersvc.NewConfig(), exportersvc.NewConfig()
 	if err := env.Parse(&pc.Fetcher); err != nil {
 		// Still parse the rest, so the operator sees every problem.
 		return app.JoinUsage(err, env.ParseAll(&pc.Enricher, &pc.Writer))
