@@ -15,34 +15,23 @@ import (
 	writersvc "github.com/tqflow/tqflow/services/writer/service"
 )
 
+// serviceCommand runs one service as a process of its own: it parses its
+// configuration first, so flag problems are reported with it.
+func serviceCommand(name, summary, usage string, run func(context.Context, *app.Env) error) app.Command {
+	return app.Command{Name: name, Summary: summary, Usage: usage, ParsesFirst: true, Run: run}
+}
+
 func fetcherCommand() app.Command {
-	return app.Command{
-		Name:        "fetcher",
-		Summary:     "run the fetcher against NATS_URL",
-		Usage:       "tqflow fetcher [--once] [--historical YYYY-MM-DD] [-n NAME] [flags]",
-		ParsesFirst: true,
-		Run:         fetchersvc.Main,
-	}
+	return serviceCommand("fetcher", "run the fetcher against NATS_URL",
+		"tqflow fetcher [--once] [--historical YYYY-MM-DD] [-n NAME] [flags]", fetchersvc.Main)
 }
 
 func enricherCommand() app.Command {
-	return app.Command{
-		Name:        "enricher",
-		Summary:     "run the CTR enricher against NATS_URL",
-		Usage:       "tqflow enricher [-n NAME] [flags]",
-		ParsesFirst: true,
-		Run:         enrichersvc.Main,
-	}
+	return serviceCommand("enricher", "run the CTR enricher against NATS_URL", "tqflow enricher [-n NAME] [flags]", enrichersvc.Main)
 }
 
 func writerCommand() app.Command {
-	return app.Command{
-		Name:        "writer",
-		Summary:     "run the ThreatQ writer against NATS_URL",
-		Usage:       "tqflow writer [flags]",
-		ParsesFirst: true,
-		Run:         writersvc.Main,
-	}
+	return serviceCommand("writer", "run the ThreatQ writer against NATS_URL", "tqflow writer [flags]", writersvc.Main)
 }
 
 func splitHostPort(hp string) (string, int, error) {
@@ -58,23 +47,12 @@ func splitHostPort(hp string) (string, int, error) {
 }
 
 func signatureLoaderCommand() app.Command {
-	return app.Command{
-		Name:        "signature-loader",
-		Summary:     "run the ET signature-loader against NATS_URL",
-		Usage:       "tqflow signature-loader [-n NAME] [flags]",
-		ParsesFirst: true,
-		Run: loadersvc.Main(func(ctx context.Context, env *app.Env, m *obs.Metrics) (loadersvc.Catalog, error) {
+	return serviceCommand("signature-loader", "run the ET signature-loader against NATS_URL", "tqflow signature-loader [-n NAME] [flags]",
+		loadersvc.Main(func(ctx context.Context, env *app.Env, m *obs.Metrics) (loadersvc.Catalog, error) {
 			return loadersvc.NewThreatQCatalog(ctx, env, m)
-		}),
-	}
+		}))
 }
 
 func exporterCommand() app.Command {
-	return app.Command{
-		Name:        "exporter",
-		Summary:     "run the MISP exporter against NATS_URL",
-		Usage:       "tqflow exporter [-n NAME] [flags]",
-		ParsesFirst: true,
-		Run:         exportersvc.Main,
-	}
+	return serviceCommand("exporter", "run the MISP exporter against NATS_URL", "tqflow exporter [-n NAME] [flags]", exportersvc.Main)
 }
