@@ -142,6 +142,11 @@ type IndicatorWrite struct {
 	// RemoveAttributeIDs are rows of the same names with other values, read
 	// by the fetcher, to delete so that one value per name remains.
 	RemoveAttributeIDs []int64 `json:"remove_attribute_ids,omitempty"`
+	// ReplaceStale says the rows the fetcher read may be out of date (the
+	// write comes from a replay of an old message): after writing, the
+	// writer reads the indicator's rows and removes every row of a written
+	// name that holds another value, as well as RemoveAttributeIDs.
+	ReplaceStale bool `json:"replace_stale,omitempty"`
 }
 
 // SignatureWrite creates or updates a signature.

@@ -439,15 +439,10 @@ func TestCTRReplay(t *testing.T) {
 		}
 	}
 	compareChanges(t, "ledger after the replay", gotChanges, wantChanges)
-	t.Run("revised context", func(t *testing.T) {
-		// TODO(tqflow): a known defect, found by this test. A replayed
-		// copy carries the indicator as run 1 read it, and the enricher
-		// removes only the old rows that copy lists: the values run 1
-		// wrote stay beside CTR's new ones (two Dispositions on one
-		// indicator). Un-skip when a replay removes what ThreatQ holds now.
-		t.Skip("known defect: a replay after CTR revised its answer leaves the values run 1 wrote beside the new ones")
-		compareChanges(t, "ledger after the replay", gotRevised, wantRevised)
-	})
+	// Where CTR revised its answer, the values run 1 wrote are replaced,
+	// though the replayed copies, read before run 1 wrote them, do not
+	// list them: the writer reads what ThreatQ holds now (replace_stale).
+	compareChanges(t, "ledger of the revised indicators after the replay", gotRevised, wantRevised)
 
 	// The same replay again (an interrupted one rerun): every copy is a
 	// duplicate, nothing is stored, nothing processed.

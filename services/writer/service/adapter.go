@@ -40,6 +40,18 @@ func (a adapter) DeleteIndicatorAttribute(ctx context.Context, indicatorID, rowI
 	return a.tq.DeleteIndicatorAttribute(ctx, indicatorID, rowID)
 }
 
+func (a adapter) IndicatorAttributes(ctx context.Context, indicatorID int64) ([]schemas.Attribute, error) {
+	rows, err := a.tq.IndicatorAttributes(ctx, indicatorID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]schemas.Attribute, len(rows))
+	for i, r := range rows {
+		out[i] = schemas.Attribute{ID: r.ID, Name: r.Name, Value: r.Value}
+	}
+	return out, nil
+}
+
 func (a adapter) ConsumeSignatures(ctx context.Context, ws []schemas.SignatureWrite) error {
 	items := make([]threatq.SignatureWrite, len(ws))
 	for i, w := range ws {

@@ -224,6 +224,9 @@ func (e *Enricher) write(ind schemas.IndicatorData, attrs []schemas.Attribute, r
 		Indicator: &schemas.IndicatorWrite{
 			ID: ind.ID, Value: ind.Value, Type: ind.Type, Status: e.Status, Source: e.Source,
 			Attributes: attrs, RemoveAttributeIDs: remove,
+			// A replayed message shows the indicator as it was: what was
+			// written since, under these names, is not in remove.
+			ReplaceStale: replay != "",
 		},
 	}
 	data, err := json.Marshal(w)

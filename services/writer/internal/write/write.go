@@ -3,6 +3,8 @@ package write
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -16,6 +18,9 @@ import (
 type ThreatQ interface {
 	ConsumeIndicators(ctx context.Context, ws []schemas.IndicatorWrite) error
 	DeleteIndicatorAttribute(ctx context.Context, indicatorID, rowID int64) error
+	// IndicatorAttributes lists an indicator's attribute rows as they are
+	// now.
+	IndicatorAttributes(ctx context.Context, indicatorID int64) ([]schemas.Attribute, error)
 	ConsumeSignatures(ctx context.Context, ws []schemas.SignatureWrite) error
 }
 
@@ -31,6 +36,31 @@ type Stats struct {
 type Writer struct {
 	ThreatQ ThreatQ
 	Stats   *Stats
+}
+
+// toRemove returns the attribute rows to delete after w is written: those
+// the message names and, when its view of the indicator may be stale (a
+// replay), every row now under one of its names with another value.
+// Names match case-insensitively, as ThreatQ's do.
+func (w *Writer) toRemove(ctx context.Context, iw schemas.IndicatorWrite) ([]int64, error) {
+	if !iw.ReplaceStale {
+		return iw.RemoveAttributeIDs, nil
+	}
+	rows, err := w.ThreatQ.IndicatorAttributes(ctx, iw.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read attribute rows: %w", err)
+	}
+	want := make(map[string]string, len(iw.Attributes))
+	for _, a := range iw.Attributes {
+		want[strings.ToLower(a.Name)] = a.Value
+	}
+	remove := slices.Clone(iw.RemoveAttributeIDs)
+	for _, r := range rows {
+		if v, ours := want[strings.ToLower(r.Name)]; ours && v != r.Value && !slices.Contains(remove, r.ID) {
+			remove = append(remove, r.ID)
+		}
+	}
+	return remove, nil
 }
 
 // Handle is a [bus.BatchHandler]. Indicator writes are consumed in one
@@ -72,7 +102,12 @@ func (w *Writer) Handle(ctx context.Context, ms []*bus.Message) []error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			for _, row := range inds[j].RemoveAttributeIDs {
+			remove, err := w.toRemove(ctx, inds[j])
+			if err != nil {
+				errs[i] = fmt.Errorf("write indicator %d: %w", inds[j].ID, err)
+				return
+			}
+			for _, row := range remove {
 				if err := w.ThreatQ.DeleteIndicatorAttribute(ctx, inds[j].ID, row); err != nil {
 					errs[i] = fmt.Errorf("write indicator %d: remove old attribute row %d: %w", inds[j].ID, row, err)
 					return
