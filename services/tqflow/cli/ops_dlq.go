@@ -174,6 +174,9 @@ func getDeadLetter(ctx context.Context, js jetstream.JetStream, seq uint64) (dea
 		return deadLetter{}, fmt.Errorf("look up stream %s: %w", bus.StreamDeadLetter, err)
 	}
 	raw, err := s.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return deadLetter{}, fmt.Errorf("dead letter %d not found: already redriven, or never one (see tqflow dlq list)", seq)
+	}
 	if err != nil {
 		return deadLetter{}, fmt.Errorf("read dead letter %d: %w", seq, err)
 	}

@@ -49,8 +49,10 @@ type replayResult struct {
 // stored, yet the same for a second run of the same replay (--id), so an
 // interrupted replay can be run again without doubling. Copies made by an
 // earlier replay are skipped, so replaying a range twice processes each
-// original twice, not four times. The workers are idempotent: the
-// enricher's cache answers, the writer's upserts leave ThreatQ as it was.
+// original twice, not four times. A replay is a backfill: the enricher
+// asks CTR again rather than its cache, and the writer replaces what
+// ThreatQ holds now under the names it writes (the copy's view of the
+// indicator is old); where nothing changed, ThreatQ is left as it was.
 func replayCommand(stdout, stderr io.Writer) app.Command {
 	var subject, since, until, id string
 	var dryRun bool
