@@ -138,6 +138,9 @@ func TestCTRJobFaults(t *testing.T) {
 			h.checkLedger(h.sb.ThreatQ.Ledger.Entries(), want, "Review")
 			if s.DeadLetter != 0 {
 				t.Errorf("%d dead letters: transient faults must be retried, not dead-lettered", s.DeadLetter)
+				for _, dl := range h.deadLetters("*", "*") {
+					t.Logf("dead letter of %s/%s: %s after %d deliveries: %s", dl.Stream, dl.Consumer, dl.Reason, dl.Deliveries, dl.Error)
+				}
 			}
 		})
 	}
