@@ -45,6 +45,12 @@ const (
 // dies is replaced by a standby within it.
 const LeaseTTL = 30 * time.Second
 
+// KeyMarkerTTL is how long a bucket with per-key TTLs keeps the marker the
+// server leaves where a key expired. It is the server's minimum: nothing
+// watches those markers, and the server raises every key's TTL to at least
+// the marker's.
+const KeyMarkerTTL = time.Second
+
 // Header names tqflow sets on messages.
 const (
 	// HeaderReplay marks a message re-published by replay; its value is the
@@ -116,6 +122,10 @@ func NewTopology(c Config) Topology {
 			Replicas:    c.Replicas,
 		}
 	}
+	keyTTLs := func(kc jetstream.KeyValueConfig) jetstream.KeyValueConfig {
+		kc.LimitMarkerTTL = KeyMarkerTTL
+		return kc
+	}
 	return Topology{
 		Streams: []jetstream.StreamConfig{
 			stream(StreamIndicators, "ThreatQ indicators to enrich or export", "tq.indicators.>"),
@@ -127,7 +137,10 @@ func NewTopology(c Config) Topology {
 			bucket(BucketCheckpoints, "fetcher checkpoints per instance", 5, 0),
 			bucket(BucketLeases, "fetcher leases: one active fetcher per instance", 1, LeaseTTL),
 			bucket(BucketCTRCache, "CTR results per observable", 1, 24*time.Hour),
-			bucket(BucketMISPDays, "MISP day and chunk state per instance", 5, 0),
+			// Per-key TTLs: the exporter's value claims expire
+			// (EXPORTER_CLAIM_TTL), its day keys do not. Adding this to a
+			// bucket made without it is an update the server accepts.
+			keyTTLs(bucket(BucketMISPDays, "MISP day and chunk state per instance", 5, 0)),
 			bucket(BucketETState, "ET ruleset state per instance", 1, 0),
 		},
 		ObjectStores: []jetstream.ObjectStoreConfig{{

@@ -325,6 +325,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{name: "min score", edit: func(c *service.Config) { c.MinScore = -1 }, want: []string{"EXPORTER_MIN_SCORE"}},
 		{name: "zone", edit: func(c *service.Config) { c.TimeZone = "Mars/Olympus" }, want: []string{"EXPORTER_TIMEZONE"}},
 		{name: "chunk over 25000", edit: func(c *service.Config) { c.MaxPerEvent = 25_001 }, want: []string{"EXPORTER_MAX_PER_EVENT"}},
+		{name: "claim ttl under two days", edit: func(c *service.Config) { c.ClaimTTL = 47 * time.Hour }, want: []string{"EXPORTER_CLAIM_TTL"}},
+		{name: "claim ttl unset", edit: func(c *service.Config) { c.ClaimTTL = 0 }, want: []string{"EXPORTER_CLAIM_TTL"}},
 		{name: "many at once", edit: func(c *service.Config) {
 			c.ToIDsThreshold, c.DayFrom, c.Distribution, c.MISP.Key = "-2", "now", "5", "short"
 		}, want: []string{"EXPORTER_TO_IDS_THRESHOLD", "EXPORTER_DAY_FROM", "EXPORTER_DISTRIBUTION", "KEY is not 40"}},

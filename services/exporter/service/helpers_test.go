@@ -111,6 +111,7 @@ func testConfig(url string) service.Config {
 		ThreatLevel:    "4",
 		Analysis:       "2",
 		MaxPerEvent:    25_000,
+		ClaimTTL:       30 * 24 * time.Hour,
 		SendSize:       1000,
 		CheckTypes:     true,
 		Parallel:       4,

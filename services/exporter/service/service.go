@@ -47,6 +47,10 @@ type Config struct {
 	Analysis string `env:"EXPORTER_ANALYSIS" envDefault:"2"`
 	// MaxPerEvent caps attributes per event (at most 25,000).
 	MaxPerEvent int `env:"EXPORTER_MAX_PER_EVENT" envDefault:"25000"`
+	// ClaimTTL is how long the record of a value exported on a day lives
+	// in the day state bucket (at least 48h): a replay of a day older than
+	// that may add a value again, to a later event of that day.
+	ClaimTTL time.Duration `env:"EXPORTER_CLAIM_TTL" envDefault:"720h"`
 	// SendSize is the most attributes per /attributes/add call.
 	SendSize int `env:"EXPORTER_SEND_SIZE" envDefault:"1000"`
 	// ToIDsThreshold, when set (0 to 10), makes to_ids "score >=
@@ -127,6 +131,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPerEvent < 1 || c.MaxPerEvent > export.MaxPerEvent {
 		errs = append(errs, fmt.Errorf("EXPORTER_MAX_PER_EVENT %d: want 1 to %d", c.MaxPerEvent, export.MaxPerEvent))
+	}
+	if c.ClaimTTL < export.MinClaimTTL {
+		errs = append(errs, fmt.Errorf("EXPORTER_CLAIM_TTL %s: want at least %s (a claim must outlive its day and the day's redeliveries)", c.ClaimTTL, export.MinClaimTTL))
 	}
 	if c.SendSize < 1 || c.SendSize > 5000 {
 		errs = append(errs, fmt.Errorf("EXPORTER_SEND_SIZE %d: want 1 to 5000", c.SendSize))
@@ -214,7 +221,7 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 	threshold, _ := c.toIDsThreshold()
 	set := export.Settings{
 		Instance: c.Instance, Location: loc, DayFrom: export.DayFrom(c.DayFrom),
-		InfoPrefix: c.InfoPrefix, MaxPerEvent: c.MaxPerEvent, SendSize: c.SendSize, Parallel: c.Parallel,
+		InfoPrefix: c.InfoPrefix, MaxPerEvent: c.MaxPerEvent, ClaimTTL: c.ClaimTTL, SendSize: c.SendSize, Parallel: c.Parallel,
 		Distribution: c.Distribution, ThreatLevel: c.ThreatLevel, Analysis: c.Analysis,
 		EventTags: c.EventTags, ToIDsThreshold: threshold, ScoreTag: c.ScoreTag, MinScore: c.MinScore,
 		SkipLossy: c.SkipLossy, DisableCorrelation: c.DisableCorrelation,
@@ -245,7 +252,7 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 		return fmt.Errorf("exporter: %w", err)
 	}
 	log.Info("exporter started", "misp_url", c.MISP.URL, "timezone", c.TimeZone, "day_from", c.DayFrom,
-		"max_per_event", c.MaxPerEvent, "to_ids_threshold", c.ToIDsThreshold)
+		"max_per_event", c.MaxPerEvent, "claim_ttl", c.ClaimTTL, "to_ids_threshold", c.ToIDsThreshold)
 	err = b.RunBatch(rctx, c.Spec(), ex.Handle, c.WorkerConfig.Options(bus.RunOptions{
 		BatchWait: c.BatchWait,
 		Backoff:   bus.ExponentialBackoff(c.RetryMin, c.RetryMax),

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -56,6 +57,8 @@ type days struct {
 	kv       jetstream.KeyValue
 	instance string
 	max      int
+	// claimTTL is the per-key TTL of claim keys. Day keys have none.
+	claimTTL time.Duration
 }
 
 func (d *days) dayKey(day string) string { return d.instance + "." + day }
@@ -111,6 +114,10 @@ func (d *days) change(ctx context.Context, day string, fn func(*Day) bool) (Day,
 			return Day{}, fmt.Errorf("encode day %s: %w", day, err)
 		}
 		if rev == 0 {
+			// No TTL, ever: an expired day key would start the day's slot
+			// count again at zero while its events still hold their
+			// attributes, and a new value could then go to a chunk
+			// already full, past MaxPerEvent.
 			_, err = d.kv.Create(ctx, d.dayKey(day), b)
 		} else {
 			_, err = d.kv.Update(ctx, d.dayKey(day), b, rev)
@@ -206,9 +213,9 @@ func (d *days) lookup(ctx context.Context, key string) (int, error) {
 
 // claim records that the value of key goes to chunk n, unless another
 // claimant was first: it returns the chunk that holds the claim and whether
-// it is ours.
+// it is ours. The claim expires after claimTTL.
 func (d *days) claim(ctx context.Context, key string, n int) (int, bool, error) {
-	_, err := d.kv.Create(ctx, key, []byte(strconv.Itoa(n)))
+	_, err := d.kv.Create(ctx, key, []byte(strconv.Itoa(n)), jetstream.KeyTTL(d.claimTTL))
 	if err == nil {
 		return n, true, nil
 	}

@@ -23,7 +23,13 @@
 //     value) on that day, created with Create (first claimant wins) and
 //     holding the chunk it went to. A value already claimed is sent again
 //     to the same chunk (MISP answers "already exists": success), never to a
-//     later one.
+//     later one. A claim expires (a NATS per-key TTL, [Settings].ClaimTTL,
+//     30 days by default); see below.
+//
+// Day keys never expire. An expired day key would start the day's slot
+// count again at zero while the day's events still hold their attributes:
+// a value arriving after that would be given a slot in chunk 1 (or the
+// last chunk the new count reached), which may already hold 25,000.
 //
 // Slots are reserved (the day's count raised) before the claims are written
 // and before anything is sent: a crash can leave reserved slots unused, so a
@@ -31,8 +37,34 @@
 // claim writing run under a context detached from shutdown, so a stopping
 // exporter does not leave slots reserved but unclaimed.
 //
+// # Expired claims
+//
+// About 60,000 claims a day per instance would otherwise pile up for ever
+// in the bucket and in the server's subject index. A claim only matters
+// while values of its day can still arrive: on the day itself, in its
+// redeliveries, and in a replay (tqflow replay, or a historical fetch) of
+// that day. Once a claim has expired, a value of that day seen again is
+// handled as new: it is given a fresh slot from the day's count, which
+// the day key has kept, so it goes to the day's last chunk, or a new one
+// when that is full. So a replay of a day older than the claim lifetime
+//
+//   - never puts more than MaxPerEvent attributes in an event: the count is
+//     never reset, it only goes on rising;
+//   - may put a value into a later chunk than the one that already holds
+//     it, so one value can sit in two events of the same old day (MISP
+//     stores it once per event; within the last chunk itself the
+//     attribute UUID makes it "already exists", costing only a slot).
+//
+// That is acceptable: the attribute is correct wherever it lands, a
+// search finds it either way, a duplicate across two events of an old day
+// at worst correlates them, and replays that old are rare and deliberate. The default
+// lifetime equals the streams' default MaxAge (NATS_STREAM_MAX_AGE, how
+// far back tqflow replay reaches), so it is mostly a historical fetch
+// (--historical) that meets days whose claims are gone. Claims written
+// before claims expired carry no TTL and stay until purged.
+//
 // Event and attribute UUIDs are deterministic ([misp.EventUUID] of the
 // instance, day and chunk; [misp.AttributeUUID] of the event, type and
 // value), so a retried call or a replayed message never stores anything
-// twice.
+// twice in one event.
 package export

@@ -25,6 +25,19 @@ import (
 // can still fetch).
 const MaxPerEvent = 25_000
 
+// Claim lifetimes. A claim expires DefaultClaimTTL after it was written
+// unless Settings say otherwise; see the package documentation for what an
+// expired claim means.
+const (
+	// DefaultClaimTTL is how long a value's claim on a day lives.
+	DefaultClaimTTL = 30 * 24 * time.Hour
+	// MinClaimTTL is the shortest claim lifetime the service accepts: a
+	// claim must outlive its day (at most 25 hours long, in any time zone)
+	// and that day's late redeliveries, or a value still arriving for the
+	// day would be claimed again, into a later chunk.
+	MinClaimTTL = 48 * time.Hour
+)
+
 // MISP is what the exporter needs of a MISP instance. *misp.Client
 // implements it.
 type MISP interface {
@@ -64,6 +77,11 @@ type Settings struct {
 	InfoPrefix string
 	// MaxPerEvent caps attributes per event; [MaxPerEvent] when zero.
 	MaxPerEvent int
+	// ClaimTTL is how long a value's claim on a day lives (the NATS
+	// per-key TTL of its key); [DefaultClaimTTL] when zero. New accepts
+	// anything from a second (the server's granularity), for tests; the
+	// service keeps it at least [MinClaimTTL].
+	ClaimTTL time.Duration
 	// SendSize is the most attributes per /attributes/add call; 1000 when
 	// zero. A 413 halves it for that call.
 	SendSize int
@@ -109,6 +127,9 @@ func (s *Settings) setDefaults() {
 	}
 	if s.MaxPerEvent <= 0 {
 		s.MaxPerEvent = MaxPerEvent
+	}
+	if s.ClaimTTL == 0 {
+		s.ClaimTTL = DefaultClaimTTL
 	}
 	if s.SendSize <= 0 {
 		s.SendSize = 1000
@@ -187,6 +208,9 @@ func New(m MISP, kv jetstream.KeyValue, s Settings, stats *Stats, log *slog.Logg
 	if s.MaxPerEvent > MaxPerEvent {
 		errs = append(errs, fmt.Errorf("max per event %d: want at most %d", s.MaxPerEvent, MaxPerEvent))
 	}
+	if s.ClaimTTL < time.Second {
+		errs = append(errs, fmt.Errorf("claim ttl %s: want at least 1s", s.ClaimTTL))
+	}
 	if s.DayFrom != DayFromUpdatedAt && s.DayFrom != DayFromPublished {
 		errs = append(errs, fmt.Errorf("day from %q: want %s or %s", s.DayFrom, DayFromUpdatedAt, DayFromPublished))
 	}
@@ -206,7 +230,7 @@ func New(m MISP, kv jetstream.KeyValue, s Settings, stats *Stats, log *slog.Logg
 		fatal = func(error) {}
 	}
 	return &Exporter{
-		misp: m, days: &days{kv: kv, instance: s.Instance, max: s.MaxPerEvent},
+		misp: m, days: &days{kv: kv, instance: s.Instance, max: s.MaxPerEvent, claimTTL: s.ClaimTTL},
 		set: s, stats: stats, log: log, fatal: fatal,
 	}, nil
 }
