@@ -11,10 +11,12 @@ import (
 	"github.com/tqflow/tqflow/pkg/httpx"
 )
 
-// DefaultTimeout is the per-request timeout when Config.Timeout is zero.
-// Large /attributes/add chunks on a busy MISP can take minutes: raise it
-// (the contract suggests 300s for 1,000-attribute chunks).
-const DefaultTimeout = 60 * time.Second
+// DefaultTimeout is the per-request timeout when Config.Timeout is zero:
+// MISP's recommended max_execution_time. MISP saves an /attributes/add
+// chunk one attribute at a time, which on a busy instance takes minutes;
+// a client that gives up sooner abandons a chunk MISP is still saving and
+// sends it again, doubling the load it was waiting on.
+const DefaultTimeout = 300 * time.Second
 
 // Config says how to reach a MISP instance. Compose it into a service
 // config with an env prefix (e.g. envPrefix:"MISP_").
@@ -30,7 +32,7 @@ type Config struct {
 	// CAFile is a PEM file of extra certificate authorities to trust.
 	CAFile string `env:"CA_FILE"`
 	// Timeout bounds each request; DefaultTimeout when zero.
-	Timeout time.Duration `env:"TIMEOUT" envDefault:"60s"`
+	Timeout time.Duration `env:"TIMEOUT" envDefault:"300s"`
 	// WrapTransport, when set, wraps the client's HTTP transport (which
 	// carries the TLS settings) once, in New, for every call the client
 	// makes, token requests included: obs.Metrics.WrapTransport times
