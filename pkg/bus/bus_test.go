@@ -414,3 +414,37 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// NATS_CTR_CACHE_TTL sets the CTR cache bucket's TTL, and changing it
+// updates a bucket made with the old one.
+func TestCTRCacheTTL(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t) // The default: 24h.
+	ctx := context.Background()
+	ttl := func() time.Duration {
+		t.Helper()
+		kv, err := b.KeyValue(ctx, bus.BucketCTRCache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.TTL()
+	}
+	if got := ttl(); got != bus.DefaultCTRCacheTTL {
+		t.Errorf("default TTL %s, want %s", got, bus.DefaultCTRCacheTTL)
+	}
+	c := bus.Config{Replicas: 1, MaxAge: time.Hour, Duplicates: 2 * time.Minute, MaxBytes: -1, CTRCacheTTL: 6 * time.Hour}
+	if err := bus.NewTopology(c).Ensure(ctx, b.JetStream()); err != nil {
+		t.Fatal(err)
+	}
+	if got := ttl(); got != 6*time.Hour {
+		t.Errorf("TTL after NATS_CTR_CACHE_TTL=6h: %s", got)
+	}
+	c.CTRCacheTTL = time.Second
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "NATS_CTR_CACHE_TTL") {
+		t.Errorf("a 1s TTL: %v, want an error naming NATS_CTR_CACHE_TTL", err)
+	}
+}

@@ -28,7 +28,15 @@ type Config struct {
 	Duplicates time.Duration `env:"DUPLICATE_WINDOW" envDefault:"2h"`
 	// MaxBytes caps each stream's size; -1 is no cap.
 	MaxBytes int64 `env:"STREAM_MAX_BYTES" envDefault:"-1"`
+	// CTRCacheTTL is how long the enrichers reuse a CTR answer (the CTR
+	// cache bucket's TTL); DefaultCTRCacheTTL when zero. Every service
+	// applies the topology, so every service must be given the same.
+	CTRCacheTTL time.Duration `env:"CTR_CACHE_TTL" envDefault:"24h"`
 }
+
+// DefaultCTRCacheTTL is how long a CTR answer is reused when
+// Config.CTRCacheTTL is zero.
+const DefaultCTRCacheTTL = 24 * time.Hour
 
 // Validate reports every problem with c at once.
 func (c Config) Validate() error {
@@ -41,6 +49,9 @@ func (c Config) Validate() error {
 	}
 	if c.Duplicates < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("NATS_DUPLICATE_WINDOW is %s: want at least 100ms", c.Duplicates))
+	}
+	if c.CTRCacheTTL < 0 || (c.CTRCacheTTL > 0 && c.CTRCacheTTL < time.Minute) {
+		errs = append(errs, fmt.Errorf("NATS_CTR_CACHE_TTL is %s: want at least 1m", c.CTRCacheTTL))
 	}
 	if c.MaxAge > 0 && c.Duplicates > c.MaxAge {
 		errs = append(errs, fmt.Errorf("NATS_DUPLICATE_WINDOW (%s) is longer than NATS_STREAM_MAX_AGE (%s)", c.Duplicates, c.MaxAge))

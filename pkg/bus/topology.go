@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -136,7 +137,7 @@ func NewTopology(c Config) Topology {
 		Buckets: []jetstream.KeyValueConfig{
 			bucket(BucketCheckpoints, "fetcher checkpoints per instance", 5, 0),
 			bucket(BucketLeases, "fetcher leases: one active fetcher per instance", 1, LeaseTTL),
-			bucket(BucketCTRCache, "CTR results per observable", 1, 24*time.Hour),
+			bucket(BucketCTRCache, "CTR results per observable", 1, cmp.Or(c.CTRCacheTTL, DefaultCTRCacheTTL)),
 			// Per-key TTLs: the exporter's value claims expire
 			// (EXPORTER_CLAIM_TTL), its day keys do not. Adding this to a
 			// bucket made without it is an update the server accepts.
