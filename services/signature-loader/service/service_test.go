@@ -291,3 +291,88 @@ func TestLoaderSignatureFields(t *testing.T) {
 		t.Errorf("attributes\n%s\nwant\n%s", strings.Join(attrs, "|"), want)
 	}
 }
+
+// sid returns r with its sid replaced.
+func sid(r string, sid int) string {
+	return strings.Replace(r, "sid:2000100;", "sid:"+strconv.Itoa(sid)+";", 1)
+}
+
+// TestLoaderDisabledRuleWithNonStandardOff: with non-standard rules not
+// included, a rule loaded as standard that ET then ships disabled is
+// written once with the non-standard status, and back when re-enabled; a
+// disabled rule never loaded is never written.
+func TestLoaderDisabledRuleWithNonStandardOff(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, config())
+	never := "#" + sid(rule("never loaded", 1), 2000200)
+	// Each step's content differs: the same tarball twice is one message.
+	steps := []struct {
+		name, content string
+		want          []string // statuses written, in order
+	}{
+		{"enabled", rule("one", 5) + never, []string{"Active"}},
+		{"ET disables it", "#" + rule("one", 5) + never, []string{"Review"}},
+		{"still disabled", "#" + rule("one", 5) + never + "# new comment\n", nil},
+		{"re-enabled", rule("one", 5) + never + "# re-enabled\n", []string{"Active"}},
+		{"re-enabled again", rule("one", 5) + never + "\n", nil},
+		{"disabled with a new rev", "#" + rule("one", 6) + never, []string{"Review"}},
+		{"disabled, rev 6 again", "#" + rule("one", 6) + never + "\n", nil},
+		{"a disabled rev 7 of a rule now non-standard", "#" + rule("one", 7) + never, nil},
+	}
+	for _, s := range steps {
+		got := h.load(t, "open", "suricata-5.0", "emerging-malware.rules", s.content)
+		var statuses []string
+		for _, w := range got {
+			statuses = append(statuses, w.Status)
+			if !strings.Contains(w.Value, "sid:2000100;") {
+				t.Errorf("%s: wrote %s", s.name, w.Value)
+			}
+		}
+		if strings.Join(statuses, ",") != strings.Join(s.want, ",") {
+			t.Fatalf("%s: wrote %v, want %v", s.name, statuses, s.want)
+		}
+	}
+}
+
+// TestLoaderReadsOldState: state entries written before the loader
+// recorded whether a rule was disabled still decide what is written.
+func TestLoaderReadsOldState(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, config())
+	ctx := context.Background()
+	kv, err := h.b.KeyValue(ctx, bus.BucketETState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2000100 was loaded enabled (Active); 2000101 was loaded disabled
+	// while non-standard rules were included (Review).
+	const old = `{"2000100":{"r":5,"s":"Active","o":"open"},"2000101":{"r":2,"s":"Review","o":"open"}}`
+	if _, err := kv.Create(ctx, "default.sids.2000", []byte(old)); err != nil {
+		t.Fatal(err)
+	}
+	both := "#" + rule("one", 5) + "#" + sid(rule("two", 2), 2000101) + "#" + sid(rule("two", 3), 2000102)
+	got := h.load(t, "open", "suricata-5.0", "emerging-malware.rules", both)
+	if len(got) != 1 || got[0].Status != "Review" || !strings.Contains(got[0].Value, "sid:2000100;") {
+		t.Fatalf("wrote %+v, want 2000100 as Review only", got)
+	}
+	if got := h.load(t, "open", "suricata-5.0", "emerging-malware.rules", both+"\n"); len(got) != 0 {
+		t.Fatalf("the same rules again wrote %+v", got)
+	}
+	e, err := kv.Get(ctx, "default.sids.2000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]map[string]any
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if s := st["2000100"]; s["s"] != "Review" || s["d"] != true || s["r"] != 5.0 {
+		t.Errorf("state of 2000100: %v, want rev 5, Review, disabled", s)
+	}
+	if s := st["2000101"]; s["s"] != "Review" || s["r"] != 2.0 {
+		t.Errorf("state of 2000101: %v, want it kept", s)
+	}
+	if _, ok := st["2000102"]; ok {
+		t.Errorf("a disabled rule never loaded is in the state: %v", st["2000102"])
+	}
+}

@@ -7,11 +7,16 @@
 // still loads. Enabled rules ("standard") get the standard status; rules ET
 // ships commented out ("non-standard") get the non-standard status, and
 // only when non-standard rules are included (shared/contracts/et.md §2.4).
+// Even when they are not, a rule written as enabled that ET has since
+// disabled is written once more, with the non-standard status: ET withdraws
+// rules for false positives or breakage, and a signature this loader wrote
+// must not stay at the standard status for ever.
 //
-// The loader remembers, per instance, the rev, status and source last
-// written for every sid, in the ET state bucket, sharded by sid
-// (<instance>.sids.<sid/1000>). A rule is written only when it is new, its
-// rev went up, or its status changed at the same rev. A rule whose rev is
+// The loader remembers, per instance, the rev, status, source and
+// disabledness last written for every sid, in the ET state bucket, sharded
+// by sid (<instance>.sids.<sid/1000>); entries saved before disabledness
+// was recorded are judged by their status. A rule is written only when it
+// is new, its rev went up, or its status changed at the same rev. A rule whose rev is
 // lower than the one already written (ET Open behind ET Pro, which carries
 // the same sids) is left alone: the higher rev wins, as in suricata-update.
 // The state moves only after the stream has stored every write, by

@@ -62,8 +62,9 @@ type Stats struct {
 	// Older is the number of rules left alone because a higher rev of the
 	// same sid was written (from another source).
 	Older atomic.Int64
-	// NonStandardSkipped is the number of disabled rules not loaded because
-	// non-standard rules are not included.
+	// NonStandardSkipped is the number of disabled rules not written
+	// because non-standard rules are not included: rules never loaded, or
+	// already written as disabled.
 	NonStandardSkipped atomic.Int64
 	// BadLines is the number of lines that are not valid rules.
 	BadLines atomic.Int64
@@ -83,7 +84,9 @@ type Loader struct {
 	// StandardStatus and NonStandardStatus are the ThreatQ status names of
 	// enabled and of disabled rules, as ThreatQ spells them.
 	StandardStatus, NonStandardStatus string
-	// IncludeNonStandard loads disabled rules too.
+	// IncludeNonStandard loads disabled rules too. Without it, a rule
+	// loaded enabled that ET later disables is still written once, with the
+	// non-standard status: it is a signature this loader wrote.
 	IncludeNonStandard bool
 	// Source is the ThreatQ source of the signatures.
 	Source string
@@ -106,6 +109,20 @@ type entry struct {
 	Rev    int    `json:"r"`
 	Status string `json:"s"`
 	Source string `json:"o,omitempty"`
+	// Disabled says whether the rule was written as ET shipped it
+	// disabled. Entries saved before it was recorded lack it; see
+	// [Loader.wasDisabled].
+	Disabled *bool `json:"d,omitempty"`
+}
+
+// wasDisabled reports whether e was written for a disabled rule. An entry
+// that does not say is judged by its status: disabled when it has the
+// non-standard status and not the standard one.
+func (l *Loader) wasDisabled(e entry) bool {
+	if e.Disabled != nil {
+		return *e.Disabled
+	}
+	return e.Status == l.NonStandardStatus && e.Status != l.StandardStatus
 }
 
 // shard is one state value: sid key to entry.
@@ -144,6 +161,18 @@ type candidate struct {
 	rule   *rules.Rule
 	key    string
 	status string
+	// disabled is a rule ET ships commented out (non-standard).
+	disabled bool
+}
+
+// better reports whether c replaces old, the same sid earlier in the same
+// file: the higher rev wins, except that an enabled rule wins over a
+// disabled one when non-standard rules are not included.
+func (l *Loader) better(c, old candidate) bool {
+	if !l.IncludeNonStandard && c.disabled != old.disabled {
+		return !c.disabled
+	}
+	return c.rule.Rev > old.rule.Rev
 }
 
 // Handle loads the rules file m names.
@@ -263,16 +292,15 @@ func (l *Loader) read(ctx context.Context, rs schemas.Ruleset, log *slog.Logger)
 			logged++
 			return nil
 		}
-		c := candidate{rule: rule, key: sidKey(rule.GID, rule.SID), status: l.StandardStatus}
-		if !rule.Enabled {
-			if !l.IncludeNonStandard {
-				return nil
-			}
+		c := candidate{rule: rule, key: sidKey(rule.GID, rule.SID), status: l.StandardStatus, disabled: !rule.Enabled}
+		if c.disabled {
+			// Kept even when non-standard rules are not included: diff
+			// writes the ones loaded before as enabled.
 			c.status = l.NonStandardStatus
 		}
 		if i, ok := byKey[c.key]; ok {
-			// The same sid twice in one file: the higher rev wins.
-			if rule.Rev > cands[i].rule.Rev {
+			// The same sid twice in one file.
+			if l.better(c, cands[i]) {
 				cands[i] = c
 			}
 			return nil
@@ -353,6 +381,14 @@ func (l *Loader) diff(ctx context.Context, rs schemas.Ruleset, cands []candidate
 			order = append(order, sh)
 		}
 		prev, had := sh.m[c.key]
+		if c.disabled && !l.IncludeNonStandard && (!had || l.wasDisabled(prev)) {
+			// Non-standard rules are not loaded; but a rule written as
+			// enabled that ET has since disabled goes on (to the
+			// non-standard status), since nobody should keep alerting on
+			// a rule ET withdrew.
+			st.skipped++
+			continue
+		}
 		switch {
 		case !had || c.rule.Rev > prev.Rev:
 		case c.rule.Rev < prev.Rev:
@@ -367,7 +403,7 @@ func (l *Loader) diff(ctx context.Context, rs schemas.Ruleset, cands []candidate
 			continue
 		}
 		writes = append(writes, c)
-		sh.ours[c.key] = entry{Rev: c.rule.Rev, Status: c.status, Source: rs.Source}
+		sh.ours[c.key] = entry{Rev: c.rule.Rev, Status: c.status, Source: rs.Source, Disabled: new(c.disabled)}
 	}
 	return writes, order, st, nil
 }
@@ -472,14 +508,21 @@ func (l *Loader) write(rs schemas.Ruleset, c candidate, typ string) (bus.Outgoin
 	if err != nil {
 		return bus.Outgoing{}, fmt.Errorf("build write for sid %d: %w", r.SID, err)
 	}
-	return bus.Outgoing{Subject: bus.SubjectWriteSignature, ID: WriteID(l.Instance, c.key, r.Rev, data), Data: data}, nil
+	return bus.Outgoing{Subject: bus.SubjectWriteSignature, ID: WriteID(l.Instance, c.key, r.Rev, rs.MD5, data), Data: data}, nil
 }
 
 // WriteID returns a signature write's deterministic message ID, derived
-// from its content: <instance>:sig:<sid>:<rev>:<sha256 of the payload,
-// 16 hex digits>.
-func WriteID(instance, sid string, rev int, payload []byte) string {
-	sum := sha256.Sum256(payload)
+// from its content and its ruleset: <instance>:sig:<sid>:<rev>:<sha256 of
+// the ruleset md5 and the payload, 16 hex digits>. A retry of the same
+// ruleset repeats the ID, so the stream drops the copy; a later ruleset
+// that writes the same content again (a rule re-enabled, its status back
+// as it was) is not taken for a duplicate within the stream's window.
+func WriteID(instance, sid string, rev int, rulesetMD5 string, payload []byte) string {
+	h := sha256.New()
+	h.Write([]byte(rulesetMD5))
+	h.Write([]byte{0})
+	h.Write(payload)
+	sum := h.Sum(nil)
 	return instance + ":sig:" + sid + ":" + strconv.Itoa(rev) + ":" + hex.EncodeToString(sum[:8])
 }
 
