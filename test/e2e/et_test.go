@@ -2,9 +2,12 @@ package e2e_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"path"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tqflow/tqflow/pkg/sharedtest"
@@ -15,7 +18,8 @@ import (
 // TestETJob is the ET signatures job end to end: the real 2017 Suricata
 // ruleset through fetcher, signature-loader and writer into the ThreatQ
 // simulator; again with the same md5; then a new release with a few revs
-// bumped and one rule disabled.
+// bumped and one rule disabled; with standard rules only, the disabled
+// rule's file loaded once more.
 func TestETJob(t *testing.T) {
 	t.Parallel()
 	tarball, err := os.ReadFile(sharedtest.Path(t, "et/suricata-2017/emerging.rules.tar.gz"))
@@ -73,16 +77,13 @@ func TestETJob(t *testing.T) {
 			if n := h.sb.ThreatQ.Ledger.Len(); n != entries || s.Writer.Signatures.Load() != 0 {
 				t.Errorf("an unchanged ruleset wrote: ledger %d → %d entries, %d signatures", entries, n, s.Writer.Signatures.Load())
 			}
-			if !tt.nonStandard {
-				return
-			}
-
 			// A new release: three revs bumped, one rule disabled.
 			bumped := map[string]bool{"2002003": true, "2002048": true, "2001454": true}
 			const disable = "2010717"
 			revRE := regexp.MustCompile(`rev:(\d+);`)
 			sidRE := regexp.MustCompile(`sid:(\d+);`)
 			seen := map[string]bool{}
+			disabledIn := "" // The rules file of the disabled rule.
 			next, err := etsim.RewriteTarball(tarball, func(file string, content []byte) []byte {
 				lines := bytes.Split(content, []byte("\n"))
 				for i, l := range lines {
@@ -100,6 +101,7 @@ func TestETJob(t *testing.T) {
 						})
 					case sid == disable:
 						seen[sid] = true
+						disabledIn = path.Base(file)
 						lines[i] = append([]byte("#"), l...)
 					}
 				}
@@ -128,9 +130,54 @@ func TestETJob(t *testing.T) {
 				}
 			}
 			// A bumped rev is new rule text: a new signature. The disabled
-			// rule keeps its text and changes status.
+			// rule keeps its text and goes to the non-standard status, also
+			// with non-standard rules off: ET withdrew a rule we loaded.
 			if creates != 3 || updates != 1 || s.Writer.Signatures.Load() != 4 {
 				t.Errorf("new release: %d created, %d updated, %d written; want 3, 1 and 4", creates, updates, s.Writer.Signatures.Load())
+			}
+			statuses = map[string]int{}
+			var disabledSigs []string
+			for _, sg := range h.sb.ThreatQ.Signatures() {
+				statuses[sg.Status]++
+				if strings.Contains(sg.Value, "sid:"+disable+";") {
+					disabledSigs = append(disabledSigs, sg.Status)
+				}
+			}
+			if len(disabledSigs) != 1 || disabledSigs[0] != "Review" {
+				t.Errorf("the disabled rule's signatures have statuses %v, want one Review", disabledSigs)
+			}
+			wantStatuses["Active"] += 3 - 1
+			wantStatuses["Review"]++
+			if fmt.Sprint(statuses) != fmt.Sprint(wantStatuses) {
+				t.Errorf("new release: statuses %v, want %v", statuses, wantStatuses)
+			}
+
+			if tt.nonStandard {
+				return
+			}
+			// A re-release, its rules as before, with only the disabled
+			// rule's file selected (one file's parse, not 47): nothing
+			// written, the disabled rule included.
+			again, err := etsim.RewriteTarball(next, func(file string, content []byte) []byte {
+				if path.Base(file) != disabledIn {
+					return content
+				}
+				return append(content[:len(content):len(content)], "\n# re-released\n"...)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.sb.ET.Put("open", "suricata-4.0", again); err != nil {
+				t.Fatal(err)
+			}
+			vars["ET_RULESETS"] = disabledIn
+			entries = h.sb.ThreatQ.Ledger.Len()
+			s = h.runOnce(nil, vars)
+			if s.ET == nil || s.ET.Published() != 1 || s.Loader.Files.Load() != 1 {
+				t.Fatalf("selecting %s: %+v published, %d loaded; want 1 rules file", disabledIn, s.ET, s.Loader.Files.Load())
+			}
+			if n := h.sb.ThreatQ.Ledger.Len(); n != entries || s.Writer.Signatures.Load() != 0 {
+				t.Errorf("%s again wrote: ledger %d → %d entries, %d signatures", disabledIn, entries, n, s.Writer.Signatures.Load())
 			}
 		})
 	}
