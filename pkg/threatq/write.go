@@ -289,32 +289,12 @@ func (c *Client) SetAttributes(ctx context.Context, indicatorID int64, attrs []A
 	if len(attrs) == 0 {
 		return nil
 	}
-	want := map[string]Attribute{}
-	var order []string
-	for _, a := range attrs {
-		k := strings.ToLower(strings.TrimSpace(a.Name))
-		if _, ok := want[k]; !ok {
-			order = append(order, k)
-		}
-		want[k] = a
-	}
+	want, order := wanted(attrs)
 	rows, err := c.IndicatorAttributes(ctx, indicatorID)
 	if err != nil {
 		return fmt.Errorf("set attributes of indicator %d: %w", indicatorID, err)
 	}
-	have := map[string]bool{}
-	var stale []int64
-	for _, r := range rows {
-		k := strings.ToLower(strings.TrimSpace(r.Name))
-		w, ok := want[k]
-		switch {
-		case !ok:
-		case r.Value == w.Value:
-			have[k] = true
-		default:
-			stale = append(stale, r.ID)
-		}
-	}
+	stale, have := sortRows(rows, want)
 	for _, k := range order {
 		if have[k] {
 			continue
@@ -329,6 +309,60 @@ func (c *Client) SetAttributes(ctx context.Context, indicatorID int64, attrs []A
 		}
 	}
 	return nil
+}
+
+// StaleAttributeRows returns the ids of the indicator's rows that hold,
+// under one of attrs' names, another value than attrs gives it: the rows
+// [Client.SetAttributes] deletes, for a caller that adds attrs another way
+// (the consume route).
+func (c *Client) StaleAttributeRows(ctx context.Context, indicatorID int64, attrs []Attribute) ([]int64, error) {
+	if len(attrs) == 0 {
+		return nil, nil
+	}
+	want, _ := wanted(attrs)
+	rows, err := c.IndicatorAttributes(ctx, indicatorID)
+	if err != nil {
+		return nil, fmt.Errorf("read attribute rows of indicator %d: %w", indicatorID, err)
+	}
+	stale, _ := sortRows(rows, want)
+	return stale, nil
+}
+
+// attributeKey is an attribute name as ThreatQ compares names: case and
+// surrounding spaces do not count.
+func attributeKey(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
+
+// wanted maps each name of attrs to the attribute it should hold (the last
+// one, when a name repeats), and lists the names in first-seen order.
+func wanted(attrs []Attribute) (map[string]Attribute, []string) {
+	want := make(map[string]Attribute, len(attrs))
+	var order []string
+	for _, a := range attrs {
+		k := attributeKey(a.Name)
+		if _, ok := want[k]; !ok {
+			order = append(order, k)
+		}
+		want[k] = a
+	}
+	return want, order
+}
+
+// sortRows returns the rows holding another value under a wanted name, and
+// the wanted names some row already holds with their value.
+func sortRows(rows []Attribute, want map[string]Attribute) (stale []int64, have map[string]bool) {
+	have = map[string]bool{}
+	for _, r := range rows {
+		k := attributeKey(r.Name)
+		w, ok := want[k]
+		switch {
+		case !ok:
+		case r.Value == w.Value:
+			have[k] = true
+		default:
+			stale = append(stale, r.ID)
+		}
+	}
+	return stale, have
 }
 
 // SetIndicatorStatus sets an indicator's status by id (PUT

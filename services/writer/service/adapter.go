@@ -13,7 +13,7 @@ type adapter struct{ tq *threatq.Client }
 
 var _ write.ThreatQ = adapter{}
 
-func attrs(as []schemas.Attribute, source string) []threatq.Attribute {
+func attrs(as []schemas.Attribute) []threatq.Attribute {
 	out := make([]threatq.Attribute, len(as))
 	for i, a := range as {
 		out[i] = threatq.Attribute{Name: a.Name, Value: a.Value}
@@ -29,7 +29,7 @@ func (a adapter) ConsumeIndicators(ctx context.Context, ws []schemas.IndicatorWr
 			Type:       w.Type,
 			Status:     w.Status,
 			Source:     w.Source,
-			Attributes: attrs(w.Attributes, w.Source),
+			Attributes: attrs(w.Attributes),
 		}
 	}
 	_, err := a.tq.ConsumeIndicators(ctx, items)
@@ -40,16 +40,8 @@ func (a adapter) DeleteIndicatorAttribute(ctx context.Context, indicatorID, rowI
 	return a.tq.DeleteIndicatorAttribute(ctx, indicatorID, rowID)
 }
 
-func (a adapter) IndicatorAttributes(ctx context.Context, indicatorID int64) ([]schemas.Attribute, error) {
-	rows, err := a.tq.IndicatorAttributes(ctx, indicatorID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]schemas.Attribute, len(rows))
-	for i, r := range rows {
-		out[i] = schemas.Attribute{ID: r.ID, Name: r.Name, Value: r.Value}
-	}
-	return out, nil
+func (a adapter) StaleAttributeRows(ctx context.Context, indicatorID int64, as []schemas.Attribute) ([]int64, error) {
+	return a.tq.StaleAttributeRows(ctx, indicatorID, attrs(as))
 }
 
 func (a adapter) ConsumeSignatures(ctx context.Context, ws []schemas.SignatureWrite) error {
@@ -61,7 +53,7 @@ func (a adapter) ConsumeSignatures(ctx context.Context, ws []schemas.SignatureWr
 			Type:       w.Type,
 			Status:     w.Status,
 			Source:     w.Source,
-			Attributes: attrs(w.Attributes, w.Source),
+			Attributes: attrs(w.Attributes),
 		}
 	}
 	_, err := a.tq.ConsumeSignatures(ctx, items)

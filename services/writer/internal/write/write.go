@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -18,9 +17,9 @@ import (
 type ThreatQ interface {
 	ConsumeIndicators(ctx context.Context, ws []schemas.IndicatorWrite) error
 	DeleteIndicatorAttribute(ctx context.Context, indicatorID, rowID int64) error
-	// IndicatorAttributes lists an indicator's attribute rows as they are
-	// now.
-	IndicatorAttributes(ctx context.Context, indicatorID int64) ([]schemas.Attribute, error)
+	// StaleAttributeRows lists the indicator's attribute rows that now
+	// hold, under one of attrs' names, another value than attrs gives it.
+	StaleAttributeRows(ctx context.Context, indicatorID int64, attrs []schemas.Attribute) ([]int64, error)
 	ConsumeSignatures(ctx context.Context, ws []schemas.SignatureWrite) error
 }
 
@@ -41,23 +40,18 @@ type Writer struct {
 // toRemove returns the attribute rows to delete after w is written: those
 // the message names and, when its view of the indicator may be stale (a
 // replay), every row now under one of its names with another value.
-// Names match case-insensitively, as ThreatQ's do.
 func (w *Writer) toRemove(ctx context.Context, iw schemas.IndicatorWrite) ([]int64, error) {
 	if !iw.ReplaceStale {
 		return iw.RemoveAttributeIDs, nil
 	}
-	rows, err := w.ThreatQ.IndicatorAttributes(ctx, iw.ID)
+	stale, err := w.ThreatQ.StaleAttributeRows(ctx, iw.ID, iw.Attributes)
 	if err != nil {
-		return nil, fmt.Errorf("read attribute rows: %w", err)
-	}
-	want := make(map[string]string, len(iw.Attributes))
-	for _, a := range iw.Attributes {
-		want[strings.ToLower(a.Name)] = a.Value
+		return nil, err
 	}
 	remove := slices.Clone(iw.RemoveAttributeIDs)
-	for _, r := range rows {
-		if v, ours := want[strings.ToLower(r.Name)]; ours && v != r.Value && !slices.Contains(remove, r.ID) {
-			remove = append(remove, r.ID)
+	for _, id := range stale {
+		if !slices.Contains(remove, id) {
+			remove = append(remove, id)
 		}
 	}
 	return remove, nil
