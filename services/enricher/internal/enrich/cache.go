@@ -37,6 +37,11 @@ func cacheKey(o Observable) string {
 	return o.Type + "." + hex.EncodeToString(h[:16])
 }
 
+// subject is the subject the bucket's stream stores o's entry under.
+func (c *Cache) subject(o Observable) string {
+	return "$KV." + c.KV.Bucket() + "." + cacheKey(o)
+}
+
 // batchGet is the most keys asked of the server in one batched get; the
 // server answers at most 1,024 messages per request.
 const batchGet = 500
@@ -59,11 +64,10 @@ func (c *Cache) get(ctx context.Context, obs []Observable) map[Observable][]sche
 
 // getBatch reads obs with one batched direct get into out.
 func (c *Cache) getBatch(ctx context.Context, obs []Observable, out map[Observable][]schemas.Attribute) error {
-	prefix := "$KV." + c.KV.Bucket() + "."
 	subjects := make([]string, len(obs))
 	bySubject := make(map[string]Observable, len(obs))
 	for i, o := range obs {
-		subjects[i] = prefix + cacheKey(o)
+		subjects[i] = c.subject(o)
 		bySubject[subjects[i]] = o
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -120,12 +124,11 @@ func (c *Cache) getEach(ctx context.Context, obs []Observable, out map[Observabl
 // earlier one, not be dropped as its duplicate. Failures are returned
 // joined but are not fatal to the caller: the cache is an optimisation.
 func (c *Cache) put(ctx context.Context, answers map[Observable][]schemas.Attribute) error {
-	prefix := "$KV." + c.KV.Bucket() + "."
 	futures := make([]jetstream.PubAckFuture, 0, len(answers))
 	var errs []error
 	for o, attrs := range answers {
 		data, _ := json.Marshal(cached{Attributes: attrs})
-		f, err := c.JS.PublishAsync(prefix+cacheKey(o), data)
+		f, err := c.JS.PublishAsync(c.subject(o), data)
 		if err != nil {
 			errs = append(errs, err)
 			break
