@@ -51,14 +51,9 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configure ctr client: %w", err)
 	}
-	hc, err := httpx.NewClient(httpx.TLSConfig{Insecure: cfg.Insecure, CAFile: cfg.CAFile}, cfg.Timeout)
+	hc, err := httpx.NewClient(httpx.TLSConfig{Insecure: cfg.Insecure, CAFile: cfg.CAFile}, cfg.Timeout, cfg.WrapTransport)
 	if err != nil {
 		return nil, fmt.Errorf("configure ctr client: %w", err)
-	}
-	if cfg.WrapTransport != nil {
-		if hc.Transport = cfg.WrapTransport(hc.Transport); hc.Transport == nil {
-			return nil, errors.New("configure ctr client: WrapTransport returned no transport")
-		}
 	}
 	c := &Client{
 		base:      base,

@@ -100,14 +100,9 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("validate et config: %w", err)
 	}
-	hc, err := httpx.NewClient(httpx.TLSConfig{Insecure: cfg.Insecure, CAFile: cfg.CAFile}, cfg.Timeout)
+	hc, err := httpx.NewClient(httpx.TLSConfig{Insecure: cfg.Insecure, CAFile: cfg.CAFile}, cfg.Timeout, cfg.WrapTransport)
 	if err != nil {
 		return nil, fmt.Errorf("build et http client: %w", err)
-	}
-	if cfg.WrapTransport != nil {
-		if hc.Transport = cfg.WrapTransport(hc.Transport); hc.Transport == nil {
-			return nil, errors.New("build et http client: WrapTransport returned no transport")
-		}
 	}
 	c := &Client{cfg: cfg, hc: hc}
 	// Validate has parsed all three already.

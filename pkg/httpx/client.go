@@ -23,8 +23,10 @@ type TLSConfig struct {
 // NewClient returns an HTTP client with the given per-request timeout and TLS
 // settings. Verification is on unless tc.Insecure is set. Redirects are not
 // followed: the APIs tqflow talks to never redirect a correct request, and a
-// redirect of a token request would send credentials elsewhere.
-func NewClient(tc TLSConfig, timeout time.Duration) (*http.Client, error) {
+// redirect of a token request would send credentials elsewhere. wrap, when
+// not nil, wraps the transport once (obs.Metrics.WrapTransport times every
+// call); it must return a transport that calls the one it is given.
+func NewClient(tc TLSConfig, timeout time.Duration, wrap func(http.RoundTripper) http.RoundTripper) (*http.Client, error) {
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if tc.CAFile != "" {
 		pem, err := os.ReadFile(tc.CAFile)
@@ -46,9 +48,15 @@ func NewClient(tc TLSConfig, timeout time.Duration) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConf
 	tr.MaxIdleConnsPerHost = 64
+	var rt http.RoundTripper = tr
+	if wrap != nil {
+		if rt = wrap(tr); rt == nil {
+			return nil, errors.New("WrapTransport returned no transport")
+		}
+	}
 	return &http.Client{
 		Timeout:   timeout,
-		Transport: tr,
+		Transport: rt,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},

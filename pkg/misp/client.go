@@ -39,14 +39,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("configure misp client: %w", err)
 	}
 	cfg.setDefaults()
-	hc, err := httpx.NewClient(httpx.TLSConfig{Insecure: cfg.DisableSSL, CAFile: cfg.CAFile}, cfg.Timeout)
+	hc, err := httpx.NewClient(httpx.TLSConfig{Insecure: cfg.DisableSSL, CAFile: cfg.CAFile}, cfg.Timeout, cfg.WrapTransport)
 	if err != nil {
 		return nil, fmt.Errorf("configure misp client: %w", err)
-	}
-	if cfg.WrapTransport != nil {
-		if hc.Transport = cfg.WrapTransport(hc.Transport); hc.Transport == nil {
-			return nil, errors.New("configure misp client: WrapTransport returned no transport")
-		}
 	}
 	return &Client{base: cfg.URL, key: cfg.Key.Reveal(), hc: hc, now: time.Now}, nil
 }

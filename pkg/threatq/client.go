@@ -57,14 +57,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("configure threatq client: %w", err)
 	}
 	cfg.setDefaults()
-	hc, err := httpx.NewClient(cfg.TLS(), cfg.Timeout)
+	hc, err := httpx.NewClient(cfg.TLS(), cfg.Timeout, cfg.WrapTransport)
 	if err != nil {
 		return nil, fmt.Errorf("configure threatq client: %w", err)
-	}
-	if cfg.WrapTransport != nil {
-		if hc.Transport = cfg.WrapTransport(hc.Transport); hc.Transport == nil {
-			return nil, errors.New("configure threatq client: WrapTransport returned no transport")
-		}
 	}
 	c := &Client{
 		base:     cfg.URL,
