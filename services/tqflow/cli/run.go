@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
@@ -140,4 +142,17 @@ func startEmbedded(ec embeddedConfig, log *slog.Logger) (*bus.Embedded, error) {
 		log.Info("embedded NATS started (in-process only)", "store", dir)
 	}
 	return srv, nil
+}
+
+// splitHostPort splits NATS_LISTEN into a host and a port.
+func splitHostPort(hp string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q: want 1 to 65535", ps)
+	}
+	return host, port, nil
 }

@@ -2,9 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"strconv"
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/obs"
@@ -32,18 +29,6 @@ func enricherCommand() app.Command {
 
 func writerCommand() app.Command {
 	return serviceCommand("writer", "run the ThreatQ writer against NATS_URL", "tqflow writer [flags]", writersvc.Main)
-}
-
-func splitHostPort(hp string) (string, int, error) {
-	host, ps, err := net.SplitHostPort(hp)
-	if err != nil {
-		return "", 0, err
-	}
-	port, err := strconv.Atoi(ps)
-	if err != nil || port < 1 || port > 65535 {
-		return "", 0, fmt.Errorf("port %q: want 1 to 65535", ps)
-	}
-	return host, port, nil
 }
 
 func signatureLoaderCommand() app.Command {
