@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"mime"
 	"net/http"
@@ -134,11 +135,7 @@ func (s *Server) ObservablesReceived() int64 { return s.observables.Load() }
 func (s *Server) Asked() map[Observable]int64 {
 	s.askedMu.Lock()
 	defer s.askedMu.Unlock()
-	out := make(map[Observable]int64, len(s.asked))
-	for o, n := range s.asked {
-		out[o] = n
-	}
-	return out
+	return maps.Clone(s.asked)
 }
 
 // Handler returns the HTTP handler: the IROH routes wrapped in the fault
