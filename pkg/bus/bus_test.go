@@ -233,17 +233,23 @@ func TestRunHonoursRetryAfter(t *testing.T) {
 	b := bustest.New(t)
 	publishN(t, b, 1)
 	var first, second time.Time
+	var delivered uint64
 	var n atomic.Int64
-	runUntil(t, b, spec("retryafter"), func(context.Context, *bus.Message) error {
+	runUntil(t, b, spec("retryafter"), func(_ context.Context, m *bus.Message) error {
 		if n.Add(1) == 1 {
 			first = time.Now()
 			return &httpx.StatusError{Op: "ctr: observe", StatusCode: 429, Retry: time.Second}
 		}
-		second = time.Now()
+		second, delivered = time.Now(), m.Delivered
 		return nil
 	}, bus.RunOptions{Backoff: fastRetry}, func() bool { return n.Load() == 2 })
 	if gap := second.Sub(first); gap < time.Second {
-		t.Errorf("redelivered after %v, want at least the 1s Retry-After", gap)
+		t.Errorf("tried again after %v, want at least the 1s Retry-After", gap)
+	}
+	// Tried again in process: a rate limit spends none of the message's
+	// MaxDeliver budget.
+	if delivered != 1 {
+		t.Errorf("second try on delivery %d, want 1 (not handed back to the server)", delivered)
 	}
 }
 

@@ -163,8 +163,10 @@ type RunOptions struct {
 	MaxRetryDelay time.Duration
 	// Logger logs settlements; the context's logger when nil.
 	Logger *slog.Logger
-	// OnSettle, when set, is called once for every settled message (for
-	// metrics). It must be fast and safe for concurrent use.
+	// OnSettle, when set, is called once for every settled message, and
+	// with Retried for every try a rate limit refused (tried again in
+	// process, not redelivered), for metrics. It must be fast and safe for
+	// concurrent use.
 	OnSettle func(spec ConsumerSpec, m *Message, o Outcome, err error)
 }
 
@@ -372,10 +374,21 @@ func (r *runner) handle(ctx context.Context, batch []*Message) {
 		}
 		return
 	}
+	for len(batch) > 0 {
+		batch = r.attempt(ctx, batch)
+	}
+}
+
+// attempt runs the handler on batch once and settles each message, except
+// those a rate limit refused (an error with a Retry-After): it returns
+// them to be tried again in process once the limit has passed. A rate
+// limit is not the message's fault, and handing the message back would
+// spend a delivery of its MaxDeliver budget on it, until enough 429s in a
+// row dead-lettered a message that never failed.
+func (r *runner) attempt(ctx context.Context, batch []*Message) (again []*Message) {
 	stop := r.keepAlive(batch)
 	// Held back by a rate limit: wait it out holding the batch (kept alive
-	// by InProgress) rather than hand it back, which would spend a
-	// delivery of every message's MaxDeliver budget on nothing.
+	// by InProgress) rather than hand it back, for the same reason.
 	for hold := time.Until(time.Unix(0, r.holdUntil.Load())); hold > 0; hold = time.Until(time.Unix(0, r.holdUntil.Load())) {
 		t := time.NewTimer(hold)
 		select {
@@ -386,7 +399,7 @@ func (r *runner) handle(ctx context.Context, batch []*Message) {
 			for _, m := range batch {
 				r.settle(ctx, m, ctx.Err())
 			}
-			return
+			return nil
 		}
 	}
 	errs := r.call(ctx, batch)
@@ -398,8 +411,19 @@ func (r *runner) handle(ctx context.Context, batch []*Message) {
 		} else {
 			err = Permanent(fmt.Errorf("handler returned %d results for %d messages", len(errs), len(batch)))
 		}
+		if ra := httpx.RetryAfterOf(err); ra > 0 && !IsPermanent(err) && !r.aborting.Load() && ctx.Err() == nil {
+			delay := min(ra, r.opts.MaxRetryDelay)
+			r.hold(delay)
+			r.log.Warn("rate limited; will try again in process", "subject", m.Subject, "stream_seq", m.Sequence, "delay", delay, "err", err)
+			if r.opts.OnSettle != nil {
+				r.opts.OnSettle(r.spec, m, Retried, err)
+			}
+			again = append(again, m)
+			continue
+		}
 		r.settle(ctx, m, err)
 	}
+	return again
 }
 
 // call runs the handler, turning a panic into a permanent error for the
