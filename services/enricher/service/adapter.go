@@ -10,11 +10,11 @@ import (
 	"github.com/tqflow/tqflow/services/enricher/internal/enrich"
 )
 
-// ctrAdapter asks CTR in chunks and maps its answers to attributes.
+// ctrAdapter asks CTR and maps its answers to attributes. The enricher
+// calls it with at most the client's batch size of observables.
 type ctrAdapter struct {
-	c     *ctr.Client
-	chunk int
-	log   *slog.Logger
+	c   *ctr.Client
+	log *slog.Logger
 }
 
 var _ enrich.CTR = (*ctrAdapter)(nil)
@@ -24,33 +24,30 @@ var _ enrich.CTR = (*ctrAdapter)(nil)
 func key(typ, value string) string { return strings.ToLower(typ) + "\x00" + strings.ToLower(value) }
 
 func (a *ctrAdapter) Observe(ctx context.Context, obs []enrich.Observable) (map[enrich.Observable][]schemas.Attribute, error) {
+	req := make([]ctr.Observable, len(obs))
+	sent := make(map[string][]enrich.Observable, len(obs))
+	for i, o := range obs {
+		req[i] = ctr.Observable{Type: o.Type, Value: o.Value}
+		k := key(o.Type, o.Value)
+		sent[k] = append(sent[k], o)
+	}
+	resp, err := a.c.Observe(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	for _, me := range resp.Errors {
+		a.log.Warn("ctr module error", "module", me.Module, "code", me.Code, "type", me.Type, "message", me.Message)
+	}
 	out := make(map[enrich.Observable][]schemas.Attribute)
-	for start := 0; start < len(obs); start += a.chunk {
-		chunk := obs[start:min(start+a.chunk, len(obs))]
-		req := make([]ctr.Observable, len(chunk))
-		sent := make(map[string][]enrich.Observable, len(chunk))
-		for i, o := range chunk {
-			req[i] = ctr.Observable{Type: o.Type, Value: o.Value}
-			k := key(o.Type, o.Value)
-			sent[k] = append(sent[k], o)
-		}
-		resp, err := a.c.Observe(ctx, req)
-		if err != nil {
-			return nil, err
-		}
-		for _, me := range resp.Errors {
-			a.log.Warn("ctr module error", "module", me.Module, "code", me.Code, "type", me.Type, "message", me.Message)
-		}
-		for o, r := range resp.Results() {
-			attrs := make([]schemas.Attribute, 0, len(r.Attributes))
-			for _, at := range r.Attributes {
-				if at.Value != "" {
-					attrs = append(attrs, schemas.Attribute{Name: at.Name, Value: at.Value})
-				}
+	for o, r := range resp.Results() {
+		attrs := make([]schemas.Attribute, 0, len(r.Attributes))
+		for _, at := range r.Attributes {
+			if at.Value != "" {
+				attrs = append(attrs, schemas.Attribute{Name: at.Name, Value: at.Value})
 			}
-			for _, eo := range sent[key(o.Type, o.Value)] {
-				out[eo] = attrs
-			}
+		}
+		for _, eo := range sent[key(o.Type, o.Value)] {
+			out[eo] = attrs
 		}
 	}
 	return out, nil

@@ -95,7 +95,8 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 	}
 	e := &enrich.Enricher{
 		Bus:      b,
-		CTR:      &ctrAdapter{c: client, chunk: c.CTR.BatchSize, log: log},
+		CTR:      &ctrAdapter{c: client, log: log},
+		Chunk:    client.BatchSize(),
 		TypeFor:  ctr.TypeFor,
 		Instance: c.Instance,
 		Status:   c.Status,

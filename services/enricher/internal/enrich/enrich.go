@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/httpx"
 	"github.com/tqflow/tqflow/schemas"
 )
 
@@ -38,6 +39,10 @@ type Enricher struct {
 	// TypeFor maps a ThreatQ indicator type to a CTR observable type; false
 	// for types CTR does not support, which are skipped and counted.
 	TypeFor func(threatqType string) (string, bool)
+	// Chunk is the most observables asked of CTR in one call (its batch
+	// size): a call that fails, a 429 say, fails only its own; all in one
+	// call when zero.
+	Chunk int
 	// Cache, when not nil, keeps answers across replicas and runs.
 	Cache *Cache
 	// Instance names the job instance the writes belong to.
@@ -80,26 +85,43 @@ func (e *Enricher) Handle(ctx context.Context, ms []*bus.Message) []error {
 		return errs
 	}
 	answers, ask := e.lookup(ctx, parsed, items)
-	// Ask CTR once for every miss of the batch; a permanent failure (a
-	// 400 for the whole call) is narrowed down to the observables at fault.
+	// Ask CTR about every miss of the batch, a chunk per call; a permanent
+	// failure (a 400 for the whole call) is narrowed down to the
+	// observables at fault.
 	askErr := map[Observable]error{}
 	if len(ask) > 0 {
 		fresh := make(map[Observable][]schemas.Attribute, len(ask))
-		callErrs := bus.Bisect(ctx, ask, func(ctx context.Context, obs []Observable) error {
-			e.Stats.Asked.Add(int64(len(obs)))
-			got, err := e.CTR.Observe(ctx, obs)
-			if err != nil {
-				return err
+		chunk := e.Chunk
+		if chunk <= 0 {
+			chunk = len(ask)
+		}
+		var limited error // A rate limit: ask no more until it passes.
+		for part := range slices.Chunk(ask, chunk) {
+			if limited != nil {
+				for _, o := range part {
+					askErr[o] = fmt.Errorf("observe %s: %w", o.Type, limited)
+				}
+				continue
 			}
-			for _, o := range obs {
-				fresh[o] = got[o] // nil: no context
-			}
-			return nil
-		})
-		for i, err := range callErrs {
-			if err != nil {
-				askErr[ask[i]] = fmt.Errorf("observe %s: %w", ask[i].Type, err)
-				delete(fresh, ask[i])
+			callErrs := bus.Bisect(ctx, part, func(ctx context.Context, obs []Observable) error {
+				e.Stats.Asked.Add(int64(len(obs)))
+				got, err := e.CTR.Observe(ctx, obs)
+				if err != nil {
+					return err
+				}
+				for _, o := range obs {
+					fresh[o] = got[o] // nil: no context
+				}
+				return nil
+			})
+			for i, err := range callErrs {
+				if err != nil {
+					askErr[part[i]] = fmt.Errorf("observe %s: %w", part[i].Type, err)
+					delete(fresh, part[i])
+					if httpx.RetryAfterOf(err) > 0 {
+						limited = err
+					}
+				}
 			}
 		}
 		for o, a := range fresh {
