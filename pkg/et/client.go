@@ -134,6 +134,16 @@ func New(cfg Config) (*Client, error) {
 // sorted and without duplicates.
 func (c *Client) Sources() []Source { return slices.Clone(c.sources) }
 
+// flavorShown names the flavour asked for, and the configured one when it
+// differs: "snort-2.9.7 (ET_FLAVOR snort-2.9.7.0)".
+func (c *Client) flavorShown() string {
+	req := RequestFlavor(c.cfg.Flavor)
+	if req == c.cfg.Flavor {
+		return req
+	}
+	return req + " (ET_FLAVOR " + c.cfg.Flavor + ")"
+}
+
 // Flavor returns the configured flavour.
 func (c *Client) Flavor() string { return c.cfg.Flavor }
 
@@ -160,7 +170,7 @@ type target struct {
 func (t target) url(file string) (real, shown string) { return t.dir + file, t.dirShown + file }
 
 func (c *Client) target(src Source) (target, error) {
-	flavor := c.cfg.Flavor
+	flavor := RequestFlavor(c.cfg.Flavor)
 	switch src {
 	case SourceOpen, SourceOpenNoGPL:
 		p := "/" + string(src) + "/" + flavor + "/"
@@ -394,7 +404,8 @@ func (c *Client) get(ctx context.Context, t target, real, shown string, hdr http
 	case t.src == SourcePro && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden):
 		return nil, fmt.Errorf("%w (HTTP %d): %w", ErrOinkcodeRejected, resp.StatusCode, se)
 	case resp.StatusCode == http.StatusNotFound && t.tarball:
-		return nil, fmt.Errorf("%w %q (HTTP 404): %w", ErrUnknownFlavour, c.cfg.Flavor, se)
+		return nil, fmt.Errorf("%w: ET has no %s for flavour %s (HTTP 404 for %s); %s: %w",
+			ErrUnknownFlavour, t.file, c.flavorShown(), shown, flavorAdvice(c.cfg.Flavor), se)
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, fmt.Errorf("block-rules file %s %w (HTTP 404): %w", t.file, ErrNotFound, se)
 	}

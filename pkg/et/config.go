@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -22,7 +21,6 @@ const (
 
 // Defaults of the other settings.
 const (
-	DefaultFlavor  = "suricata-5.0"
 	DefaultTimeout = 5 * time.Minute
 	DefaultMaxSize = 512 << 20
 )
@@ -35,11 +33,14 @@ type Config struct {
 	// (the default block-rules files of the flavour's engine) or
 	// "block:<file>".
 	Sources []string `env:"SOURCES" envDefault:"open"`
-	// Flavor is the ruleset flavour: "suricata-<version>" (e.g.
-	// suricata-5.0, suricata-7.0.3, suricata-8.0; ET maps a full version
-	// onto its fork), the legacy "suricata", "snort-2.9.0", "snort-edge" or
-	// "snort-3.0.0" (Snort-2 syntax).
-	Flavor string `env:"FLAVOR" envDefault:"suricata-5.0"`
+	// Flavor is the ruleset flavour: "suricata-<major.minor.patch>" of the
+	// local Suricata, as suricata-update sends it (ET maps it onto a fork:
+	// 7.0.3 and later to suricata-7.0.3), a fork directory (suricata-5.0,
+	// suricata-7.0.3, suricata-8.0), the legacy "suricata",
+	// "snort-<version>" of the local Snort (a fourth component is dropped,
+	// as pulledpork does: snort-2.9.7.0 asks for snort-2.9.7), "snort-2.9.0"
+	// or "snort-edge". See [RequestFlavor] and [DefaultFlavor].
+	Flavor string `env:"FLAVOR" envDefault:"suricata-7.0.3"`
 	// Oinkcode is the ET Pro subscription code, required for "pro". It is
 	// part of the download URL and is never shown.
 	Oinkcode config.Secret `env:"OINKCODE"`
@@ -94,11 +95,6 @@ func (c *Config) setDefaults() {
 	}
 }
 
-var (
-	suricataFlavor = regexp.MustCompile(`^suricata(-[0-9]+\.[0-9]+(\.[0-9]+)?)?$`)
-	snortFlavor    = regexp.MustCompile(`^snort-(2\.9\.0|edge|3\.0\.0)$`)
-)
-
 // Engine returns the engine the configured flavour is written for.
 func (c Config) Engine() Engine {
 	if strings.HasPrefix(c.Flavor, "snort") {
@@ -122,12 +118,8 @@ func (c Config) Validate() error {
 		pro = pro || s == SourcePro
 	}
 	switch {
-	case !suricataFlavor.MatchString(c.Flavor) && !snortFlavor.MatchString(c.Flavor):
-		msg := "want suricata-<version> (e.g. suricata-5.0, suricata-7.0.3), suricata, snort-2.9.0, snort-edge or snort-3.0.0"
-		if strings.HasPrefix(c.Flavor, "snort-2.9") {
-			msg = "ET publishes every Snort 2.9.x ruleset as snort-2.9.0"
-		}
-		errs = append(errs, fmt.Errorf("ET_FLAVOR is %q: %s", c.Flavor, msg))
+	case !validFlavor(c.Flavor):
+		errs = append(errs, fmt.Errorf("ET_FLAVOR is %q: %s", c.Flavor, flavorHelp))
 	}
 	switch {
 	case pro && c.Oinkcode == "":

@@ -10,6 +10,11 @@
 // conditional GET. [Client.Download] streams the artefact to a writer,
 // hashes it on the way and refuses it when its md5 is not the published one.
 //
+// Flavours are asked for as the engine's own tool asks for them (see
+// [RequestFlavor]): a Suricata version in full, as suricata-update sends
+// it, which ET maps onto its fork; a Snort version without its fourth
+// component, as pulledpork sends it. The default is [DefaultFlavor].
+//
 // The ET Pro oinkcode is a secret that sits in the URL path. It never
 // appears in an error, a returned value or a String method of this package:
 // URLs shown anywhere use "<oinkcode>" in its place, and errors from

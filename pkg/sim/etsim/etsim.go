@@ -9,6 +9,13 @@
 //	/<oinkcode>/<flavour>/etpro.rules.tar.gz    (+ .md5, and version.txt)
 //	/blockrules/<file>                          plain files, no .md5
 //
+// Like the real servers it maps a full Suricata version, which is what
+// suricata-update asks for, onto one of ET's forks (see [ForkOf]): a
+// request for open/suricata-7.0.6/ is served what was put under
+// suricata-7.0.3. Snort directories are served only as put: whether ET
+// answers for snort-2.9.7/ (what pulledpork asks for on Snort 2.9.7.0) is
+// not known, so the simulator answers 404 unless a test puts it.
+//
 // Like the real servers it publishes next to every tarball a .md5 file
 // holding the tarball's hex md5 and a newline, answers conditional GETs
 // (ETag, Last-Modified) with 304, answers 404 for a flavour it does not
@@ -29,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,6 +100,7 @@ type Server struct {
 	opts Options
 
 	mu       sync.Mutex
+	paths    []string
 	sets     map[setKey]*file
 	block    map[string]*file
 	version  int
@@ -223,6 +232,60 @@ func (s *Server) SetTruncate(n int64) {
 	s.truncate = n
 }
 
+// maxPaths bounds the request paths a Server remembers.
+const maxPaths = 4096
+
+// Paths returns the URL paths of the requests the server received, oldest
+// first (at most the last 4096), oinkcodes included as sent.
+func (s *Server) Paths() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.paths)
+}
+
+func (s *Server) record(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		if len(s.paths) == maxPaths {
+			s.paths = slices.Delete(s.paths, 0, maxPaths/2)
+		}
+		s.paths = append(s.paths, r.URL.Path)
+		s.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ForkOf returns the fork directory ET serves for a full Suricata version
+// directory, as ET announced it for suricata-update users
+// (shared/contracts/et.md §1.1 and corrections 2): suricata-7.0.3 for 7.0.3
+// and later, suricata-5.0 for 5.x, 6.x and 7.0.0 to 7.0.2. It reports false
+// for anything else (a fork name itself, a Snort flavour, older versions).
+func ForkOf(flavour string) (string, bool) {
+	v, ok := strings.CutPrefix(flavour, "suricata-")
+	if !ok {
+		return "", false
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return "", false
+	}
+	var n [3]int
+	for i, p := range parts {
+		x, err := strconv.Atoi(p)
+		if err != nil || x < 0 || len(p) > 3 {
+			return "", false
+		}
+		n[i] = x
+	}
+	switch {
+	case n[0] > 7 || n[0] == 7 && (n[1] > 0 || n[2] >= 3):
+		return "suricata-7.0.3", true
+	case n[0] >= 5:
+		return "suricata-5.0", true
+	}
+	return "", false
+}
+
 // Handler returns the server's HTTP handler, admin routes included.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -235,7 +298,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(RouteProMD5, s.servePro(kindMD5))
 	mux.HandleFunc(RouteProVersion, s.servePro(kindVersion))
 	mux.HandleFunc(RouteBlockRules, s.serveBlock)
-	return s.Base.Handler(mux, nil)
+	return s.record(s.Base.Handler(mux, nil))
 }
 
 type kind int
@@ -266,6 +329,11 @@ func (s *Server) servePro(k kind) http.HandlerFunc {
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, key setKey, k kind) {
 	s.mu.Lock()
 	f, ok := s.sets[key]
+	if !ok {
+		if fork, mapped := ForkOf(key.flavour); mapped {
+			f, ok = s.sets[setKey{key.source, fork}]
+		}
+	}
 	var cp file
 	if ok {
 		cp = *f
