@@ -30,9 +30,14 @@ const (
 // prefix, which is how Validate names the settings.
 type Config struct {
 	// Sources lists what to fetch: "open", "open-nogpl", "pro", "block"
-	// (the default block-rules files of the flavour's engine) or
-	// "block:<file>".
+	// (the default block-rules files of the flavour's engine),
+	// "block:<file>", or "none" (no rules: IP lists only).
 	Sources []string `env:"SOURCES" envDefault:"open"`
+	// BlockLists lists the IP lists to fetch as indicators, as paths under
+	// the block-rules server: fwrules/emerging-Block-IPs.txt,
+	// blockrules/compromised-ips.txt. Empty: none. A rules file here, or
+	// an IP list in Sources, is refused by Validate.
+	BlockLists []string `env:"BLOCK_LISTS"`
 	// Flavor is the ruleset flavour: "suricata-<major.minor.patch>" of the
 	// local Suricata, as suricata-update sends it (ET maps it onto a fork:
 	// 7.0.3 and later to suricata-7.0.3), a fork directory (suricata-5.0,
@@ -110,12 +115,20 @@ func (c Config) Validate() error {
 	var errs []error
 	pro := false
 	for _, name := range c.Sources {
+		if strings.TrimSpace(name) == SourceNone {
+			continue
+		}
 		s, err := ParseSource(name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("ET_SOURCES: %w", err))
 			continue
 		}
 		pro = pro || s == SourcePro
+	}
+	for _, name := range c.BlockLists {
+		if _, err := ParseList(name); err != nil {
+			errs = append(errs, fmt.Errorf("ET_BLOCK_LISTS: %w", err))
+		}
 	}
 	switch {
 	case !validFlavor(c.Flavor):

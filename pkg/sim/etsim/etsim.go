@@ -8,6 +8,12 @@
 //	/open-nogpl/<flavour>/emerging.rules.tar.gz (+ .md5, and version.txt)
 //	/<oinkcode>/<flavour>/etpro.rules.tar.gz    (+ .md5, and version.txt)
 //	/blockrules/<file>                          plain files, no .md5
+//	/fwrules/<file>                             plain files, no .md5
+//
+// The block-rules and fwrules directories hold rules files and IP lists
+// (blockrules/compromised-ips.txt, fwrules/emerging-Block-IPs.txt) alike;
+// like ET, the simulator serves whatever bytes were put, so a list fed to
+// a rule parser, or rules to a list parser, is the client's problem.
 //
 // Like the real servers it maps a full Suricata version, which is what
 // suricata-update asks for, onto one of ET's forks (see [ForkOf]): a
@@ -58,6 +64,7 @@ const (
 	RouteProMD5       = "GET /{oinkcode}/{flavour}/etpro.rules.tar.gz.md5"
 	RouteProVersion   = "GET /{oinkcode}/{flavour}/version.txt"
 	RouteBlockRules   = "GET /blockrules/{file}"
+	RouteFWRules      = "GET /fwrules/{file}"
 )
 
 const (
@@ -103,6 +110,7 @@ type Server struct {
 	paths    []string
 	sets     map[setKey]*file
 	block    map[string]*file
+	fw       map[string]*file
 	version  int
 	truncate int64
 }
@@ -143,6 +151,7 @@ func New(opts Options) *Server {
 		opts:    opts,
 		sets:    make(map[setKey]*file),
 		block:   make(map[string]*file),
+		fw:      make(map[string]*file),
 		version: firstVersion,
 	}
 }
@@ -185,6 +194,26 @@ func (s *Server) PutBlock(name string, content []byte) error {
 	defer s.mu.Unlock()
 	s.block[name] = s.newFile(content)
 	return nil
+}
+
+// PutList publishes content at path, "blockrules/<file>" or
+// "fwrules/<file>" (an IP list such as fwrules/emerging-Block-IPs.txt):
+// plain files with ETag and Last-Modified and no .md5.
+func (s *Server) PutList(path string, content []byte) error {
+	dir, name, _ := strings.Cut(path, "/")
+	if !validName(name) {
+		return fmt.Errorf("%w: list file %q", ErrBadContent, path)
+	}
+	switch dir {
+	case "blockrules":
+		return s.PutBlock(name, content)
+	case "fwrules":
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.fw[name] = s.newFile(content)
+		return nil
+	}
+	return fmt.Errorf("%w: list directory %q: want blockrules or fwrules", ErrBadContent, dir)
 }
 
 func (s *Server) newFile(body []byte) *file {
@@ -297,7 +326,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(RouteProTarball, s.servePro(kindTarball))
 	mux.HandleFunc(RouteProMD5, s.servePro(kindMD5))
 	mux.HandleFunc(RouteProVersion, s.servePro(kindVersion))
-	mux.HandleFunc(RouteBlockRules, s.serveBlock)
+	mux.HandleFunc(RouteBlockRules, s.servePlain(func() map[string]*file { return s.block }))
+	mux.HandleFunc(RouteFWRules, s.servePlain(func() map[string]*file { return s.fw }))
 	return s.record(s.Base.Handler(mux, nil))
 }
 
@@ -357,9 +387,15 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, key setKey, k
 	}
 }
 
-func (s *Server) serveBlock(w http.ResponseWriter, r *http.Request) {
+// servePlain serves the plain files of the map files returns, which it
+// reads under s.mu.
+func (s *Server) servePlain(files func() map[string]*file) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.serveFrom(w, r, files) }
+}
+
+func (s *Server) serveFrom(w http.ResponseWriter, r *http.Request, files func() map[string]*file) {
 	s.mu.Lock()
-	f, ok := s.block[r.PathValue("file")]
+	f, ok := files()[r.PathValue("file")]
 	var cp file
 	if ok {
 		cp = *f
