@@ -273,3 +273,68 @@ func indicatorByObject(h *harness, object string) (string, bool) {
 	in, ok := h.sb.ThreatQ.Indicator(id)
 	return in.Value, ok
 }
+
+// TestETRealRulesets runs the ET job on the two other real rulesets in
+// shared/data/et, each asked for with the flavour its engine's tool would
+// send: snort-2.9.7.0 (pulledpork asks for snort-2.9.7/, served here with
+// the 2020 snort-2.9.0 tarball) and suricata-7.0.6 (suricata-update asks
+// for suricata-7.0.6/, which ET, and etsim, map to the suricata-7.0.3 fork,
+// served here with the 2025 tarball). Every enabled rule becomes one
+// signature; the counts are the corpus README's.
+func TestETRealRulesets(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		corpus, flavor, put, path string
+		enabled                   int
+		typ                       string
+		// names holds signature names as Suricata shows the msg, by sid:
+		// the backslash before any character dropped.
+		names map[string]string
+	}{
+		{"snort-2.9.0-2020", "snort-2.9.7.0", "snort-2.9.7", "/open/snort-2.9.7/emerging.rules.tar.gz", 19475, "Snort",
+			map[string]string{"2018010": `ET TROJAN Suspicious UA (^IE[ds])`, "2008510": `ET TROJAN Suspicious User-Agent - Possible Trojan Downloader (xa2xa2HttpClient)`}},
+		{"suricata-5.0-2025", "suricata-7.0.6", "suricata-7.0.3", "/open/suricata-7.0.6/emerging.rules.tar.gz", 14966, "Snort",
+			map[string]string{"2039749": "ET RETIRED WinGOMonitor.go CnC Checkin", "2008458": "ET USER_AGENTS Downloader User-Agent (AutoDL/1.0)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.corpus, func(t *testing.T) {
+			t.Parallel()
+			tarball, err := os.ReadFile(sharedtest.Path(t, "et/"+tt.corpus+"/emerging.rules.tar.gz"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newHarness(t, sandbox.Options{Seed: 53})
+			if err := h.sb.ET.Put("open", tt.put, tarball); err != nil {
+				t.Fatal(err)
+			}
+			vars := map[string]string{"JOBS": "et", "ET_FLAVOR": tt.flavor, "ET_SOURCES": "open"}
+			s := h.runOnce(nil, vars)
+			if !slices.Contains(h.sb.ET.Paths(), tt.path) {
+				t.Errorf("paths asked for %q, want %s among them", h.sb.ET.Paths(), tt.path)
+			}
+			sigs := h.sb.ThreatQ.Signatures()
+			statuses := map[string]int{}
+			names := map[string]string{}
+			for _, sg := range sigs {
+				statuses[sg.Status]++
+				if sg.Type != tt.typ {
+					t.Fatalf("signature %q has type %q, want %s", sg.Name, sg.Type, tt.typ)
+				}
+				for sid := range tt.names {
+					if strings.Contains(sg.Value, "sid:"+sid+";") {
+						names[sid] = sg.Name
+					}
+				}
+			}
+			if fmt.Sprint(names) != fmt.Sprint(tt.names) {
+				t.Errorf("signature names %q, want %q", names, tt.names)
+			}
+			if len(sigs) != tt.enabled || statuses["Active"] != tt.enabled {
+				t.Errorf("%d signatures with statuses %v, want %d Active", len(sigs), statuses, tt.enabled)
+			}
+			if s.DeadLetter != 0 {
+				t.Errorf("%d dead letters", s.DeadLetter)
+			}
+		})
+	}
+}
