@@ -16,6 +16,7 @@ package blocklists
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,26 @@ import (
 	"github.com/tqflow/tqflow/pkg/et"
 	"github.com/tqflow/tqflow/schemas"
 )
+
+// MaxListSize caps the size of an IP list read into memory; ET's lists
+// are tens of kilobytes.
+const MaxListSize = 64 << 20
+
+// ErrListTooLarge is an IP list larger than MaxListSize.
+var ErrListTooLarge = errors.New("IP list too large")
+
+// capBuffer is a bytes.Buffer that refuses to grow past max.
+type capBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *capBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.max {
+		return 0, fmt.Errorf("%w: more than %d bytes", ErrListTooLarge, b.max)
+	}
+	return b.Buffer.Write(p)
+}
 
 // maxLoggedBadLines bounds the bad lines logged one by one per list; the
 // rest are counted.
@@ -80,6 +101,8 @@ type Job struct {
 	// Status is the ThreatQ status of an address on a list; ExpiredStatus
 	// that of an address that left it; Source the ThreatQ source of both.
 	Status, ExpiredStatus, Source string
+	// MaxSize caps a list's size in bytes; MaxListSize when 0.
+	MaxSize int
 	// Now returns the time; time.Now when nil.
 	Now func() time.Time
 	// Log receives progress; discarded when nil.
@@ -184,7 +207,7 @@ func (j *Job) runList(ctx context.Context, list et.Source) Report {
 		return rep
 	}
 	rep.Changed = true
-	var body bytes.Buffer
+	body := capBuffer{max: cmp.Or(j.MaxSize, MaxListSize)}
 	art, err := j.Client.Download(ctx, list, &body)
 	if err != nil {
 		rep.Err = err

@@ -223,6 +223,22 @@ func TestMissingList(t *testing.T) {
 	}
 }
 
+// TestListTooLarge checks that a list over the size cap is refused, not
+// read into memory, and nothing is written.
+func TestListTooLarge(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, et.ListBlockIPs)
+	f.job.MaxSize = 64
+	_ = f.sim.PutList(et.ListBlockIPs, []byte(strings.Repeat("192.0.2.1\n", 10)))
+	_, err := f.job.RunOnce(context.Background())
+	if !errors.Is(err, blocklists.ErrListTooLarge) {
+		t.Fatalf("err = %v, want ErrListTooLarge", err)
+	}
+	if n := len(writes(t, f.bus)); n != 0 {
+		t.Errorf("%d writes", n)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
