@@ -132,6 +132,9 @@ type Write struct {
 // IndicatorWrite sets attributes (one value per name) and optionally the
 // status of an existing indicator.
 type IndicatorWrite struct {
+	// ID is the indicator's ThreatQ id, or 0 for an indicator known by
+	// value and type only (an ET IP list address), which the writer
+	// upserts by value and type.
 	ID     int64  `json:"id"`
 	Value  string `json:"value"`
 	Type   string `json:"type"`
@@ -181,8 +184,11 @@ func (m *Write) Validate() error {
 		errs = append(errs, fmt.Errorf("kind %q: want indicator or signature", m.Kind))
 	}
 	if w := m.Indicator; w != nil {
-		if w.ID < 1 || w.Value == "" || w.Type == "" || w.Source == "" || w.Attributes == nil {
-			errs = append(errs, errors.New("indicator: want id >= 1, value, type, source and attributes"))
+		if w.ID < 0 || w.Value == "" || w.Type == "" || w.Source == "" || w.Attributes == nil {
+			errs = append(errs, errors.New("indicator: want id >= 0, value, type, source and attributes"))
+		}
+		if w.ID == 0 && (len(w.RemoveAttributeIDs) > 0 || w.ReplaceStale) {
+			errs = append(errs, errors.New("indicator: id 0 (an indicator known by value and type only) cannot remove attribute rows"))
 		}
 		errs = append(errs, checkAttributes("indicator", w.Attributes)...)
 		for _, id := range w.RemoveAttributeIDs {

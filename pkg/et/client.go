@@ -91,6 +91,7 @@ type Client struct {
 	pro     *url.URL
 	block   *url.URL
 	sources []Source
+	lists   []Source
 	scrub   scrubber
 }
 
@@ -116,6 +117,9 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	for _, name := range cfg.Sources {
+		if strings.TrimSpace(name) == SourceNone {
+			continue
+		}
 		s, _ := ParseSource(name) // Validated.
 		if s != SourceBlock {
 			c.sources = append(c.sources, s)
@@ -127,12 +131,34 @@ func New(cfg Config) (*Client, error) {
 	}
 	slices.Sort(c.sources)
 	c.sources = slices.Compact(c.sources)
+	for _, name := range cfg.BlockLists {
+		s, _ := ParseList(name) // Validated.
+		c.lists = append(c.lists, s)
+	}
+	slices.Sort(c.lists)
+	c.lists = slices.Compact(c.lists)
 	return c, nil
 }
 
 // Sources returns the configured sources, "block" expanded into its files,
 // sorted and without duplicates.
 func (c *Client) Sources() []Source { return slices.Clone(c.sources) }
+
+// Lists returns the configured IP lists (ET_BLOCK_LISTS) as "list:" sources,
+// sorted and without duplicates. [Client.Check] and [Client.Download] take
+// them like any source: change detection is a conditional GET, as for the
+// block rules.
+func (c *Client) Lists() []Source { return slices.Clone(c.lists) }
+
+// flavorShown names the flavour asked for, and the configured one when it
+// differs: "snort-2.9.7 (ET_FLAVOR snort-2.9.7.0)".
+func (c *Client) flavorShown() string {
+	req := RequestFlavor(c.cfg.Flavor)
+	if req == c.cfg.Flavor {
+		return req
+	}
+	return req + " (ET_FLAVOR " + c.cfg.Flavor + ")"
+}
 
 // Flavor returns the configured flavour.
 func (c *Client) Flavor() string { return c.cfg.Flavor }
@@ -155,12 +181,13 @@ type target struct {
 	dir, dirShown string
 	file          string
 	tarball       bool // a ruleset tarball, with .md5 and version.txt beside it
+	list          bool // an IP list
 }
 
 func (t target) url(file string) (real, shown string) { return t.dir + file, t.dirShown + file }
 
 func (c *Client) target(src Source) (target, error) {
-	flavor := c.cfg.Flavor
+	flavor := RequestFlavor(c.cfg.Flavor)
 	switch src {
 	case SourceOpen, SourceOpenNoGPL:
 		p := "/" + string(src) + "/" + flavor + "/"
@@ -177,6 +204,16 @@ func (c *Client) target(src Source) (target, error) {
 			src: src, name: "pro/" + flavor, file: "etpro.rules.tar.gz", tarball: true,
 			dir:      c.pro.String() + "/" + code + "/" + flavor + "/",
 			dirShown: c.pro.Redacted() + "/" + redactedCode + "/" + flavor + "/",
+		}, nil
+	}
+	if p, ok := src.List(); ok {
+		dir, file, _ := strings.Cut(p, "/")
+		if _, err := ParseList(p); err != nil {
+			return target{}, permanent(err)
+		}
+		return target{
+			src: src, name: "list/" + p, file: file, list: true,
+			dir: c.block.String() + "/" + dir + "/", dirShown: c.block.Redacted() + "/" + dir + "/",
 		}, nil
 	}
 	file, ok := src.File()
@@ -394,7 +431,10 @@ func (c *Client) get(ctx context.Context, t target, real, shown string, hdr http
 	case t.src == SourcePro && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden):
 		return nil, fmt.Errorf("%w (HTTP %d): %w", ErrOinkcodeRejected, resp.StatusCode, se)
 	case resp.StatusCode == http.StatusNotFound && t.tarball:
-		return nil, fmt.Errorf("%w %q (HTTP 404): %w", ErrUnknownFlavour, c.cfg.Flavor, se)
+		return nil, fmt.Errorf("%w: ET has no %s for flavour %s (HTTP 404 for %s); %s: %w",
+			ErrUnknownFlavour, t.file, c.flavorShown(), shown, flavorAdvice(c.cfg.Flavor), se)
+	case resp.StatusCode == http.StatusNotFound && t.list:
+		return nil, fmt.Errorf("IP list %s %w (HTTP 404 for %s): %w", t.name, ErrNotFound, shown, se)
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, fmt.Errorf("block-rules file %s %w (HTTP 404): %w", t.file, ErrNotFound, se)
 	}

@@ -266,9 +266,9 @@ func TestDownloadDuringRepublish(t *testing.T) {
 	t.Run("consistent new ruleset is accepted", func(t *testing.T) {
 		t.Parallel()
 		var s *etsim.Server
-		f := newFixture(t, etsim.Options{}, et.Config{}, republishing(true, func() { _ = s.Put(etsim.SourceOpen, "suricata-5.0", next) }))
+		f := newFixture(t, etsim.Options{}, et.Config{}, republishing(true, func() { _ = s.Put(etsim.SourceOpen, et.DefaultFlavor, next) }))
 		s = f.sim
-		_ = s.Put(etsim.SourceOpen, "suricata-5.0", old)
+		_ = s.Put(etsim.SourceOpen, et.DefaultFlavor, old)
 		var buf bytes.Buffer
 		art, err := f.c.Download(t.Context(), et.SourceOpen, &buf)
 		if err != nil {
@@ -282,11 +282,11 @@ func TestDownloadDuringRepublish(t *testing.T) {
 		t.Parallel()
 		var s *etsim.Server
 		f := newFixture(t, etsim.Options{}, et.Config{}, republishing(false, func() {
-			s.SetMD5Override(etsim.SourceOpen, "suricata-5.0", strings.Repeat("cd", 16))
+			s.SetMD5Override(etsim.SourceOpen, et.DefaultFlavor, strings.Repeat("cd", 16))
 		}))
 		s = f.sim
-		_ = s.Put(etsim.SourceOpen, "suricata-5.0", old)
-		s.SetMD5Override(etsim.SourceOpen, "suricata-5.0", strings.Repeat("ab", 16))
+		_ = s.Put(etsim.SourceOpen, et.DefaultFlavor, old)
+		s.SetMD5Override(etsim.SourceOpen, et.DefaultFlavor, strings.Repeat("ab", 16))
 		_, err := f.c.Download(t.Context(), et.SourceOpen, &bytes.Buffer{})
 		if err == nil || errors.Is(err, et.ErrMD5Mismatch) || !httpx.IsTransient(err) {
 			t.Errorf("Download = %v, want a transient error that is not a mismatch", err)
@@ -302,7 +302,7 @@ func TestDownloadTruncated(t *testing.T) {
 		source et.Source
 		put    func(*etsim.Server)
 	}{
-		{"tarball", et.SourceOpen, func(s *etsim.Server) { _ = s.Put(etsim.SourceOpen, "suricata-5.0", cp.tarball) }},
+		{"tarball", et.SourceOpen, func(s *etsim.Server) { _ = s.Put(etsim.SourceOpen, et.DefaultFlavor, cp.tarball) }},
 		{"block file", et.BlockFile("emerging-tor.suricata.rules"), func(s *etsim.Server) {
 			_ = s.PutBlock("emerging-tor.suricata.rules", cp.tarball)
 		}},
@@ -327,12 +327,12 @@ func TestDownloadTruncated(t *testing.T) {
 func TestDownloadTooLarge(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, etsim.Options{}, et.Config{MaxSize: 1000}, nil)
-	_ = f.sim.Put(etsim.SourceOpen, "suricata-5.0", bytes.Repeat([]byte("x"), 1001))
+	_ = f.sim.Put(etsim.SourceOpen, et.DefaultFlavor, bytes.Repeat([]byte("x"), 1001))
 	_, err := f.c.Download(t.Context(), et.SourceOpen, &bytes.Buffer{})
 	if !errors.Is(err, et.ErrTooLarge) || httpx.IsTransient(err) {
 		t.Fatalf("Download = %v, want a permanent ErrTooLarge", err)
 	}
-	_ = f.sim.Put(etsim.SourceOpen, "suricata-5.0", bytes.Repeat([]byte("x"), 1000))
+	_ = f.sim.Put(etsim.SourceOpen, et.DefaultFlavor, bytes.Repeat([]byte("x"), 1000))
 	if _, err := f.c.Download(t.Context(), et.SourceOpen, &bytes.Buffer{}); err != nil {
 		t.Errorf("Download at the limit = %v", err)
 	}
@@ -342,8 +342,8 @@ func TestUnknownFlavour(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, etsim.Options{Oinkcode: proCode},
 		et.Config{Flavor: "suricata-9.9", Sources: []string{"open", "pro"}, Oinkcode: proCode}, nil)
-	_ = f.sim.Put(etsim.SourceOpen, "suricata-5.0", []byte("x"))
-	_ = f.sim.Put(etsim.SourcePro, "suricata-5.0", []byte("x"))
+	_ = f.sim.Put(etsim.SourceOpen, et.DefaultFlavor, []byte("x"))
+	_ = f.sim.Put(etsim.SourcePro, et.DefaultFlavor, []byte("x"))
 	for _, src := range []et.Source{et.SourceOpen, et.SourcePro} {
 		t.Run(string(src), func(t *testing.T) {
 			t.Parallel()
@@ -351,8 +351,13 @@ func TestUnknownFlavour(t *testing.T) {
 			if !errors.Is(err, et.ErrUnknownFlavour) || httpx.IsTransient(err) {
 				t.Fatalf("Download = %v, want a permanent ErrUnknownFlavour", err)
 			}
-			if !strings.Contains(err.Error(), `unknown flavour "suricata-9.9" (HTTP 404)`) {
-				t.Errorf("error %q does not name the flavour", err)
+			for _, want := range []string{"unknown flavour", "flavour suricata-9.9 (HTTP 404 for ", "/suricata-9.9/", "try ET_FLAVOR=" + et.DefaultFlavor} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			if strings.Contains(err.Error(), proCode) {
+				t.Errorf("error %q shows the oinkcode", err)
 			}
 			var se *httpx.StatusError
 			if !errors.As(err, &se) || se.StatusCode != 404 {
@@ -425,8 +430,8 @@ func TestBlockRules(t *testing.T) {
 func TestBadMD5File(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, etsim.Options{}, et.Config{}, nil)
-	_ = f.sim.Put(etsim.SourceOpen, "suricata-5.0", []byte("x"))
-	f.sim.SetMD5Override(etsim.SourceOpen, "suricata-5.0", "<html>oops</html>")
+	_ = f.sim.Put(etsim.SourceOpen, et.DefaultFlavor, []byte("x"))
+	f.sim.SetMD5Override(etsim.SourceOpen, et.DefaultFlavor, "<html>oops</html>")
 	_, err := f.c.Check(t.Context(), et.SourceOpen, et.State{})
 	var de *httpx.DecodeError
 	if !errors.Is(err, et.ErrBadMD5File) || !errors.As(err, &de) || httpx.IsTransient(err) {
@@ -454,7 +459,7 @@ func TestServerTrouble(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, etsim.Options{}, et.Config{Timeout: tt.timeout}, nil)
-			_ = f.sim.Put(etsim.SourceOpen, "suricata-5.0", []byte("x"))
+			_ = f.sim.Put(etsim.SourceOpen, et.DefaultFlavor, []byte("x"))
 			f.sim.Faults.Set(tt.faults)
 			_, cerr := f.c.Check(t.Context(), et.SourceOpen, et.State{})
 			_, derr := f.c.Download(t.Context(), et.SourceOpen, &bytes.Buffer{})
@@ -480,11 +485,71 @@ func TestServerTrouble(t *testing.T) {
 func TestContextCanceled(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, etsim.Options{}, et.Config{}, nil)
-	_ = f.sim.Put(etsim.SourceOpen, "suricata-5.0", []byte("x"))
+	_ = f.sim.Put(etsim.SourceOpen, et.DefaultFlavor, []byte("x"))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := f.c.Check(ctx, et.SourceOpen, et.State{})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Check = %v, want context.Canceled", err)
 	}
+}
+
+// TestFlavourPaths checks that ET_FLAVOR=suricata-7.0.6 asks for what
+// suricata-update asks for (the full version; etsim, like ET, serves the
+// 7.0.3 fork there) and that snort-2.9.7.0 asks for snort-2.9.7/, as
+// pulledpork does; a 404 there names both flavours, the redacted path and
+// what to try.
+func TestFlavourPaths(t *testing.T) {
+	t.Parallel()
+	cp := loadCorpus(t, "suricata-2017")
+	tests := []struct {
+		name, flavor, put string
+		source            et.Source
+		want              []string
+	}{
+		{name: "suricata-update's full version", flavor: "suricata-7.0.6", put: "suricata-7.0.3", source: et.SourceOpen,
+			want: []string{"/open/suricata-7.0.6/emerging.rules.tar.gz.md5", "/open/suricata-7.0.6/emerging.rules.tar.gz"}},
+		{name: "pulledpork's snort version", flavor: "snort-2.9.7.0", put: "snort-2.9.7", source: et.SourceOpen,
+			want: []string{"/open/snort-2.9.7/emerging.rules.tar.gz.md5", "/open/snort-2.9.7/emerging.rules.tar.gz"}},
+		{name: "pro with a full version", flavor: "suricata-7.0.6", put: "suricata-7.0.3", source: et.SourcePro,
+			want: []string{"/" + proCode + "/suricata-7.0.6/etpro.rules.tar.gz.md5", "/" + proCode + "/suricata-7.0.6/etpro.rules.tar.gz"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, etsim.Options{Oinkcode: proCode}, et.Config{Flavor: tt.flavor, Sources: []string{string(tt.source)}, Oinkcode: proCode}, nil)
+			simSrc := etsim.SourceOpen
+			if tt.source == et.SourcePro {
+				simSrc = etsim.SourcePro
+			}
+			if err := f.sim.Put(simSrc, tt.put, cp.tarball); err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			art, err := f.c.Download(t.Context(), tt.source, &buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !art.Verified || !bytes.Equal(buf.Bytes(), cp.tarball) {
+				t.Errorf("artefact %+v, %d bytes", art, buf.Len())
+			}
+			if got := f.sim.Paths(); strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("paths %q, want %q", got, tt.want)
+			}
+		})
+	}
+	t.Run("snort 404", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, etsim.Options{}, et.Config{Flavor: "snort-2.9.7.0"}, nil)
+		_ = f.sim.Put(etsim.SourceOpen, "snort-2.9.0", cp.tarball)
+		_, err := f.c.Download(t.Context(), et.SourceOpen, &bytes.Buffer{})
+		if !errors.Is(err, et.ErrUnknownFlavour) || httpx.IsTransient(err) {
+			t.Fatalf("Download = %v, want a permanent ErrUnknownFlavour", err)
+		}
+		for _, want := range []string{"flavour snort-2.9.7 (ET_FLAVOR snort-2.9.7.0)", "/open/snort-2.9.7/emerging.rules.tar.gz", "try ET_FLAVOR=snort-2.9.0"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -22,7 +21,6 @@ const (
 
 // Defaults of the other settings.
 const (
-	DefaultFlavor  = "suricata-5.0"
 	DefaultTimeout = 5 * time.Minute
 	DefaultMaxSize = 512 << 20
 )
@@ -32,14 +30,22 @@ const (
 // prefix, which is how Validate names the settings.
 type Config struct {
 	// Sources lists what to fetch: "open", "open-nogpl", "pro", "block"
-	// (the default block-rules files of the flavour's engine) or
-	// "block:<file>".
+	// (the default block-rules files of the flavour's engine),
+	// "block:<file>", or "none" (no rules: IP lists only).
 	Sources []string `env:"SOURCES" envDefault:"open"`
-	// Flavor is the ruleset flavour: "suricata-<version>" (e.g.
-	// suricata-5.0, suricata-7.0.3, suricata-8.0; ET maps a full version
-	// onto its fork), the legacy "suricata", "snort-2.9.0", "snort-edge" or
-	// "snort-3.0.0" (Snort-2 syntax).
-	Flavor string `env:"FLAVOR" envDefault:"suricata-5.0"`
+	// BlockLists lists the IP lists to fetch as indicators, as paths under
+	// the block-rules server: fwrules/emerging-Block-IPs.txt,
+	// blockrules/compromised-ips.txt. Empty: none. A rules file here, or
+	// an IP list in Sources, is refused by Validate.
+	BlockLists []string `env:"BLOCK_LISTS"`
+	// Flavor is the ruleset flavour: "suricata-<major.minor.patch>" of the
+	// local Suricata, as suricata-update sends it (ET maps it onto a fork:
+	// 7.0.3 and later to suricata-7.0.3), a fork directory (suricata-5.0,
+	// suricata-7.0.3, suricata-8.0), the legacy "suricata",
+	// "snort-<version>" of the local Snort (a fourth component is dropped,
+	// as pulledpork does: snort-2.9.7.0 asks for snort-2.9.7), "snort-2.9.0"
+	// or "snort-edge". See [RequestFlavor] and [DefaultFlavor].
+	Flavor string `env:"FLAVOR" envDefault:"suricata-7.0.3"`
 	// Oinkcode is the ET Pro subscription code, required for "pro". It is
 	// part of the download URL and is never shown.
 	Oinkcode config.Secret `env:"OINKCODE"`
@@ -94,11 +100,6 @@ func (c *Config) setDefaults() {
 	}
 }
 
-var (
-	suricataFlavor = regexp.MustCompile(`^suricata(-[0-9]+\.[0-9]+(\.[0-9]+)?)?$`)
-	snortFlavor    = regexp.MustCompile(`^snort-(2\.9\.0|edge|3\.0\.0)$`)
-)
-
 // Engine returns the engine the configured flavour is written for.
 func (c Config) Engine() Engine {
 	if strings.HasPrefix(c.Flavor, "snort") {
@@ -114,6 +115,9 @@ func (c Config) Validate() error {
 	var errs []error
 	pro := false
 	for _, name := range c.Sources {
+		if strings.TrimSpace(name) == SourceNone {
+			continue
+		}
 		s, err := ParseSource(name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("ET_SOURCES: %w", err))
@@ -121,13 +125,14 @@ func (c Config) Validate() error {
 		}
 		pro = pro || s == SourcePro
 	}
-	switch {
-	case !suricataFlavor.MatchString(c.Flavor) && !snortFlavor.MatchString(c.Flavor):
-		msg := "want suricata-<version> (e.g. suricata-5.0, suricata-7.0.3), suricata, snort-2.9.0, snort-edge or snort-3.0.0"
-		if strings.HasPrefix(c.Flavor, "snort-2.9") {
-			msg = "ET publishes every Snort 2.9.x ruleset as snort-2.9.0"
+	for _, name := range c.BlockLists {
+		if _, err := ParseList(name); err != nil {
+			errs = append(errs, fmt.Errorf("ET_BLOCK_LISTS: %w", err))
 		}
-		errs = append(errs, fmt.Errorf("ET_FLAVOR is %q: %s", c.Flavor, msg))
+	}
+	switch {
+	case !validFlavor(c.Flavor):
+		errs = append(errs, fmt.Errorf("ET_FLAVOR is %q: %s", c.Flavor, flavorHelp))
 	}
 	switch {
 	case pro && c.Oinkcode == "":

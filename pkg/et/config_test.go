@@ -21,7 +21,7 @@ func TestConfigEnvDefaults(t *testing.T) {
 	}
 	want := et.Config{
 		Sources:  []string{"open"},
-		Flavor:   "suricata-5.0",
+		Flavor:   "suricata-7.0.3",
 		OpenURL:  et.DefaultOpenURL,
 		ProURL:   et.DefaultProURL,
 		BlockURL: et.DefaultBlockURL,
@@ -73,7 +73,16 @@ func TestConfigValidate(t *testing.T) {
 			want: []string{"ET_OINKCODE: want letters"}, hide: "SECRET",
 		},
 		{name: "flavour", cfg: et.Config{Flavor: "suricata-5"}, want: []string{`ET_FLAVOR is "suricata-5"`}},
-		{name: "snort patch version", cfg: et.Config{Flavor: "snort-2.9.16.1"}, want: []string{"as snort-2.9.0"}},
+		{name: "both IP lists", cfg: et.Config{BlockLists: []string{"fwrules/emerging-Block-IPs.txt", "blockrules/compromised-ips.txt"}}},
+		{name: "IP list given as rules", cfg: et.Config{Sources: []string{"block:compromised-ips.txt"}},
+			want: []string{"ET_SOURCES", "block:compromised-ips.txt is not a rules file", "ET_BLOCK_LISTS as blockrules/compromised-ips.txt"}},
+		{name: "rules given as an IP list", cfg: et.Config{BlockLists: []string{"blockrules/emerging-drop.rules"}},
+			want: []string{"ET_BLOCK_LISTS", "blockrules/emerging-drop.rules is a rules file, not an IP list", "block:emerging-drop.rules in ET_SOURCES"}},
+		{name: "firewall script given as an IP list", cfg: et.Config{BlockLists: []string{"fwrules/emerging-IPTABLES-ALL.rules"}},
+			want: []string{"ET_BLOCK_LISTS", "firewall script", "fwrules/emerging-Block-IPs.txt"}},
+		{name: "IP list outside the list directories", cfg: et.Config{BlockLists: []string{"open/emerging-Block-IPs.txt"}},
+			want: []string{"ET_BLOCK_LISTS", "want fwrules/<file>.txt or blockrules/<file>.txt"}},
+		{name: "snort five components", cfg: et.Config{Flavor: "snort-2.9.16.1.1"}, want: []string{`ET_FLAVOR is "snort-2.9.16.1.1"`, "as pulledpork does"}},
 		{name: "ftp url", cfg: et.Config{OpenURL: "ftp://mirror"}, want: []string{"ET_OPEN_URL: ftp://mirror: want an http or https URL"}},
 		{name: "no host", cfg: et.Config{ProURL: "https://"}, want: []string{"ET_PRO_URL", "no host"}},
 		{name: "query", cfg: et.Config{BlockURL: "https://h/?a=b"}, want: []string{"ET_BLOCK_URL", "no query"}},
@@ -139,7 +148,13 @@ func TestFlavours(t *testing.T) {
 		{"snort-3.0.0", true, et.EngineSnort},
 		{"suricata-5", false, ""},
 		{"Suricata-5.0", false, ""},
-		{"snort-2.9.16.1", false, ""},
+		{"snort-2.9.16.1", true, et.EngineSnort},
+		{"snort-2.9.7.0", true, et.EngineSnort},
+		{"snort-2.9.7", true, et.EngineSnort},
+		{"suricata-7.0.6", true, et.EngineSuricata},
+		{"snort-2.9", false, ""},
+		{"snort-2.9.7.0.1", false, ""},
+		{"suricata-7.0.6.1", false, ""},
 		{"suricata-5.0/../x", false, ""},
 		{"suricata-5.0-enhanced", false, ""},
 	}
@@ -272,6 +287,32 @@ func TestParseMD5(t *testing.T) {
 			}
 			if err != nil || got != sum {
 				t.Errorf("ParseMD5(%q) = %q, %v; want %s", tt.in, got, err, sum)
+			}
+		})
+	}
+}
+
+// TestRequestFlavor checks the flavour directory asked for: Suricata
+// versions as suricata-update sends them (the full version, mapped by ET),
+// Snort versions as pulledpork rewrites them (s/(?<=\d\.\d\.\d)\.\d//).
+func TestRequestFlavor(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ flavor, want string }{
+		{"suricata-7.0.6", "suricata-7.0.6"},
+		{"suricata-7.0.3", "suricata-7.0.3"},
+		{"suricata-5.0", "suricata-5.0"},
+		{"suricata", "suricata"},
+		{"snort-2.9.7.0", "snort-2.9.7"},
+		{"snort-2.9.8.3", "snort-2.9.8"},
+		{"snort-2.9.16.1", "snort-2.9.16"},
+		{"snort-2.9.0", "snort-2.9.0"},
+		{"snort-edge", "snort-edge"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flavor, func(t *testing.T) {
+			t.Parallel()
+			if got := et.RequestFlavor(tt.flavor); got != tt.want {
+				t.Errorf("RequestFlavor(%q) = %q, want %q", tt.flavor, got, tt.want)
 			}
 		})
 	}

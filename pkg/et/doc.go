@@ -10,6 +10,17 @@
 // conditional GET. [Client.Download] streams the artefact to a writer,
 // hashes it on the way and refuses it when its md5 is not the published one.
 //
+// Flavours are asked for as the engine's own tool asks for them (see
+// [RequestFlavor]): a Suricata version in full, as suricata-update sends
+// it, which ET maps onto its fork; a Snort version without its fourth
+// component, as pulledpork sends it. The default is [DefaultFlavor].
+//
+// ET's IP lists (fwrules/emerging-Block-IPs.txt,
+// blockrules/compromised-ips.txt) are fetched like the block rules, as
+// "list:" sources ([Client.Lists]), and read with [ParseIPList]; a list
+// where rules are expected, or rules where a list is, is refused by
+// [Config.Validate].
+//
 // The ET Pro oinkcode is a secret that sits in the URL path. It never
 // appears in an error, a returned value or a String method of this package:
 // URLs shown anywhere use "<oinkcode>" in its place, and errors from

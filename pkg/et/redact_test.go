@@ -91,7 +91,7 @@ func TestOinkcodeNeverShown(t *testing.T) {
 				if !errors.Is(err, et.ErrOinkcodeRejected) || httpx.IsTransient(err) {
 					t.Errorf("err = %v, want a permanent ErrOinkcodeRejected", err)
 				}
-				for _, want := range []string{"ET Pro rejected the oinkcode (HTTP 403)", "/<oinkcode>/suricata-5.0/etpro.rules.tar.gz"} {
+				for _, want := range []string{"ET Pro rejected the oinkcode (HTTP 403)", "/<oinkcode>/" + et.DefaultFlavor + "/etpro.rules.tar.gz"} {
 					if !strings.Contains(err.Error(), want) {
 						t.Errorf("err = %q, want %q in it", err, want)
 					}
@@ -147,7 +147,7 @@ func TestOinkcodeNeverShown(t *testing.T) {
 		{name: "truncated", setup: func(s *etsim.Server) { s.SetTruncate(5) }},
 		{
 			name:  "md5 mismatch",
-			setup: func(s *etsim.Server) { s.SetMD5Override(etsim.SourcePro, "suricata-5.0", strings.Repeat("0", 32)) },
+			setup: func(s *etsim.Server) { s.SetMD5Override(etsim.SourcePro, et.DefaultFlavor, strings.Repeat("0", 32)) },
 		},
 		{name: "too large", cfg: et.Config{MaxSize: 3}},
 	}
@@ -161,7 +161,7 @@ func TestOinkcodeNeverShown(t *testing.T) {
 			cfg := tt.cfg
 			cfg.Sources, cfg.Oinkcode = []string{"pro"}, secret
 			f := newFixture(t, opt, cfg, nil)
-			_ = f.sim.Put(etsim.SourcePro, "suricata-5.0", tarball)
+			_ = f.sim.Put(etsim.SourcePro, et.DefaultFlavor, tarball)
 			if tt.setup != nil {
 				tt.setup(f.sim)
 			}
@@ -192,7 +192,7 @@ func TestNothingReturnedShowsTheCode(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, etsim.Options{Oinkcode: secret},
 		et.Config{Sources: []string{"pro", "open"}, Oinkcode: secret}, nil)
-	_ = f.sim.Put(etsim.SourcePro, "suricata-5.0", []byte("pro"))
+	_ = f.sim.Put(etsim.SourcePro, et.DefaultFlavor, []byte("pro"))
 	up, err := f.c.Check(t.Context(), et.SourcePro, et.State{})
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestNothingReturnedShowsTheCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(art.URL, "/<oinkcode>/suricata-5.0/etpro.rules.tar.gz") {
+	if !strings.Contains(art.URL, "/<oinkcode>/"+et.DefaultFlavor+"/etpro.rules.tar.gz") {
 		t.Errorf("Artefact.URL = %q, want the redacted URL", art.URL)
 	}
 	for _, v := range []any{f.c, *f.c, up, art, art.State, f.c.Sources()} {

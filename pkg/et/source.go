@@ -27,6 +27,10 @@ const (
 
 const blockPrefix = "block:"
 
+// SourceNone, alone in ET_SOURCES, fetches no rules (for an instance that
+// only fetches IP lists); it is not a source.
+const SourceNone = "none"
+
 // BlockFile returns the source of one block-rules file, e.g.
 // BlockFile("emerging-drop.suricata.rules").
 func BlockFile(name string) Source { return Source(blockPrefix + name) }
@@ -53,9 +57,63 @@ func ParseSource(name string) (Source, error) {
 		if !validSegment(file) {
 			return "", fmt.Errorf("%w: block-rules file %q is not a plain file name", ErrInvalidSource, file)
 		}
+		if !strings.HasSuffix(file, ".rules") {
+			return "", fmt.Errorf("%w: block:%s is not a rules file (the block rules end in .rules); "+
+				"an IP list such as compromised-ips.txt goes in ET_BLOCK_LISTS as blockrules/%s", ErrInvalidSource, file, file)
+		}
 		return s, nil
 	}
 	return "", fmt.Errorf("%w: %q: want open, open-nogpl, pro, block or block:<file>", ErrInvalidSource, name)
+}
+
+const listPrefix = "list:"
+
+// The directories ET publishes IP lists in.
+const (
+	// ListDirFWRules holds emerging-Block-IPs.txt (and firewall scripts,
+	// which are not lists).
+	ListDirFWRules = "fwrules"
+	// ListDirBlockRules holds compromised-ips.txt (and the block rules,
+	// which are rules).
+	ListDirBlockRules = "blockrules"
+)
+
+// The IP lists ThreatQ's own "Proofpoint ET OSINT" feed reads
+// (shared/contracts/et.md, corrections 3).
+const (
+	ListBlockIPs      = "fwrules/emerging-Block-IPs.txt"
+	ListCompromisedIP = "blockrules/compromised-ips.txt"
+)
+
+// ListFile returns the source of an IP list, named by its path under the
+// block-rules server: ListFile("fwrules/emerging-Block-IPs.txt").
+func ListFile(path string) Source { return Source(listPrefix + path) }
+
+// List returns the path of a "list:<dir>/<file>" source and true, or ""
+// and false for any other source.
+func (s Source) List() (string, bool) {
+	p, ok := strings.CutPrefix(string(s), listPrefix)
+	return p, ok
+}
+
+// ParseList reads an IP list as written in ET_BLOCK_LISTS: "<dir>/<file>"
+// with dir fwrules or blockrules and a file ending in .txt. A rules file
+// (*.rules) is refused with a message saying it is rules and where it
+// belongs.
+func ParseList(name string) (Source, error) {
+	p := strings.TrimSpace(name)
+	dir, file, ok := strings.Cut(p, "/")
+	switch {
+	case !ok || (dir != ListDirFWRules && dir != ListDirBlockRules) || !validSegment(file):
+		return "", fmt.Errorf("%w: IP list %q: want fwrules/<file>.txt or blockrules/<file>.txt (e.g. %s, %s)", ErrInvalidSource, p, ListBlockIPs, ListCompromisedIP)
+	case dir == ListDirBlockRules && strings.HasSuffix(file, ".rules"):
+		return "", fmt.Errorf("%w: %s is a rules file, not an IP list: put block:%s in ET_SOURCES", ErrInvalidSource, p, file)
+	case strings.HasSuffix(file, ".rules"):
+		return "", fmt.Errorf("%w: %s is a firewall script (iptables/PF/PIX/IPF syntax), not an IP list: ET's IP list there is %s", ErrInvalidSource, p, ListBlockIPs)
+	case !strings.HasSuffix(file, ".txt"):
+		return "", fmt.Errorf("%w: IP list %q: want a .txt file (e.g. %s, %s)", ErrInvalidSource, p, ListBlockIPs, ListCompromisedIP)
+	}
+	return ListFile(p), nil
 }
 
 // Engine is the IDS engine a flavour is written for.

@@ -102,6 +102,12 @@ func TestHazardSIDs(t *testing.T) {
 		{"suricata-2017", 2015739, "double space after the action", func(r *rules.Rule) bool {
 			return !r.Enabled && r.Proto == "http"
 		}},
+		{"suricata-5.0-2025", 2039749, `backslash before an ordinary letter in msg (Suricata drops it)`, func(r *rules.Rule) bool {
+			return r.Msg == "ET RETIRED WinGOMonitor.go CnC Checkin" && r.RawMsg() == `ET RETIRED WinGO\Monitor.go CnC Checkin`
+		}},
+		{"suricata-5.0-2025", 2008458, `escaped '/' in msg`, func(r *rules.Rule) bool {
+			return r.Msg == "ET USER_AGENTS Downloader User-Agent (AutoDL/1.0)"
+		}},
 		{"suricata-5.0-2025", 2011334, `escaped backslashes in msg`, func(r *rules.Rule) bool {
 			return strings.Contains(r.Msg, `(C\WINDOWS\system32\NetLogom.exe)`)
 		}},

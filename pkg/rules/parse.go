@@ -22,8 +22,10 @@ import (
 //   - an option ends at the first ';' outside a backslash escape, so "\\;"
 //     ends an option as it does in Suricata (suricata-update reads it as an
 //     escaped ';');
-//   - msg is unescaped; flowbits set NoAlert only for the exact value
-//     "noalert";
+//   - msg is unescaped as Suricata's detect-msg.c does it (a backslash
+//     before any byte is dropped), so Msg is the text Suricata puts in an
+//     alert; the raw value stays in Options; flowbits set NoAlert only for
+//     the exact value "noalert";
 //   - numbers are parsed like Python's int() but ASCII only, and must fit
 //     in an int;
 //   - a priority that is not an integer is kept in Options only.
@@ -246,28 +248,29 @@ func applyOption(r *Rule, name, val string, hasVal bool) error {
 	return nil
 }
 
-// unescapeMsg undoes the escapes \; \" \\ and \: that Suricata allows in
-// msg; any other backslash is kept.
+// unescapeMsg does what Suricata's DetectMsgSetup (src/detect-msg.c) does to
+// a msg value: every backslash not itself escaped is dropped and the byte
+// after it kept, whatever that byte is (\w gives w, \\ gives \, \; gives
+// ;); a lone backslash at the end is dropped. It works on bytes, as
+// Suricata does.
 func unescapeMsg(s string) string {
 	i := strings.IndexByte(s, '\\')
 	if i < 0 {
 		return s
 	}
-	var b strings.Builder
-	b.Grow(len(s))
-	b.WriteString(s[:i])
+	b := make([]byte, 0, len(s))
+	b = append(b, s[:i]...)
+	escape := false
 	for ; i < len(s); i++ {
 		c := s[i]
-		if c == '\\' && i+1 < len(s) {
-			switch s[i+1] {
-			case ';', '"', '\\', ':':
-				i++
-				c = s[i]
-			}
+		if !escape && c == '\\' {
+			escape = true
+			continue
 		}
-		b.WriteByte(c)
+		escape = false
+		b = append(b, c)
 	}
-	return b.String()
+	return string(b)
 }
 
 // pyInt parses s like Python's int(s) on an already stripped string: an

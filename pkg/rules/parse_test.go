@@ -58,14 +58,24 @@ func TestParse(t *testing.T) {
 				t.Errorf("got %+v", r)
 			}
 		}},
-		{name: "msg escapes are undone", line: `alert tcp any any -> any any (msg:"a\;b \"q\" c\\d e\:f \x"; sid:1;)`, check: func(t *testing.T, r *rules.Rule) {
-			if want := `a;b "q" c\d e:f \x`; r.Msg != want {
+		{name: "msg escapes are undone as Suricata does", line: `alert tcp any any -> any any (msg:"a\;b \"q\" c\\d e\:f \x"; sid:1;)`, check: func(t *testing.T, r *rules.Rule) {
+			if want := `a;b "q" c\d e:f x`; r.Msg != want {
 				t.Errorf("msg %q, want %q", r.Msg, want)
 			}
 			if r.Options[0].Value != `"a\;b \"q\" c\\d e\:f \x"` {
 				t.Errorf("raw msg option %q", r.Options[0].Value)
 			}
+			if want := `a\;b \"q\" c\\d e\:f \x`; r.RawMsg() != want {
+				t.Errorf("RawMsg %q, want %q", r.RawMsg(), want)
+			}
 		}},
+		// Suricata's DetectMsgParseTest02 (src/detect-msg.c) expects
+		// "\w\x\y\'" to read "wxy'"; the tail of its rule ("\\;\:") is
+		// left out because this parser ends an option at "\\;".
+		{name: "Suricata's msg unit test", line: `alert tcp any any -> any any (msg:"msg escape tests \w\x\y\'\"\:"; sid:100;)`, check: msg(`msg escape tests wxy'":`)},
+		{name: `escapes seen in ET msgs: \/ \d \s \w`, line: `alert http any any -> any any (msg:"ET USER_AGENTS Downloader User-Agent (AutoDL\/1.0) (^IE[\d\s]) (c \windows)"; sid:1;)`, check: msg(`ET USER_AGENTS Downloader User-Agent (AutoDL/1.0) (^IE[ds]) (c windows)`)},
+		{name: "msg ending in a lone backslash drops it", line: `alert tcp any any -> any any (msg:a\ ; sid:1;)`, check: msg(`a`)},
+		{name: "backslash before a multi-byte character", line: "alert tcp any any -> any any (msg:\"caf\\\u00e9\"; sid:1;)", check: msg("caf\u00e9")},
 		{name: "msg without quotes", line: `alert tcp any any -> any any (msg: plain text ; sid:1;)`, check: msg("plain text")},
 		{name: "msg lone quote", line: `alert tcp any any -> any any (msg:"; sid:1;)`, check: msg("")},
 		{name: "no msg", line: `alert tcp any any -> any any (sid:1;)`, check: msg("")},

@@ -21,8 +21,11 @@ type Rule struct {
 	Dst string
 	// DstPort is the destination port field.
 	DstPort string
-	// Msg is the msg option without its surrounding quotes, with the escapes
-	// \; \" \\ and \: undone.
+	// Msg is the msg option without its surrounding quotes, unescaped as
+	// Suricata does it (src/detect-msg.c): the backslash before any
+	// character is dropped, so "\w" reads "w" and "\\" reads "\". It is the
+	// text Suricata shows in an alert. The raw value, quotes and escapes
+	// kept, is the msg entry of Options (see [Rule.RawMsg]).
 	Msg string
 	// SID is the signature id; it is never 0 in a parsed rule.
 	SID int
@@ -82,6 +85,23 @@ type Option struct {
 	// Value is the text after the first ':', trimmed; empty for an option
 	// without a value.
 	Value string
+}
+
+// RawMsg returns the msg option as written in the rule, with its quotes and
+// escapes but without its surrounding quotes (what suricata-update reports
+// as msg), or "" when the rule has no msg. Of several msg options it takes
+// the last, as Msg does.
+func (r *Rule) RawMsg() string {
+	v := ""
+	for _, o := range r.Options {
+		if o.Name == "msg" {
+			v = o.Value
+			if len(v) >= 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1:max(1, len(v)-1)]
+			}
+		}
+	}
+	return v
 }
 
 // MetadataValues returns the values of the metadata entries with the given key, in

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -178,6 +179,161 @@ func TestETJob(t *testing.T) {
 			}
 			if n := h.sb.ThreatQ.Ledger.Len(); n != entries || s.Writer.Signatures.Load() != 0 {
 				t.Errorf("%s again wrote: ledger %d → %d entries, %d signatures", disabledIn, entries, n, s.Writer.Signatures.Load())
+			}
+		})
+	}
+}
+
+// TestETBlockList is an ET IP list end to end, over three versions:
+// fetcher, writer and the ThreatQ simulator. The ledger must hold every
+// address once, created at ET_BLOCK_LIST_STATUS, and each address that left
+// the list set once to ET_BLOCK_LIST_EXPIRED_STATUS; an unchanged list
+// writes nothing; the bad line is reported with its line number. The
+// expectations are written out by hand, not computed with pkg/et.
+func TestETBlockList(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sandbox.Options{Seed: 52})
+	const list = "fwrules/emerging-Block-IPs.txt"
+	vars := map[string]string{
+		"JOBS": "et", "ET_SOURCES": "none", "ET_BLOCK_LISTS": list,
+		"ET_BLOCK_LIST_STATUS": "Review", "ET_BLOCK_LIST_EXPIRED_STATUS": "Expired", "ET_BLOCK_LIST_SOURCE": "ET Block IPs",
+	}
+	versions := []string{
+		"# Emerging Threats fwrules block list\n#\n198.51.100.7\n203.0.113.0/24\n192.0.2.1\n",
+		"# v2: 192.0.2.1 left, 198.51.100.8 joined, a bad line\n198.51.100.7\n203.0.113.0/24\n\n198.51.100.8\n198.51.100.999\n",
+		"# v3: 203.0.113.0/24 left, two joined\n198.51.100.7\n198.51.100.8\n192.0.2.128/25\n2001:db8::/32\n",
+	}
+	start := h.sb.ThreatQ.Ledger.Len()
+	for i, v := range versions {
+		if err := h.sb.ET.PutList(list, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		s := h.runOnce(nil, vars)
+		if s.ET == nil || len(s.ET.Lists) != 1 || s.ET.Lists[0].Err != nil {
+			t.Fatalf("v%d: ET report %+v", i+1, s.ET)
+		}
+		if i == 1 {
+			r := s.ET.Lists[0]
+			if r.BadLines != 1 || len(r.Bad) != 1 || r.Bad[0].Line != 6 || r.Bad[0].File != list {
+				t.Errorf("v2: bad lines %d %v, want one at %s:6", r.BadLines, r.Bad, list)
+			}
+		}
+		if s.DeadLetter != 0 {
+			t.Errorf("v%d: %d dead letters", i+1, s.DeadLetter)
+		}
+		// The same list again writes nothing.
+		n := h.sb.ThreatQ.Ledger.Len()
+		if s := h.runOnce(nil, vars); s.Writer.Indicators.Load() != 0 || h.sb.ThreatQ.Ledger.Len() != n {
+			t.Errorf("v%d again: %d indicator writes, ledger %d → %d", i+1, s.Writer.Indicators.Load(), n, h.sb.ThreatQ.Ledger.Len())
+		}
+	}
+	got := map[string]int{}
+	for _, e := range h.sb.ThreatQ.Ledger.Entries()[start:] {
+		switch e.Op {
+		case "indicator.create":
+			got["create "+e.Name+" "+e.Value]++
+		case "status.set":
+			in, ok := indicatorByObject(h, e.Object)
+			if !ok {
+				t.Fatalf("ledger entry %+v names no indicator", e)
+			}
+			got["status "+in+" "+e.Value]++
+		default:
+			got[e.Op+" "+e.Object+" "+e.Name+"="+e.Value]++
+		}
+	}
+	want := map[string]int{
+		"create IP Address 198.51.100.7": 1, "create CIDR Block 203.0.113.0/24": 1, "create IP Address 192.0.2.1": 1,
+		"create IP Address 198.51.100.8": 1, "create CIDR Block 192.0.2.128/25": 1, "create CIDR Block 2001:db8::/32": 1,
+		"status 192.0.2.1 Expired": 1, "status 203.0.113.0/24 Expired": 1,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ledger %v,\nwant   %v", got, want)
+	}
+	final := map[string]string{
+		"IP Address/198.51.100.7": "Review", "IP Address/198.51.100.8": "Review", "CIDR Block/192.0.2.128/25": "Review",
+		"CIDR Block/2001:db8::/32": "Review", "IP Address/192.0.2.1": "Expired", "CIDR Block/203.0.113.0/24": "Expired",
+	}
+	for k, status := range final {
+		typ, value, _ := strings.Cut(k, "/")
+		in, ok := h.sb.ThreatQ.Lookup(typ, value)
+		if !ok || in.Status != status || !slices.Contains(in.Sources, "ET Block IPs") {
+			t.Errorf("%s: %+v (found %v), want status %s and source ET Block IPs", k, in, ok, status)
+		}
+	}
+}
+
+// indicatorByObject returns the value of the indicator a ledger object
+// ("indicator/<id>") names.
+func indicatorByObject(h *harness, object string) (string, bool) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(object, "indicator/"), 10, 64)
+	if err != nil {
+		return "", false
+	}
+	in, ok := h.sb.ThreatQ.Indicator(id)
+	return in.Value, ok
+}
+
+// TestETRealRulesets runs the ET job on the two other real rulesets in
+// shared/data/et, each asked for with the flavour its engine's tool would
+// send: snort-2.9.7.0 (pulledpork asks for snort-2.9.7/, served here with
+// the 2020 snort-2.9.0 tarball) and suricata-7.0.6 (suricata-update asks
+// for suricata-7.0.6/, which ET, and etsim, map to the suricata-7.0.3 fork,
+// served here with the 2025 tarball). Every enabled rule becomes one
+// signature; the counts are the corpus README's.
+func TestETRealRulesets(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		corpus, flavor, put, path string
+		enabled                   int
+		typ                       string
+		// names holds signature names as Suricata shows the msg, by sid:
+		// the backslash before any character dropped.
+		names map[string]string
+	}{
+		{"snort-2.9.0-2020", "snort-2.9.7.0", "snort-2.9.7", "/open/snort-2.9.7/emerging.rules.tar.gz", 19475, "Snort",
+			map[string]string{"2018010": `ET TROJAN Suspicious UA (^IE[ds])`, "2008510": `ET TROJAN Suspicious User-Agent - Possible Trojan Downloader (xa2xa2HttpClient)`}},
+		{"suricata-5.0-2025", "suricata-7.0.6", "suricata-7.0.3", "/open/suricata-7.0.6/emerging.rules.tar.gz", 14966, "Snort",
+			map[string]string{"2039749": "ET RETIRED WinGOMonitor.go CnC Checkin", "2008458": "ET USER_AGENTS Downloader User-Agent (AutoDL/1.0)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.corpus, func(t *testing.T) {
+			t.Parallel()
+			tarball, err := os.ReadFile(sharedtest.Path(t, "et/"+tt.corpus+"/emerging.rules.tar.gz"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newHarness(t, sandbox.Options{Seed: 53})
+			if err := h.sb.ET.Put("open", tt.put, tarball); err != nil {
+				t.Fatal(err)
+			}
+			vars := map[string]string{"JOBS": "et", "ET_FLAVOR": tt.flavor, "ET_SOURCES": "open"}
+			s := h.runOnce(nil, vars)
+			if !slices.Contains(h.sb.ET.Paths(), tt.path) {
+				t.Errorf("paths asked for %q, want %s among them", h.sb.ET.Paths(), tt.path)
+			}
+			sigs := h.sb.ThreatQ.Signatures()
+			statuses := map[string]int{}
+			names := map[string]string{}
+			for _, sg := range sigs {
+				statuses[sg.Status]++
+				if sg.Type != tt.typ {
+					t.Fatalf("signature %q has type %q, want %s", sg.Name, sg.Type, tt.typ)
+				}
+				for sid := range tt.names {
+					if strings.Contains(sg.Value, "sid:"+sid+";") {
+						names[sid] = sg.Name
+					}
+				}
+			}
+			if fmt.Sprint(names) != fmt.Sprint(tt.names) {
+				t.Errorf("signature names %q, want %q", names, tt.names)
+			}
+			if len(sigs) != tt.enabled || statuses["Active"] != tt.enabled {
+				t.Errorf("%d signatures with statuses %v, want %d Active", len(sigs), statuses, tt.enabled)
+			}
+			if s.DeadLetter != 0 {
+				t.Errorf("%d dead letters", s.DeadLetter)
 			}
 		})
 	}

@@ -7,7 +7,9 @@ Usage:
                                          files, read into memory first, ITER
                                          times; print {"rules", "seconds"}
 
-File names in the output are relative to ROOT, with '/' separators.
+File names in the output are relative to ROOT, with '/' separators. In the
+dump, "msg" is the text Suricata shows in an alert (suricata_msg models
+src/detect-msg.c) and "msg_raw" is suricata-update's msg, escapes kept.
 """
 
 import io
@@ -30,7 +32,23 @@ class _Count(logging.Handler):
         self.n += 1
 
 
-_ESC = re.compile(r'\\([;"\\:])')
+def suricata_msg(raw):
+    """Unescape a msg value as Suricata's DetectMsgSetup (src/detect-msg.c)
+    does: a backslash that is not itself escaped is dropped and the
+    character after it kept, whatever it is ("we remove the extra '\\' to
+    mimic snort"; its unit test turns \\w\\x\\y into wxy); a backslash at
+    the very end is dropped. suricata-update's r["msg"] is the raw text."""
+    out = []
+    escape = False
+    for c in raw:
+        if not escape and c == "\\":
+            escape = True
+        else:
+            escape = False
+            out.append(c)
+    return "".join(out)
+
+
 _KV = re.compile(r"(\S*)\s*(.*)", re.S)
 
 
@@ -72,7 +90,8 @@ def dump(root, files):
                 "direction": _header(r, "direction"),
                 "dst": _header(r, "dest_addr"),
                 "dport": _header(r, "dest_port"),
-                "msg": _ESC.sub(r"\1", r["msg"]),
+                "msg": suricata_msg(r["msg"]),
+                "msg_raw": r["msg"],
                 "classtype": r["classtype"] or "",
                 "references": refs,
                 "metadata": meta,

@@ -8,6 +8,19 @@
 //	/open-nogpl/<flavour>/emerging.rules.tar.gz (+ .md5, and version.txt)
 //	/<oinkcode>/<flavour>/etpro.rules.tar.gz    (+ .md5, and version.txt)
 //	/blockrules/<file>                          plain files, no .md5
+//	/fwrules/<file>                             plain files, no .md5
+//
+// The block-rules and fwrules directories hold rules files and IP lists
+// (blockrules/compromised-ips.txt, fwrules/emerging-Block-IPs.txt) alike;
+// like ET, the simulator serves whatever bytes were put, so a list fed to
+// a rule parser, or rules to a list parser, is the client's problem.
+//
+// Like the real servers it maps a full Suricata version, which is what
+// suricata-update asks for, onto one of ET's forks (see [ForkOf]): a
+// request for open/suricata-7.0.6/ is served what was put under
+// suricata-7.0.3. Snort directories are served only as put: whether ET
+// answers for snort-2.9.7/ (what pulledpork asks for on Snort 2.9.7.0) is
+// not known, so the simulator answers 404 unless a test puts it.
 //
 // Like the real servers it publishes next to every tarball a .md5 file
 // holding the tarball's hex md5 and a newline, answers conditional GETs
@@ -29,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +64,7 @@ const (
 	RouteProMD5       = "GET /{oinkcode}/{flavour}/etpro.rules.tar.gz.md5"
 	RouteProVersion   = "GET /{oinkcode}/{flavour}/version.txt"
 	RouteBlockRules   = "GET /blockrules/{file}"
+	RouteFWRules      = "GET /fwrules/{file}"
 )
 
 const (
@@ -92,8 +107,10 @@ type Server struct {
 	opts Options
 
 	mu       sync.Mutex
+	paths    []string
 	sets     map[setKey]*file
 	block    map[string]*file
+	fw       map[string]*file
 	version  int
 	truncate int64
 }
@@ -134,6 +151,7 @@ func New(opts Options) *Server {
 		opts:    opts,
 		sets:    make(map[setKey]*file),
 		block:   make(map[string]*file),
+		fw:      make(map[string]*file),
 		version: firstVersion,
 	}
 }
@@ -176,6 +194,26 @@ func (s *Server) PutBlock(name string, content []byte) error {
 	defer s.mu.Unlock()
 	s.block[name] = s.newFile(content)
 	return nil
+}
+
+// PutList publishes content at path, "blockrules/<file>" or
+// "fwrules/<file>" (an IP list such as fwrules/emerging-Block-IPs.txt):
+// plain files with ETag and Last-Modified and no .md5.
+func (s *Server) PutList(path string, content []byte) error {
+	dir, name, _ := strings.Cut(path, "/")
+	if !validName(name) {
+		return fmt.Errorf("%w: list file %q", ErrBadContent, path)
+	}
+	switch dir {
+	case "blockrules":
+		return s.PutBlock(name, content)
+	case "fwrules":
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.fw[name] = s.newFile(content)
+		return nil
+	}
+	return fmt.Errorf("%w: list directory %q: want blockrules or fwrules", ErrBadContent, dir)
 }
 
 func (s *Server) newFile(body []byte) *file {
@@ -223,6 +261,60 @@ func (s *Server) SetTruncate(n int64) {
 	s.truncate = n
 }
 
+// maxPaths bounds the request paths a Server remembers.
+const maxPaths = 4096
+
+// Paths returns the URL paths of the requests the server received, oldest
+// first (at most the last 4096), oinkcodes included as sent.
+func (s *Server) Paths() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.paths)
+}
+
+func (s *Server) record(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		if len(s.paths) == maxPaths {
+			s.paths = slices.Delete(s.paths, 0, maxPaths/2)
+		}
+		s.paths = append(s.paths, r.URL.Path)
+		s.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ForkOf returns the fork directory ET serves for a full Suricata version
+// directory, as ET announced it for suricata-update users
+// (shared/contracts/et.md §1.1 and corrections 2): suricata-7.0.3 for 7.0.3
+// and later, suricata-5.0 for 5.x, 6.x and 7.0.0 to 7.0.2. It reports false
+// for anything else (a fork name itself, a Snort flavour, older versions).
+func ForkOf(flavour string) (string, bool) {
+	v, ok := strings.CutPrefix(flavour, "suricata-")
+	if !ok {
+		return "", false
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return "", false
+	}
+	var n [3]int
+	for i, p := range parts {
+		x, err := strconv.Atoi(p)
+		if err != nil || x < 0 || len(p) > 3 {
+			return "", false
+		}
+		n[i] = x
+	}
+	switch {
+	case n[0] > 7 || n[0] == 7 && (n[1] > 0 || n[2] >= 3):
+		return "suricata-7.0.3", true
+	case n[0] >= 5:
+		return "suricata-5.0", true
+	}
+	return "", false
+}
+
 // Handler returns the server's HTTP handler, admin routes included.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -234,8 +326,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(RouteProTarball, s.servePro(kindTarball))
 	mux.HandleFunc(RouteProMD5, s.servePro(kindMD5))
 	mux.HandleFunc(RouteProVersion, s.servePro(kindVersion))
-	mux.HandleFunc(RouteBlockRules, s.serveBlock)
-	return s.Base.Handler(mux, nil)
+	mux.HandleFunc(RouteBlockRules, s.servePlain(func() map[string]*file { return s.block }))
+	mux.HandleFunc(RouteFWRules, s.servePlain(func() map[string]*file { return s.fw }))
+	return s.record(s.Base.Handler(mux, nil))
 }
 
 type kind int
@@ -266,6 +359,11 @@ func (s *Server) servePro(k kind) http.HandlerFunc {
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, key setKey, k kind) {
 	s.mu.Lock()
 	f, ok := s.sets[key]
+	if !ok {
+		if fork, mapped := ForkOf(key.flavour); mapped {
+			f, ok = s.sets[setKey{key.source, fork}]
+		}
+	}
 	var cp file
 	if ok {
 		cp = *f
@@ -289,9 +387,15 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, key setKey, k
 	}
 }
 
-func (s *Server) serveBlock(w http.ResponseWriter, r *http.Request) {
+// servePlain serves the plain files of the map files returns, which it
+// reads under s.mu.
+func (s *Server) servePlain(files func() map[string]*file) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.serveFrom(w, r, files) }
+}
+
+func (s *Server) serveFrom(w http.ResponseWriter, r *http.Request, files func() map[string]*file) {
 	s.mu.Lock()
-	f, ok := s.block[r.PathValue("file")]
+	f, ok := files()[r.PathValue("file")]
 	var cp file
 	if ok {
 		cp = *f

@@ -388,3 +388,51 @@ func TestWithholdMD5(t *testing.T) {
 		t.Errorf("md5 not published again: %v", err)
 	}
 }
+
+// TestForkMapping checks that a full Suricata version, as suricata-update
+// asks for it, is served from ET's fork for that version, that Snort
+// directories are served only as put, and that Paths records what was
+// asked for.
+func TestForkMapping(t *testing.T) {
+	t.Parallel()
+	s := etsim.New(etsim.Options{})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	if err := s.Put(etsim.SourceOpen, "suricata-7.0.3", []byte("fork 7")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(etsim.SourceOpen, "suricata-5.0", []byte("fork 5")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		flavour string
+		status  int
+		body    string
+	}{
+		{"suricata-7.0.6", 200, "fork 7"},
+		{"suricata-7.0.3", 200, "fork 7"},
+		{"suricata-8.0.1", 200, "fork 7"},
+		{"suricata-7.0.2", 200, "fork 5"},
+		{"suricata-6.0.10", 200, "fork 5"},
+		{"suricata-4.1.0", 404, ""},
+		{"suricata-7.0", 404, ""},
+		{"snort-2.9.7", 404, ""},
+	}
+	var want []string
+	for _, tt := range tests {
+		p := "/open/" + tt.flavour + "/emerging.rules.tar.gz"
+		want = append(want, p)
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != tt.status || tt.status == 200 && string(b) != tt.body {
+			t.Errorf("%s: %d %q, want %d %q", tt.flavour, resp.StatusCode, b, tt.status, tt.body)
+		}
+	}
+	if got := s.Paths(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("Paths = %q, want %q", got, want)
+	}
+}

@@ -301,6 +301,16 @@ func (s Summary) Print(w io.Writer) {
 			}
 			fmt.Fprintf(tw, "ET %s\t%s\t\n", src.Source, state)
 		}
+		for _, l := range s.ET.Lists {
+			state := "unchanged (nothing downloaded)"
+			if l.Changed {
+				state = fmt.Sprintf("%d addresses: %d added, %d expired, %d bad lines", l.Entries, l.Added, l.Removed, l.BadLines)
+			}
+			if l.Err != nil {
+				state = "failed: " + l.Err.Error()
+			}
+			fmt.Fprintf(tw, "ET %s\t%s\t\n", l.List, state)
+		}
 		fmt.Fprintf(tw, "rules parsed\t%d\t\n", s.Loader.Rules.Load())
 		fmt.Fprintf(tw, "signatures written (new or changed)\t%d\t\n", s.Writer.Signatures.Load())
 	}

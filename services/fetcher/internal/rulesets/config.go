@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tqflow/tqflow/pkg/et"
+	"github.com/tqflow/tqflow/services/fetcher/internal/blocklists"
 )
 
 // Config is the ET job's configuration. The fetcher nests it without a
@@ -21,6 +22,27 @@ type Config struct {
 	// case-insensitively; empty or "all" selects every file. Block-rules
 	// files are chosen by ET_SOURCES and always published.
 	Rulesets []string `env:"ET_RULESETS" envSeparator:","`
+	// BlockListStatus is the ThreatQ status of the addresses on the IP
+	// lists of ET_BLOCK_LISTS; BlockListExpiredStatus that of an address
+	// that left its list; BlockListSource the ThreatQ source of both.
+	BlockListStatus        string `env:"ET_BLOCK_LIST_STATUS" envDefault:"Active"`
+	BlockListExpiredStatus string `env:"ET_BLOCK_LIST_EXPIRED_STATUS" envDefault:"Expired"`
+	BlockListSource        string `env:"ET_BLOCK_LIST_SOURCE" envDefault:"Emerging Threats"`
+}
+
+// lists returns the IP-list job c describes, without its connections.
+func (c Config) lists() *blocklists.Job {
+	j := &blocklists.Job{Status: c.BlockListStatus, ExpiredStatus: c.BlockListExpiredStatus, Source: c.BlockListSource}
+	if j.Status == "" {
+		j.Status = "Active"
+	}
+	if j.ExpiredStatus == "" {
+		j.ExpiredStatus = "Expired"
+	}
+	if j.Source == "" {
+		j.Source = "Emerging Threats"
+	}
+	return j
 }
 
 // Validate reports every problem at once.
@@ -28,6 +50,11 @@ func (c Config) Validate() error {
 	var errs []error
 	if err := c.ET.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if len(c.ET.BlockLists) > 0 {
+		if err := c.lists().Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, s := range c.Rulesets {
 		s = strings.TrimSpace(s)

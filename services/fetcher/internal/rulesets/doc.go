@@ -8,6 +8,9 @@
 // stored every message does it record the new state in KV, so a failed run
 // is simply done again next time.
 //
+// The IP lists of ET_BLOCK_LISTS are not rules: the same run hands them to
+// package blocklists, which writes them as indicators.
+//
 // The ET Pro oinkcode is part of the download URL. pkg/et redacts it from
 // every error and value it returns; this package never formats a URL or a
 // configuration of its own, so it stays redacted.

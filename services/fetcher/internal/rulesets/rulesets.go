@@ -19,6 +19,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/et"
 	"github.com/tqflow/tqflow/schemas"
+	"github.com/tqflow/tqflow/services/fetcher/internal/blocklists"
 )
 
 // ErrBadArchive is a downloaded ruleset that is not a readable gzipped tar
@@ -78,6 +79,9 @@ type Fetcher struct {
 	Now func() time.Time
 	// Log receives progress; discarded when nil.
 	Log *slog.Logger
+	// Lists, when set, runs the IP lists of ET_BLOCK_LISTS after the
+	// rulesets, in the same run.
+	Lists *blocklists.Job
 }
 
 // New builds the ET job of instance from c.
@@ -100,16 +104,24 @@ func New(ctx context.Context, c Config, instance string, b *bus.Bus, log *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("et job: %w", err)
 	}
-	return &Fetcher{
+	f := &Fetcher{
 		Client: client, Bus: b, State: kv, Objects: objs, Instance: instance,
 		Select: NewSelection(c.Rulesets), Log: log,
-	}, nil
+	}
+	if len(client.Lists()) > 0 {
+		j := c.lists()
+		j.Client, j.Bus, j.State, j.Objects, j.Instance, j.Log = client, b, kv, objs, instance, log
+		f.Lists = j
+	}
+	return f, nil
 }
 
 // Report is what one run did.
 type Report struct {
 	// Sources has one entry per configured source, in order.
 	Sources []SourceReport
+	// Lists has one entry per IP list of ET_BLOCK_LISTS, in order.
+	Lists []blocklists.Report
 	// Elapsed is how long the run took.
 	Elapsed time.Duration
 }
@@ -173,6 +185,16 @@ func (f *Fetcher) RunOnce(ctx context.Context) (Report, error) {
 			f.log().Error("et source failed; its state is unchanged", "source", string(src), "err", sr.Err)
 		}
 		rep.Sources = append(rep.Sources, sr)
+	}
+	if f.Lists != nil {
+		if f.Lists.Now == nil {
+			f.Lists.Now = f.Now
+		}
+		lrs, err := f.Lists.RunOnce(ctx)
+		rep.Lists = lrs
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	rep.Elapsed = time.Since(start)
 	return rep, errors.Join(errs...)
