@@ -28,6 +28,10 @@ type embeddedConfig struct {
 	Listen string `env:"NATS_LISTEN"`
 }
 
+// runMetricsAddr is where tqflow run serves metrics unless METRICS_ADDR
+// says otherwise: the loopback. Containers set METRICS_ADDR=:9090.
+const runMetricsAddr = "127.0.0.1:9090"
+
 func runCommand(stdout io.Writer) app.Command {
 	return app.Command{
 		Name:        "run",
@@ -42,6 +46,9 @@ func runCommand(stdout io.Writer) app.Command {
 			}
 			if err := app.JoinUsage(pc.Parse(env), env.Parse(&ec), env.Parse(&mc)); err != nil {
 				return err
+			}
+			if _, set := env.Vars["METRICS_ADDR"]; !set {
+				mc.Metrics.Addr = runMetricsAddr // One host: not on every interface.
 			}
 			b, shutdown, err := openBus(ctx, env, ec)
 			if err != nil {
