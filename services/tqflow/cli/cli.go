@@ -5,6 +5,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -36,6 +37,7 @@ func commands(stdout, stderr io.Writer) map[string]app.Command {
 		dlqCommand(stdout),
 		replayCommand(stdout, stderr),
 		healthcheckCommand(stdout),
+		initCommand(os.Stdin, stdout),
 	}
 	m := make(map[string]app.Command, len(cmds))
 	for _, c := range cmds {

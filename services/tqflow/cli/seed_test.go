@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	if prog := filepath.Base(os.Args[0]); slices.Contains(cli.SeedNames(), prog) {
 		os.Exit(cli.MainAs(prog, os.Args[1:], os.Stdout, os.Stderr))
 	}
+	if os.Getenv("TQFLOW_TEST_AS_TQFLOW") == "1" {
+		os.Exit(cli.MainAs("tqflow", os.Args[1:], os.Stdout, os.Stderr))
+	}
 	os.Exit(m.Run())
 }
 
