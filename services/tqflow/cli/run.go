@@ -62,6 +62,7 @@ func runCommand(stdout io.Writer) app.Command {
 				return err
 			}
 			p.Observe(m.OnSettle)
+			watchFetch(p.Fetcher(), os.Stderr)
 			srv, err := obs.NewServer(mc.Metrics, m, b)
 			if err != nil {
 				return app.UsageError{Err: err}
