@@ -3,11 +3,19 @@ package pkginstall_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
+	"github.com/tqflow/tqflow/pkg/sim/sandbox"
+	"github.com/tqflow/tqflow/pkg/sim/tqsim"
 )
 
 // debFile returns the package under test, or skips.
@@ -157,6 +165,8 @@ func TestDebInstallUpgradePurge(t *testing.T) {
 		t.Errorf("tq-misp-export -h:\n%s", out)
 	}
 
+	unitRunsAPass(t, root, string(unit), uid, gid)
+
 	// An upgrade (the same package again) keeps the operator's settings.
 	mine := []byte("JOBS=misp\nMISP_URL=https://misp.example\n")
 	if err := os.WriteFile(at("etc/tqflow/tqflow.env"), mine, 0o640); err != nil {
@@ -179,5 +189,83 @@ func TestDebInstallUpgradePurge(t *testing.T) {
 	}
 	if out := dpkg(t, root, "-l"); strings.Contains(out, "ii  tqflow") {
 		t.Errorf("still installed:\n%s", out)
+	}
+}
+
+// unitRunsAPass: the installed tqflow init (non-interactive) fills the
+// packaged /etc/tqflow/tqflow.env for the sandbox and keeps it 0640
+// root:tqflow; then the unit's own command line, with its Environment, run
+// as the tqflow user (no systemd here to start it) with --once added,
+// reads that file and runs a pass against the sandbox.
+func unitRunsAPass(t *testing.T, root, unit, uid, gid string) {
+	t.Helper()
+	sb, err := sandbox.Start(sandbox.Options{Seed: 9, Indicators: 30, ContextShare: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	at := func(p string) string { return filepath.Join(root, p) }
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	init := exec.CommandContext(ctx, at("usr/bin/tqflow"), "init", "--non-interactive", "-c", at("etc/tqflow"),
+		"--jobs", "ctr", "--threatq-url", sb.ThreatQURL, "--threatq-email", tqsim.DefaultUser.Email,
+		"--threatq-client-id", tqsim.DefaultUser.ClientID, "--ctr-client-id", ctrsim.DefaultClientID,
+		"--ctr-saved-search", sandbox.SavedSearch, "--set", "CTR_BASE_URL="+sb.CTRURL, "--set", "METRICS_ADDR=127.0.0.1:0")
+	init.Env = []string{"THREATQ_PASSWORD=" + tqsim.DefaultUser.Password, "CTR_CLIENT_PASSWORD=" + ctrsim.DefaultClientPassword}
+	if out, err := init.CombinedOutput(); err != nil {
+		t.Fatalf("tqflow init: %v\n%s", err, out)
+	}
+	fi, err := os.Stat(at("etc/tqflow/tqflow.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o640 || statGID(fi) != gid {
+		t.Errorf("after init: tqflow.env mode %v group %s, want 0640 and tqflow's %s", fi.Mode().Perm(), statGID(fi), gid)
+	}
+
+	var args, env []string
+	for _, line := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			args = strings.Fields(strings.ReplaceAll(v, "/etc/tqflow", at("etc/tqflow")))
+		}
+		if v, ok := strings.CutPrefix(line, "Environment="); ok {
+			env = append(env, v)
+		}
+	}
+	if len(args) == 0 {
+		t.Fatal("no ExecStart in the unit")
+	}
+	// The state directory systemd would make, owned by the user.
+	state := filepath.Join(root, "var/lib/tqflow")
+	if err := os.MkdirAll(state, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := strconv.Atoi(uid)
+	g, _ := strconv.Atoi(gid)
+	if err := os.Chown(state, u, g); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range env {
+		env[i] = strings.ReplaceAll(e, "/var/lib/tqflow", state)
+	}
+	// The tqflow user must reach the root, as it reaches / on a host.
+	for d := root; d != filepath.Dir(d) && strings.HasPrefix(d, os.TempDir()); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, strings.Replace(args[0], "/usr/bin/tqflow", at("usr/bin/tqflow"), 1), append(args[1:], "--once")...)
+	cmd.Env = env
+	cmd.Dir = state
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(u), Gid: uint32(g)}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the unit's command as the tqflow user: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "indicators read") {
+		t.Errorf("no summary from the unit's command:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(state, "nats")); err != nil {
+		t.Errorf("the NATS store is not in the state directory: %v", err)
 	}
 }
