@@ -25,9 +25,10 @@ type Progress struct {
 	now      func() time.Time
 	interval time.Duration
 
-	mu   sync.Mutex
-	n    int64
-	last time.Time
+	mu       sync.Mutex
+	n        int64
+	last     time.Time
+	finished bool
 }
 
 // ProgressOptions configures [NewProgress].
@@ -118,12 +119,17 @@ func (p *Progress) Describe(s string) {
 	p.bar.Describe(s)
 }
 
-// Done ends the bar (a log line has nothing to end).
+// Done ends the bar (a log line has nothing to end); a bar that counted
+// nothing leaves no trace. Done twice is Done once.
 func (p *Progress) Done() {
 	if p == nil || p.bar == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.n == 0 || p.finished {
+		return
+	}
+	p.finished = true
 	_ = p.bar.Finish()
 }

@@ -20,13 +20,14 @@ func TestProgressBarOnATerminal(t *testing.T) {
 	p.Add(100)
 	p.Add(100)
 	p.Done()
+	p.Done()
 	out := w.String()
 	for _, want := range []string{"fetch ctr", "200/200", "100%"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bar lacks %q: %q", want, out)
 		}
 	}
-	if !strings.HasSuffix(out, "\n") {
+	if !strings.HasSuffix(out, "\n") || strings.HasSuffix(out, "\n\n") {
 		t.Errorf("bar not ended with a new line: %q", out)
 	}
 }
@@ -60,4 +61,15 @@ func TestProgressLogLinesElsewhere(t *testing.T) {
 	var nilP *app.Progress
 	nilP.Add(1)
 	nilP.Done()
+}
+
+// TestProgressNothingCounted: a bar that counted nothing draws nothing.
+func TestProgressNothingCounted(t *testing.T) {
+	t.Parallel()
+	var w bytes.Buffer
+	p := app.NewProgress(&w, nil, app.ProgressOptions{What: "parse rulesets", Unit: "lines", Total: -1, Terminal: true})
+	p.Done()
+	if w.Len() != 0 {
+		t.Errorf("drew %q", w.String())
+	}
 }

@@ -29,3 +29,11 @@ func watchFetch(f *fetchersvc.Fetcher, w io.Writer) {
 		}
 	}
 }
+
+// parseProgress returns the signature-loader's OnParsed hook: one bar on
+// w, when it is a terminal, counting the rules lines parsed across files,
+// and a func that ends it.
+func parseProgress(w io.Writer) (onParsed func(file string, lines int), done func()) {
+	bar := app.NewProgress(w, nil, app.ProgressOptions{What: "parse rulesets", Unit: "lines", Total: -1})
+	return func(_ string, lines int) { bar.Add(lines) }, bar.Done
+}

@@ -50,6 +50,9 @@ func runCommand(stdout io.Writer) app.Command {
 			if _, set := env.Vars["METRICS_ADDR"]; !set {
 				mc.Metrics.Addr = runMetricsAddr // One host: not on every interface.
 			}
+			onParsed, parsed := parseProgress(os.Stderr)
+			pc.Loader.OnParsed = onParsed
+			defer parsed()
 			b, shutdown, err := openBus(ctx, env, ec)
 			if err != nil {
 				return err
@@ -76,6 +79,7 @@ func runCommand(stdout io.Writer) app.Command {
 			}()
 			if env.Common.Once {
 				s, err := p.RunOnce(ctx, env.Historical)
+				parsed()
 				s.Print(stdout)
 				return err
 			}
