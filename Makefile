@@ -63,7 +63,11 @@ install: ## install tqflow, the seeds' names as links, the unit and (if absent) 
 	chmod 0644 $(DESTDIR)$(UNITDIR)/tqflow.service
 	install -d -m 0750 $(DESTDIR)$(CONFDIR)
 	test -e $(DESTDIR)$(CONFDIR)/tqflow.env || install -m 0640 deploy/package/tqflow.env $(DESTDIR)$(CONFDIR)/tqflow.env
-	@echo "next: create the tqflow user (systemd-sysusers deploy/package/sysusers.conf), tqflow init -c $(CONFDIR), systemctl enable --now tqflow"
+	install -D -m 0644 deploy/package/sysusers.conf $(DESTDIR)/usr/lib/sysusers.d/tqflow.conf
+	@# On this host (no DESTDIR): the tqflow user, and its group on the configuration.
+	if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+		systemd-sysusers /usr/lib/sysusers.d/tqflow.conf && chgrp tqflow $(CONFDIR) $(CONFDIR)/tqflow.env; fi
+	@echo "next: tqflow init -c $(CONFDIR), then systemctl daemon-reload && systemctl enable --now tqflow"
 .PHONY: install
 
 package: ## build the .deb and .rpm (binary, seed links, unit, env template) into dist/ with nfpm
