@@ -51,8 +51,47 @@ fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')
 .PHONY: fmt
 
+# Installing and packaging: the tqflow binary, the seed connectors' names
+# as links to it, the systemd unit and the env file template.
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+UNITDIR   ?= /etc/systemd/system
+CONFDIR   ?= /etc/tqflow
+SEEDS     := tq-conn-ctr-enrichment tq-misp-export tq-conn-emerging-threats tq-emergingthreats
+VERSION   ?= 0.1.0~git$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
+ARCH      ?= $(shell $(GO) env GOARCH)
+NFPM      ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+DIST      ?= dist
+
+install: ## install tqflow, the seeds' names as links, the unit and (if absent) /etc/tqflow/tqflow.env
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./services/tqflow
+	install -D -m 0755 $(BIN)/tqflow $(DESTDIR)$(PREFIX)/bin/tqflow
+	for s in $(SEEDS); do ln -sf tqflow $(DESTDIR)$(PREFIX)/bin/$$s; done
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/bin/tqflow|$(PREFIX)/bin/tqflow|' deploy/systemd/tqflow.service > $(DESTDIR)$(UNITDIR)/tqflow.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/tqflow.service
+	install -d -m 0750 $(DESTDIR)$(CONFDIR)
+	test -e $(DESTDIR)$(CONFDIR)/tqflow.env || install -m 0640 deploy/package/tqflow.env $(DESTDIR)$(CONFDIR)/tqflow.env
+	install -D -m 0644 deploy/package/sysusers.conf $(DESTDIR)/usr/lib/sysusers.d/tqflow.conf
+	@# On this host (no DESTDIR): the tqflow user, and its group on the configuration.
+	if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+		systemd-sysusers /usr/lib/sysusers.d/tqflow.conf && chgrp tqflow $(CONFDIR) $(CONFDIR)/tqflow.env; fi
+	@echo "next: tqflow init -c $(CONFDIR), then systemctl daemon-reload && systemctl enable --now tqflow"
+.PHONY: install
+
+package: ## build the .deb and .rpm (binary, seed links, unit, env template) into dist/ with nfpm
+	@mkdir -p bin/package $(DIST)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags="-s -w" -o bin/package/ ./services/tqflow
+	for p in deb rpm; do VERSION='$(VERSION)' ARCH='$(ARCH)' $(NFPM) package --config deploy/package/nfpm.yaml --packager $$p --target $(DIST)/ || exit 1; done
+.PHONY: package
+
+test-package: package ## install the .deb into a clean root with dpkg, upgrade and purge it (needs root and dpkg)
+	TQFLOW_DEB=$(abspath $(DIST)/tqflow_$(VERSION)_$(ARCH).deb) $(GO) test -count=1 -v ./test/pkginstall
+.PHONY: test-package
+
 clean: ## remove build output and demo data
-	rm -rf $(BIN) .data
+	rm -rf $(BIN) $(DIST) .data
 .PHONY: clean
 
 include Makefile.compose

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -53,10 +54,50 @@ func (e *Env) ParseAll(cfgs ...any) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := dedupe(errs...); err != nil {
 		return UsageError{err}
 	}
 	return nil
+}
+
+func isJoin(err error, parts []error) bool {
+	msgs := make([]string, 0, len(parts))
+	for _, p := range parts {
+		if p != nil {
+			msgs = append(msgs, p.Error())
+		}
+	}
+	return err.Error() == strings.Join(msgs, "\n")
+}
+
+// dedupe joins errs, flattening joined errors and dropping a problem
+// already reported (two jobs reading the same THREATQ_ variables find the
+// same problems).
+func dedupe(errs ...error) error {
+	var flat []error
+	seen := map[string]bool{}
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		// Only an errors.Join (its message is its errors' lines) is taken
+		// apart; an error wrapping several keeps its own words.
+		if j, ok := err.(interface{ Unwrap() []error }); ok && isJoin(err, j.Unwrap()) { //nolint:errorlint // taking a join apart, not inspecting it
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if msg := err.Error(); !seen[msg] {
+			seen[msg] = true
+			flat = append(flat, err)
+		}
+	}
+	for _, err := range errs {
+		walk(err)
+	}
+	return errors.Join(flat...)
 }
 
 // BusConfig parses the NATS_ variables.
@@ -91,6 +132,17 @@ type Command struct {
 	Flags func(fs *flag.FlagSet)
 	// NoCommon leaves the common flags out (tools such as rules parse).
 	NoCommon bool
+	// Optional lists the optional common flags the command takes
+	// (-n, --historical, --once, -ds); the others are refused.
+	Optional CommonFlag
+	// Config returns the configurations the command reads, built with
+	// the defaults it applies, for its help: the variables and defaults
+	// shown come from their env tags (see [Vars]).
+	Config func() []any
+	// EnvFiles are env files tried in turn, the first that exists read,
+	// when neither -c nor --env-file is given (the seed connectors read
+	// their configuration from the current directory by default).
+	EnvFiles []string
 	// ParsesFirst says Run parses its configuration before doing anything
 	// else, so flag problems can wait to be reported with configuration
 	// problems in one message.
@@ -106,7 +158,8 @@ func Execute(cmd Command, args, environ []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	env := &Env{}
 	if !cmd.NoCommon {
-		env.Common.register(fs)
+		env.Common.register(fs, cmd.Optional)
+		args = SeedArgs(args)
 	}
 	if cmd.Flags != nil {
 		cmd.Flags(fs)
@@ -114,6 +167,9 @@ func Execute(cmd Command, args, environ []string, stdout, stderr io.Writer) int 
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "%s\n\nUsage: %s\n\nFlags:\n", cmd.Summary, cmd.Usage)
 		fs.PrintDefaults()
+		if cmd.Config != nil {
+			PrintVars(stderr, Vars(cmd.Config()...))
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -124,6 +180,14 @@ func Execute(cmd Command, args, environ []string, stdout, stderr io.Writer) int 
 	env.Args = fs.Args()
 	if environ == nil {
 		environ = os.Environ()
+	}
+	if env.Common.ConfigDir == "" && env.Common.EnvFile == "" {
+		for _, f := range cmd.EnvFiles {
+			if fileExists(f) {
+				env.Common.EnvFile = f
+				break
+			}
+		}
 	}
 	r, err := env.Common.resolve(stderr, environ)
 	if err != nil && !cmd.ParsesFirst {
@@ -190,7 +254,7 @@ func JoinUsage(errs ...error) error {
 	if len(all) == 0 {
 		return nil
 	}
-	return UsageError{Err: errors.Join(all...)}
+	return UsageError{Err: dedupe(all...)}
 }
 
 // ParseService parses a service's configuration and the NATS_ variables,

@@ -19,8 +19,9 @@ import (
 )
 
 // Common holds the flags every service subcommand takes. The short forms
-// are the seed connectors' (-v, -ll, -c, -n, -hist), so their users feel
-// at home.
+// are the seed connectors' (-v, -ll, -c, -n, -hist, -ds), and so are their
+// long forms (--verbosity, --loglocation, --config, --name, --historical),
+// so that a seed's command line runs unchanged.
 type Common struct {
 	Verbosity  int
 	LogTo      string
@@ -29,21 +30,79 @@ type Common struct {
 	Instance   string
 	Historical string
 	Once       bool
+	DisableSSL bool
 	LogFormat  string
 }
 
-// register adds the common flags to fs.
-func (c *Common) register(fs *flag.FlagSet) {
-	fs.IntVar(&c.Verbosity, "v", 2, "log verbosity: 0 errors, 1 warnings, 2 information, 3 everything")
-	fs.StringVar(&c.LogTo, "ll", "stdout", "where logs go: stdout, or a directory to write tqflow.log in")
-	fs.StringVar(&c.ConfigDir, "c", "", "configuration directory: its tqflow.env is read when present")
+// CommonFlag names a common flag that only some commands take; the
+// others (-v, -ll, -c, --env-file, --log-format) every command with common
+// flags takes.
+type CommonFlag uint
+
+// The optional common flags.
+const (
+	// FlagInstance is -n/--name.
+	FlagInstance CommonFlag = 1 << iota
+	// FlagHistorical is -hist/--historical.
+	FlagHistorical
+	// FlagOnce is --once.
+	FlagOnce
+	// FlagDisableSSL is the MISP seed's -ds: MISP_DISABLE_SSL=true.
+	FlagDisableSSL
+)
+
+// register adds the common flags to fs: the ones every command takes and
+// those of opt.
+func (c *Common) register(fs *flag.FlagSet, opt CommonFlag) {
+	fs.IntVar(&c.Verbosity, "v", 2, "log verbosity: 0 errors, 1 warnings, 2 information, 3 everything (also -vN, --verbosity)")
+	fs.IntVar(&c.Verbosity, "verbosity", 2, "same as -v")
+	fs.StringVar(&c.LogTo, "ll", "stdout", "where logs go: stdout, or a directory to write tqflow.log in (also --loglocation)")
+	fs.StringVar(&c.LogTo, "loglocation", "stdout", "same as -ll")
+	fs.StringVar(&c.ConfigDir, "c", "", "configuration directory: its tqflow.env is read when present (also --config)")
+	fs.StringVar(&c.ConfigDir, "config", "", "same as -c")
 	fs.StringVar(&c.EnvFile, "env-file", "", "an env file of KEY=VALUE lines (overrides -c's tqflow.env)")
-	fs.StringVar(&c.Instance, "n", "", "instance name (also --name; default from INSTANCE, else \"default\")")
-	fs.StringVar(&c.Instance, "name", "", "instance name")
-	fs.StringVar(&c.Historical, "historical", "", "re-read indicators updated since this date (YYYY-MM-DD), once")
-	fs.StringVar(&c.Historical, "hist", "", "same as --historical")
-	fs.BoolVar(&c.Once, "once", false, "run the fetch once, wait until the pipeline has processed it, print a summary and exit")
 	fs.StringVar(&c.LogFormat, "log-format", "", "text or json (default: text on a terminal, json otherwise)")
+	if opt&FlagInstance != 0 {
+		fs.StringVar(&c.Instance, "n", "", "instance name (also --name; default from INSTANCE, else \"default\")")
+		fs.StringVar(&c.Instance, "name", "", "same as -n")
+	}
+	if opt&FlagHistorical != 0 {
+		fs.StringVar(&c.Historical, "historical", "", "re-read indicators updated since this date (YYYY-MM-DD), once")
+		fs.StringVar(&c.Historical, "hist", "", "same as --historical")
+	}
+	if opt&FlagOnce != 0 {
+		fs.BoolVar(&c.Once, "once", false, "run the fetch once, wait until the pipeline has processed it, print a summary and exit")
+	}
+	if opt&FlagDisableSSL != 0 {
+		fs.BoolVar(&c.DisableSSL, "ds", false, "do not verify MISP's TLS certificate (the MISP seed's switch; sets MISP_DISABLE_SSL=true; also --disable-ssl)")
+		fs.BoolVar(&c.DisableSSL, "disable-ssl", false, "same as -ds")
+	}
+}
+
+// SeedArgs rewrites the seed connectors' glued verbosity, -vN (e.g. -v3),
+// to -v=N, which the flag package understands. Arguments after "--" are
+// left alone.
+func SeedArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] == 'v' && allDigits(a[2:]) {
+			a = "-v=" + a[2:]
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Resolved is what the common flags and the environment resolve to.
@@ -93,6 +152,9 @@ func (c *Common) resolve(stderr io.Writer, environ []string) (*Resolved, error) 
 	vars, err := config.Source{Environ: environ, EnvFile: envFile}.Lookup()
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if c.DisableSSL {
+		vars["MISP_DISABLE_SSL"] = "true"
 	}
 	r.Vars = vars
 	r.Instance = c.Instance

@@ -76,29 +76,39 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultEnvPrefix is the prefix services nest [Config] under;
+// [Config.Validate] names settings with it.
+const DefaultEnvPrefix = "CTR_"
+
 // Validate reports every problem of the configuration at once, each naming
-// its setting. It never shows the password.
-func (c Config) Validate() error {
+// its variable under [DefaultEnvPrefix] (CTR_CLIENT_ID). It never shows
+// the password.
+func (c Config) Validate() error { return c.ValidatePrefixed(DefaultEnvPrefix) }
+
+// ValidatePrefixed is [Config.Validate] for a configuration nested under
+// another prefix.
+func (c Config) ValidatePrefixed(prefix string) error {
 	c.setDefaults()
+	v := func(name string) string { return prefix + name }
 	var errs []error
 	// BASE_URL replaces the host, but a typo in REGION is still a typo.
 	if _, err := RegionURL(c.Region); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("ctr: %s %q is not one of us, eu, apjc: %w", v("REGION"), c.Region, ErrRegion))
 	}
 	if c.ClientID == "" {
-		errs = append(errs, errors.New("ctr: CLIENT_ID is not set"))
+		errs = append(errs, fmt.Errorf("ctr: %s is not set", v("CLIENT_ID")))
 	}
 	if c.ClientPassword == "" {
-		errs = append(errs, errors.New("ctr: CLIENT_PASSWORD is not set"))
+		errs = append(errs, fmt.Errorf("ctr: %s is not set", v("CLIENT_PASSWORD")))
 	}
 	if c.BaseURL != "" {
-		errs = append(errs, httpx.CheckBaseURL("ctr", "BASE_URL", c.BaseURL)...)
+		errs = append(errs, httpx.CheckBaseURL("ctr", v("BASE_URL"), c.BaseURL)...)
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("ctr: TIMEOUT %s is negative", c.Timeout))
+		errs = append(errs, fmt.Errorf("ctr: %s %s is negative", v("TIMEOUT"), c.Timeout))
 	}
 	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
-		errs = append(errs, fmt.Errorf("ctr: BATCH_SIZE %d is not between 1 and %d", c.BatchSize, MaxBatchSize))
+		errs = append(errs, fmt.Errorf("ctr: %s %d is not between 1 and %d", v("BATCH_SIZE"), c.BatchSize, MaxBatchSize))
 	}
 	return errors.Join(errs...)
 }

@@ -48,23 +48,32 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate reports every problem of the configuration at once. It never
-// shows the key.
-func (c Config) Validate() error {
+// DefaultEnvPrefix is the prefix services nest [Config] under;
+// [Config.Validate] names settings with it.
+const DefaultEnvPrefix = "MISP_"
+
+// Validate reports every problem of the configuration at once, each naming
+// its variable under [DefaultEnvPrefix] (MISP_KEY). It never shows the key.
+func (c Config) Validate() error { return c.ValidatePrefixed(DefaultEnvPrefix) }
+
+// ValidatePrefixed is [Config.Validate] for a configuration nested under
+// another prefix.
+func (c Config) ValidatePrefixed(prefix string) error {
 	c.setDefaults()
+	v := func(name string) string { return prefix + name }
 	var errs []error
 	if c.URL == "" {
-		errs = append(errs, errors.New("misp: URL is not set"))
+		errs = append(errs, fmt.Errorf("misp: %s is not set", v("URL")))
 	} else {
-		errs = append(errs, httpx.CheckBaseURL("misp", "URL", c.URL)...)
+		errs = append(errs, httpx.CheckBaseURL("misp", v("URL"), c.URL)...)
 	}
 	if c.Key == "" {
-		errs = append(errs, errors.New("misp: KEY is not set"))
+		errs = append(errs, fmt.Errorf("misp: %s is not set", v("KEY")))
 	} else if !validKey(c.Key.Reveal()) {
-		errs = append(errs, errors.New("misp: KEY is not 40 letters and digits"))
+		errs = append(errs, fmt.Errorf("misp: %s is not 40 letters and digits", v("KEY")))
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("misp: TIMEOUT %s is negative", c.Timeout))
+		errs = append(errs, fmt.Errorf("misp: %s %s is negative", v("TIMEOUT"), c.Timeout))
 	}
 	return errors.Join(errs...)
 }

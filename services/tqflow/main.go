@@ -6,10 +6,11 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/tqflow/tqflow/services/tqflow/cli"
 )
 
 func main() {
-	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(cli.MainAs(filepath.Base(os.Args[0]), os.Args[1:], os.Stdout, os.Stderr))
 }

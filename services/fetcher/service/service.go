@@ -110,6 +110,9 @@ type Fetcher struct {
 	// OnSuccess, when set, is called after each job run that succeeded
 	// (the last-successful-run metric).
 	OnSuccess func(job, instance string, at time.Time)
+	// OnPage, when set, is called after each page of an indicator job's
+	// fetch with the indicators read so far, and when it ends (done).
+	OnPage func(job string, read int, done bool)
 }
 
 func (f *Fetcher) succeeded(job string) {
@@ -149,7 +152,12 @@ func New(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger) (*Fetcher,
 			}
 			continue
 		}
-		ff := &fetch.Fetcher{Bus: b, Checkpoints: fetch.Checkpoints{KV: cps}, Job: name, Instance: c.Instance, Log: f.log}
+		ff := &fetch.Fetcher{Bus: b, Checkpoints: fetch.Checkpoints{KV: cps}, Job: name, Instance: c.Instance, Log: f.log,
+			OnPage: func(read int, done bool) {
+				if f.OnPage != nil {
+					f.OnPage(name, read, done)
+				}
+			}}
 		switch name {
 		case schemas.JobCTR:
 			ff.Source = &savedSearch{tq: tq, name: c.SavedSearch, log: f.log}

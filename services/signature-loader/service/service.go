@@ -22,6 +22,9 @@ const DefaultSource = "Emerging Threats"
 
 // Config is the signature-loader's configuration, from the environment.
 type Config struct {
+	// OnParsed, when set, is called as each rules file is parsed with the
+	// lines parsed since the last call, for a progress bar.
+	OnParsed func(file string, lines int) `env:"-"`
 	// Instance names the job instance (the seed's -n).
 	Instance string `env:"INSTANCE" envDefault:"default"`
 	// StandardStatus is the status of enabled ("standard") rules: one of
@@ -189,7 +192,7 @@ func Run(ctx context.Context, c Config, b *bus.Bus, cat Catalog, log *slog.Logge
 		StandardStatus: res.StandardStatus, NonStandardStatus: res.NonStandardStatus,
 		IncludeNonStandard: c.IncludeNonStandard, Source: c.Source,
 		SnortType: res.SnortType, SuricataType: res.SuricataType, SuricataFallback: res.SuricataFallback,
-		Stats: stats,
+		Stats: stats, OnParsed: c.OnParsed,
 	}
 	log.Info("signature-loader started", "instance", c.Instance, "standard_status", res.StandardStatus,
 		"nonstandard_status", res.NonStandardStatus, "include_nonstandard", c.IncludeNonStandard,

@@ -5,11 +5,20 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"sort"
 	"strings"
 
 	"github.com/tqflow/tqflow/pkg/app"
+	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/obs"
+	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
+	exportersvc "github.com/tqflow/tqflow/services/exporter/service"
+	fetchersvc "github.com/tqflow/tqflow/services/fetcher/service"
+	loadersvc "github.com/tqflow/tqflow/services/signature-loader/service"
+	"github.com/tqflow/tqflow/services/tqflow/pipeline"
+	writersvc "github.com/tqflow/tqflow/services/writer/service"
 )
 
 // commands returns every subcommand, by name.
@@ -28,18 +37,93 @@ func commands(stdout, stderr io.Writer) map[string]app.Command {
 		dlqCommand(stdout),
 		replayCommand(stdout, stderr),
 		healthcheckCommand(stdout),
+		initCommand(os.Stdin, stdout),
 	}
 	m := make(map[string]app.Command, len(cmds))
 	for _, c := range cmds {
+		if o, ok := commandOptions[c.Name]; ok {
+			c.Optional = o.optional
+			c.Config = o.config
+		}
 		m[c.Name] = c
 	}
 	return m
+}
+
+// commandOption is what a command takes beyond its own flags: the optional
+// common flags, and the configurations it reads (for its help).
+type commandOption struct {
+	optional app.CommonFlag
+	config   func() []any
+}
+
+// natsVars and metricsVars are the NATS_ and METRICS_ configurations, as
+// the services nest them.
+type natsVars struct {
+	Bus bus.Config `envPrefix:"NATS_"`
+}
+
+type metricsVars struct {
+	Metrics obs.Config `envPrefix:"METRICS_"`
+}
+
+// commandOptions is, by command, the common flags it takes and the
+// configurations it reads, in one place.
+var commandOptions = map[string]commandOption{
+	"run":  {app.FlagInstance | app.FlagHistorical | app.FlagOnce | app.FlagDisableSSL, runConfigs},
+	"demo": {app.FlagHistorical, nil},
+	"fetcher": {app.FlagInstance | app.FlagHistorical | app.FlagOnce, func() []any {
+		return []any{&fetchersvc.Config{}, &natsVars{}, &metricsVars{}}
+	}},
+	"enricher": {app.FlagInstance, func() []any {
+		c := enrichersvc.NewConfig()
+		return []any{&c, &natsVars{}, &metricsVars{}}
+	}},
+	"writer": {0, func() []any {
+		c := writersvc.NewConfig()
+		return []any{&c, &natsVars{}, &metricsVars{}}
+	}},
+	"signature-loader": {app.FlagInstance, func() []any {
+		return []any{&loadersvc.Config{}, &writersvc.Config{}, &natsVars{}, &metricsVars{}}
+	}},
+	"exporter": {app.FlagInstance | app.FlagDisableSSL, func() []any {
+		c := exportersvc.NewConfig()
+		return []any{&c, &natsVars{}, &metricsVars{}}
+	}},
+	"status": {0, natsConfigs},
+	"dlq":    {0, natsConfigs},
+	"replay": {0, natsConfigs},
+}
+
+func natsConfigs() []any { return []any{&natsVars{}} }
+
+// runConfigs is what tqflow run reads, with its defaults: metrics on the
+// loopback.
+func runConfigs() []any {
+	pc := pipeline.Config{Enricher: enrichersvc.NewConfig(), Writer: writersvc.NewConfig(), Exporter: exportersvc.NewConfig()}
+	return []any{&pc, &embeddedConfig{}, &metricsVars{Metrics: obs.Config{Addr: runMetricsAddr}}}
 }
 
 // Main runs the subcommand named by args[0] with the process environment
 // and returns the exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
 	return MainEnv(args, nil, stdout, stderr)
+}
+
+// MainAs is Main for a process started under the name prog (argv[0]'s
+// base): under a seed connector's name (tq-misp-export, ...) it runs that
+// job's one pass with the seed's command line, so that a crontab line
+// written for the seed works unchanged.
+func MainAs(prog string, args []string, stdout, stderr io.Writer) int {
+	return MainAsEnv(prog, args, nil, stdout, stderr)
+}
+
+// MainAsEnv is MainAs with the environment given as KEY=VALUE strings.
+func MainAsEnv(prog string, args, environ []string, stdout, stderr io.Writer) int {
+	if job, ok := seedJobs[prog]; ok {
+		return app.Execute(seedCommand(prog, job, stdout), args, environ, stdout, stderr)
+	}
+	return MainEnv(args, environ, stdout, stderr)
 }
 
 // MainEnv is Main with the environment given as KEY=VALUE strings.

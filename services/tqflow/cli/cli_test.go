@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -66,5 +67,65 @@ func TestUnknownCommandAndHelp(t *testing.T) {
 	errb.Reset()
 	if code := cli.MainEnv([]string{"run", "-h"}, []string{}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "-historical") {
 		t.Errorf("run -h: exit %d, output %q", code, errb.String())
+	}
+}
+
+// TestConfigErrorsNameFullVariablesOnce: two jobs reading the ThreatQ
+// settings report their problems once, and CTR's settings by their full
+// names; a job not enabled reports nothing.
+func TestConfigErrorsNameFullVariablesOnce(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	code := cli.MainEnv([]string{"run", "--once"}, []string{"JOBS=ctr,misp", "DATA_DIR=" + t.TempDir()}, &stdout, &stderr)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	msg := stderr.String()
+	if n := strings.Count(msg, "THREATQ_URL is required"); n != 1 {
+		t.Errorf("THREATQ_URL reported %d times:\n%s", n, msg)
+	}
+	for _, want := range []string{"CTR_CLIENT_ID is not set", "CTR_CLIENT_PASSWORD is not set", "MISP_URL is not set", "MISP_KEY is not set"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+	stderr.Reset()
+	_ = cli.MainEnv([]string{"run", "--once"}, []string{"JOBS=misp", "DATA_DIR=" + t.TempDir()}, &stdout, &stderr)
+	if strings.Contains(stderr.String(), "CTR_") {
+		t.Errorf("the misp job reports CTR settings:\n%s", stderr.String())
+	}
+}
+
+// TestHelpPerCommand: a command's help lists its own flags and the
+// variables it reads, and not another command's.
+func TestHelpPerCommand(t *testing.T) {
+	t.Parallel()
+	help := func(args ...string) string {
+		var out, errb bytes.Buffer
+		if code := cli.MainEnv(args, []string{}, &out, &errb); code != 0 {
+			t.Fatalf("%q: exit %d", args, code)
+		}
+		return errb.String()
+	}
+	st := help("status", "-h")
+	for _, not := range []string{"-once", "-historical", "-name", "THREATQ_URL"} {
+		if strings.Contains(st, not) {
+			t.Errorf("status -h lists %q:\n%s", not, st)
+		}
+	}
+	if !strings.Contains(st, "NATS_URL") {
+		t.Errorf("status -h does not say it reads NATS_URL:\n%s", st)
+	}
+	run := help("run", "-h")
+	for _, want := range []string{"-once", "-historical", "-ds", "THREATQ_URL", "CTR_CLIENT_ID", "MISP_KEY", "ET_OINKCODE", "DATA_DIR"} {
+		if !strings.Contains(run, want) {
+			t.Errorf("run -h lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`\n  METRICS_ADDR +127\.0\.0\.1:9090\n`).MatchString(run) {
+		t.Errorf("run -h does not show metrics on the loopback by default")
+	}
+	if en := help("enricher", "-h"); strings.Contains(en, "MISP_KEY") || !regexp.MustCompile(`\n  ENRICHER_CONCURRENCY +8\n`).MatchString(en) {
+		t.Errorf("enricher -h:\n%s", en)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
-	"github.com/tqflow/tqflow/pkg/logging"
 )
 
 // replayOptions are replay's flags, resolved.
@@ -77,10 +75,8 @@ func replayCommand(stdout, stderr io.Writer) app.Command {
 				return err
 			}
 			defer func() { _ = b.Close() }()
-			var p *progress
-			if f, ok := stderr.(*os.File); ok && logging.IsTerminal(f) {
-				p = &progress{w: stderr, since: o.since, until: o.until}
-			}
+			p := &progress{since: o.since, until: o.until,
+				bar: app.NewProgress(stderr, env.Log, app.ProgressOptions{What: "replay", Unit: "percent", Total: 100})}
 			res, err := replay(ctx, b, o, stdout, p)
 			printReplay(stdout, o, res)
 			return err
@@ -213,34 +209,28 @@ func printReplay(w io.Writer, o replayOptions, r replayResult) {
 	_ = tw.Flush()
 }
 
-// progress draws a progress bar of a replay on a terminal, by how far
-// through the time range the last message read is. A nil *progress draws
-// nothing.
+// progress shows how far a replay is through its time range, by the time
+// of the last message read: a bar on a terminal, log lines otherwise. A
+// nil *progress shows nothing.
 type progress struct {
-	w            io.Writer
 	since, until time.Time
-	last         time.Time
+	bar          *app.Progress
 }
 
 func (p *progress) update(at time.Time, n int) {
-	if p == nil || time.Since(p.last) < 100*time.Millisecond {
+	if p == nil {
 		return
 	}
-	p.last = time.Now()
-	p.draw(float64(at.Sub(p.since))/float64(p.until.Sub(p.since)), n)
+	frac := min(max(float64(at.Sub(p.since))/float64(p.until.Sub(p.since)), 0), 1)
+	p.bar.Describe(fmt.Sprintf("replay: %d messages", n))
+	p.bar.Set(int64(frac * 100))
 }
 
 func (p *progress) done(n int) {
 	if p == nil {
 		return
 	}
-	p.draw(1, n)
-	fmt.Fprintln(p.w)
-}
-
-func (p *progress) draw(frac float64, n int) {
-	frac = min(max(frac, 0), 1)
-	const width = 40
-	full := int(frac * width)
-	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%%  %d messages", strings.Repeat("=", full), strings.Repeat(" ", width-full), frac*100, n)
+	p.bar.Describe(fmt.Sprintf("replay: %d messages", n))
+	p.bar.Set(100)
+	p.bar.Done()
 }

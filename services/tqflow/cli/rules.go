@@ -75,7 +75,9 @@ func parseRules(path string, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	var p rules.Parser
+	bar := app.NewProgress(stderr, nil, app.ProgressOptions{What: "parse " + path, Unit: "lines", Total: -1})
 	st, err := p.Walk(path, func(r *rules.Rule, lerr error) error {
+		bar.Add(1)
 		if lerr != nil {
 			bl := badLine{Error: lerr.Error()}
 			var le *rules.LineError
@@ -89,6 +91,7 @@ func parseRules(path string, stdout, stderr io.Writer) error {
 			Action: r.Action, Proto: r.Proto, Msg: r.Msg, Classtype: r.Classtype,
 		})
 	})
+	bar.Done()
 	fmt.Fprintf(stderr, "files=%d rules=%d enabled=%d disabled=%d errors=%d elapsed=%s\n",
 		st.Files, st.Rules(), st.Enabled, st.Disabled, st.Errors, time.Since(start).Round(time.Millisecond))
 	if err != nil {

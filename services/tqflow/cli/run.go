@@ -28,6 +28,10 @@ type embeddedConfig struct {
 	Listen string `env:"NATS_LISTEN"`
 }
 
+// runMetricsAddr is where tqflow run serves metrics unless METRICS_ADDR
+// says otherwise: the loopback. Containers set METRICS_ADDR=:9090.
+const runMetricsAddr = "127.0.0.1:9090"
+
 func runCommand(stdout io.Writer) app.Command {
 	return app.Command{
 		Name:        "run",
@@ -43,6 +47,12 @@ func runCommand(stdout io.Writer) app.Command {
 			if err := app.JoinUsage(pc.Parse(env), env.Parse(&ec), env.Parse(&mc)); err != nil {
 				return err
 			}
+			if _, set := env.Vars["METRICS_ADDR"]; !set {
+				mc.Metrics.Addr = runMetricsAddr // One host: not on every interface.
+			}
+			onParsed, parsed := parseProgress(os.Stderr)
+			pc.Loader.OnParsed = onParsed
+			defer parsed()
 			b, shutdown, err := openBus(ctx, env, ec)
 			if err != nil {
 				return err
@@ -55,6 +65,7 @@ func runCommand(stdout io.Writer) app.Command {
 				return err
 			}
 			p.Observe(m.OnSettle)
+			watchFetch(p.Fetcher(), os.Stderr)
 			srv, err := obs.NewServer(mc.Metrics, m, b)
 			if err != nil {
 				return app.UsageError{Err: err}
@@ -68,6 +79,7 @@ func runCommand(stdout io.Writer) app.Command {
 			}()
 			if env.Common.Once {
 				s, err := p.RunOnce(ctx, env.Historical)
+				parsed()
 				s.Print(stdout)
 				return err
 			}

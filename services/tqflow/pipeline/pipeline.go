@@ -45,10 +45,10 @@ func (pc *Config) has(job string) bool { return slices.Contains(pc.Fetcher.Jobs,
 func (pc *Config) Parse(env *app.Env) error {
 	// The workers' consumer settings take their defaults from NewConfig.
 	pc.Enricher, pc.Writer, pc.Exporter = enrichersvc.NewConfig(), writersvc.NewConfig(), exportersvc.NewConfig()
-	if err := env.Parse(&pc.Fetcher); err != nil {
-		// Still parse the rest, so the operator sees every problem.
-		return app.JoinUsage(err, env.ParseAll(&pc.Enricher, &pc.Writer))
-	}
+	// A fetcher problem does not stop the rest being parsed: the operator
+	// sees every problem of the enabled jobs (JOBS is read even when the
+	// fetcher's configuration is invalid), and none of the others'.
+	ferr := env.Parse(&pc.Fetcher)
 	var need []any
 	if pc.has(schemas.JobCTR) {
 		need = append(need, &pc.Enricher)
@@ -62,7 +62,7 @@ func (pc *Config) Parse(env *app.Env) error {
 	if pc.has(schemas.JobCTR) || pc.has(fetchersvc.JobET) {
 		need = append(need, &pc.Writer)
 	}
-	if err := env.ParseAll(need...); err != nil {
+	if err := app.JoinUsage(ferr, env.ParseAll(need...)); err != nil {
 		return err
 	}
 	pc.Fetcher.Instance = env.Instance

@@ -48,6 +48,10 @@ type Fetcher struct {
 	Now func() time.Time
 	// Log receives progress.
 	Log *slog.Logger
+	// OnPage, when set, is called after each page with the indicators
+	// read so far, and once more when the fetch ends (done), for a
+	// progress bar.
+	OnPage func(read int, done bool)
 }
 
 // Report is what one run did.
@@ -143,6 +147,9 @@ func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (Report, e
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if f.OnPage != nil {
+			f.OnPage(rep.Read, false)
+		}
 		if t := now(); t.Sub(lastLog) >= 5*time.Second {
 			lastLog = t
 			log.Info("fetch progress", "read", rep.Read)
@@ -150,6 +157,9 @@ func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (Report, e
 		return nil
 	})
 	close(pages)
+	if f.OnPage != nil {
+		f.OnPage(rep.Read, true)
+	}
 	err = errors.Join(err, <-published)
 	// Wait for what was published even when the source failed: nothing
 	// half-sent is left behind, and the checkpoint stays put either way.

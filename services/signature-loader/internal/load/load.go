@@ -98,6 +98,10 @@ type Loader struct {
 	SuricataFallback        bool
 	// Stats, when set, receives counts.
 	Stats *Stats
+	// OnParsed, when set, is called as a rules file is parsed with the
+	// lines parsed since the last call (every 1000 and at the end), for a
+	// progress bar.
+	OnParsed func(file string, lines int)
 	// Log, when set, is used instead of the context's logger.
 	Log *slog.Logger
 
@@ -284,7 +288,17 @@ func (l *Loader) read(ctx context.Context, rs schemas.Ruleset, log *slog.Logger)
 	byKey := map[string]int{}
 	var cands []candidate
 	logged := 0
+	parsed := 0
+	defer func() {
+		if l.OnParsed != nil && parsed > 0 {
+			l.OnParsed(rs.File, parsed)
+		}
+	}()
 	pst, err := p.ParseFile(r, rs.File, func(rule *rules.Rule, lerr error) error {
+		if parsed++; parsed == 1000 && l.OnParsed != nil {
+			l.OnParsed(rs.File, parsed)
+			parsed = 0
+		}
 		if lerr != nil {
 			if logged < maxLoggedBadLines {
 				log.Warn("line is not a valid rule; skipped", "err", lerr)
