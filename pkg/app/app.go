@@ -59,11 +59,16 @@ func (e *Env) ParseAll(cfgs ...any) error {
 	return nil
 }
 
-// BusConfig parses the NATS_ variables.
+// busVars is the NATS_ variables, validated as they are parsed.
+type busVars struct {
+	Bus bus.Config `envPrefix:"NATS_"`
+}
+
+func (v busVars) Validate() error { return v.Bus.Validate() }
+
+// BusConfig parses and validates the NATS_ variables.
 func (e *Env) BusConfig() (bus.Config, error) {
-	var c struct {
-		Bus bus.Config `envPrefix:"NATS_"`
-	}
+	var c busVars
 	err := e.Parse(&c)
 	return c.Bus, err
 }

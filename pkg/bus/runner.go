@@ -275,6 +275,7 @@ func (b *Bus) RunBatch(ctx context.Context, spec ConsumerSpec, h BatchHandler, o
 	for range o.Concurrency {
 		wg.Go(func() { r.work(hctx) })
 	}
+	b.notifyConsuming(spec)
 	log.Debug("consuming", "concurrency", o.Concurrency, "batch_size", o.BatchSize)
 	var runErr error
 	select {
