@@ -90,8 +90,10 @@ func (pc *Config) Instrument(m *obs.Metrics) {
 // Buses gives each service its NATS connection; a nil one uses Default.
 // Separate connections let a test crash one service (close its connection
 // without draining) while the others run on.
+// Each service on its own connection also lets a test run each as its own
+// NATS user, as compose does.
 type Buses struct {
-	Default, Fetcher, Enricher, Writer *bus.Bus
+	Default, Fetcher, Enricher, Writer, Loader, Exporter *bus.Bus
 }
 
 func (b Buses) pick(x *bus.Bus) *bus.Bus {
@@ -192,7 +194,7 @@ func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
 		startedOnce.Do(func() { close(p.started) })
 	}
 	var unhook []func()
-	for _, b := range []*bus.Bus{p.buses.Default, p.buses.Enricher, p.buses.Writer} {
+	for _, b := range []*bus.Bus{p.buses.Default, p.buses.Fetcher, p.buses.Enricher, p.buses.Writer, p.buses.Loader, p.buses.Exporter} {
 		if b != nil {
 			unhook = append(unhook, b.NotifyConsuming(hook))
 		}
@@ -236,12 +238,12 @@ func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
 			if err != nil {
 				return err
 			}
-			return loadersvc.Run(gctx, p.cfg.Loader, p.buses.Default, loadersvc.ThreatQCatalog{TQ: tq}, p.log, &p.loader, p.settled)
+			return loadersvc.Run(gctx, p.cfg.Loader, p.buses.pick(p.buses.Loader), loadersvc.ThreatQCatalog{TQ: tq}, p.log, &p.loader, p.settled)
 		})
 	}
 	if p.cfg.has(schemas.JobMISP) {
 		run("exporter", func() error {
-			return exportersvc.Run(gctx, p.cfg.Exporter, p.buses.Default, p.log, &p.exporter, p.settled)
+			return exportersvc.Run(gctx, p.cfg.Exporter, p.buses.pick(p.buses.Exporter), p.log, &p.exporter, p.settled)
 		})
 	}
 	if p.cfg.has(schemas.JobCTR) || p.cfg.has(fetchersvc.JobET) {
