@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -250,10 +251,16 @@ func (e *Env) Serve(ctx context.Context, name string, cfg any, run func(Service)
 	if err != nil {
 		return UsageError{err}
 	}
+	// A port in use is fatal, before the service starts (issue 13).
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", mc.Metrics.Addr)
+	if err != nil {
+		return fmt.Errorf("metrics server (METRICS_ADDR): %w", err)
+	}
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	go func() { served <- srv.Run(sctx) }()
-	e.Log.Info("serving metrics and health", "addr", mc.Metrics.Addr)
+	go func() { served <- srv.Serve(sctx, ln) }()
+	e.Log.Info("serving metrics and health", "addr", ln.Addr().String())
 	runErr := run(Service{Bus: b, Metrics: m, ctx: sctx, server: srv})
 	stop()
 	return errors.Join(runErr, <-served)

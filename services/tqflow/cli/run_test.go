@@ -192,3 +192,27 @@ func between(s, from, to string) string {
 	v, _, _ := strings.Cut(rest, to)
 	return v
 }
+
+// TestRunStopsWhenAWorkerStops: in continuous mode too, a worker that
+// cannot start (a MISP key MISP refuses) stops tqflow run as a whole,
+// within seconds and with a non-zero exit, instead of running on without
+// it.
+func TestRunStopsWhenAWorkerStops(t *testing.T) {
+	t.Parallel()
+	env := sandboxEnv(t, "JOBS=misp", "MISP_KEY=WRONGwrongWRONGwrongWRONGwrongWRONGwrong",
+		"METRICS_ADDR=127.0.0.1:0", "DATA_DIR="+t.TempDir())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- cli.MainEnv([]string{"run", "-log-format", "text"}, env, &out, &errb) }()
+	select {
+	case code := <-done:
+		if code == 0 {
+			t.Errorf("exit 0 after the exporter stopped")
+		}
+		if !strings.Contains(errb.String(), "worker stopped") {
+			t.Errorf("the log does not say a worker stopped:\n%s", errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("tqflow run still running 30s after its exporter could not start")
+	}
+}
