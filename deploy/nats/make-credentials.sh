@@ -3,7 +3,7 @@
 # read, under deploy/nats/secrets/ (or the directory given), which git
 # ignores:
 #
-#   <service>.env   NATS_USER and NATS_PASSWORD of fetcher, enricher, writer,
+#   <service>.env   NATS_USER, NATS_PASSWORD and NATS_INBOX_PREFIX of fetcher, enricher, writer,
 #                   exporter, signature-loader and ops (the operator's, for
 #                   tqflow status/dlq/replay and the nats CLI)
 #   server.env      the same passwords for the NATS container
@@ -30,6 +30,10 @@ for svc in fetcher enricher writer exporter signature-loader ops; do
 	if [ ! -s "$f" ]; then
 		printf 'NATS_USER=%s\nNATS_PASSWORD=%s\n' "$svc" "$(password)" >"$f"
 		echo "made $f"
+	fi
+	# Replies under the user's own prefix (users.conf allows only those).
+	if [ "$svc" != ops ] && ! grep -q '^NATS_INBOX_PREFIX=' "$f"; then
+		echo "NATS_INBOX_PREFIX=_INBOX_$svc" >>"$f"
 	fi
 done
 

@@ -185,6 +185,7 @@ func TestConfigValidateAuth(t *testing.T) {
 		{"two methods", func(c *bus.Config) { c.User, c.Password, c.Token = "u", "p", config.Secret("t") }, "not several"},
 		{"cert without key", func(c *bus.Config) { c.TLSCert = "c.pem" }, "NATS_TLS_KEY"},
 		{"bad replicas", func(c *bus.Config) { c.Replicas = 2 }, "NATS_REPLICAS"},
+		{"wildcard inbox prefix", func(c *bus.Config) { c.InboxPrefix = "_INBOX.>" }, "NATS_INBOX_PREFIX"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

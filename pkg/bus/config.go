@@ -3,6 +3,7 @@ package bus
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/config"
@@ -36,6 +37,10 @@ type Config struct {
 	// servers that verify clients.
 	TLSCert string `env:"TLS_CERT"`
 	TLSKey  string `env:"TLS_KEY"`
+	// InboxPrefix replaces "_INBOX" in the connection's reply subjects,
+	// so that a NATS user may be allowed to subscribe to its own replies
+	// only (deploy/nats/users.conf), not to every user's.
+	InboxPrefix string `env:"INBOX_PREFIX"`
 	// ConnectWait bounds how long [Connect] waits for a server that is not
 	// up yet; 2 minutes when zero. Not a variable: the local operator
 	// commands shorten it.
@@ -82,6 +87,9 @@ func (c Config) Validate() error {
 	}
 	if (c.User == "") != (c.Password == "") {
 		errs = append(errs, errors.New("NATS_USER and NATS_PASSWORD go together: set both or neither"))
+	}
+	if c.InboxPrefix != "" && (strings.ContainsAny(c.InboxPrefix, "*> \t") || strings.HasSuffix(c.InboxPrefix, ".") || strings.HasPrefix(c.InboxPrefix, ".")) {
+		errs = append(errs, fmt.Errorf("NATS_INBOX_PREFIX %q: want subject tokens without wildcards (e.g. _INBOX_fetcher)", c.InboxPrefix))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("NATS_TLS_CERT and NATS_TLS_KEY go together: set both or neither"))

@@ -517,7 +517,8 @@ func (p *project) checkNATSAuth() {
 		if err != nil {
 			p.t.Fatal(err)
 		}
-		nc, err := nats.Connect(addr, nats.UserInfo(vars["NATS_USER"], vars["NATS_PASSWORD"]), nats.Timeout(5*time.Second))
+		nc, err := nats.Connect(addr, nats.UserInfo(vars["NATS_USER"], vars["NATS_PASSWORD"]),
+			nats.CustomInboxPrefix(vars["NATS_INBOX_PREFIX"]), nats.Timeout(5*time.Second))
 		if err != nil {
 			p.t.Fatalf("connect as %s: %v", user, err)
 		}

@@ -86,7 +86,11 @@ func TestComposeUsers(t *testing.T) {
 	var seen violations
 	as := func(user string) *bus.Bus {
 		t.Helper()
-		c := bus.Config{URL: url, Name: user, User: user, Password: config.Secret("pw-" + user), Replicas: 1, MaxAge: time.Hour, Duplicates: 2 * time.Minute, MaxBytes: -1}
+		c := bus.Config{URL: url, Name: user, User: user, Password: config.Secret("pw-" + user), InboxPrefix: "_INBOX_" + user,
+			Replicas: 1, MaxAge: time.Hour, Duplicates: 2 * time.Minute, MaxBytes: -1}
+		if user == "ops" {
+			c.InboxPrefix = ""
+		}
 		opts, err := c.Options()
 		if err != nil {
 			t.Fatal(err)
@@ -146,7 +150,38 @@ func TestComposeUsers(t *testing.T) {
 			t.Errorf("%s published to %s", user, bus.SubjectWriteIndicator)
 		}
 	}
+	// Nor can a service read the replies of another (the messages pulled
+	// by the writer among them).
+	want := 1
+	for _, user := range []string{"enricher", "fetcher"} {
+		nc := as(user).Conn()
+		if _, err := nc.SubscribeSync("_INBOX_writer.>"); err != nil {
+			t.Fatal(err)
+		}
+		// The server refuses the subscription asynchronously.
+		deadline := time.Now().Add(3 * time.Second)
+		for refusedSubs(&seen, "_INBOX_writer.>") < want && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if refusedSubs(&seen, "_INBOX_writer.>") < want {
+			t.Errorf("%s subscribed to the writer's replies", user)
+		}
+		want++
+	}
 	if after := streamState(t, buses.Default, bus.StreamWrites).Msgs; after != before {
 		t.Errorf("WRITES went from %d to %d messages: a refused publish was stored", before, after)
 	}
+}
+
+// refusedSubs counts the refused subscriptions to subject.
+func refusedSubs(v *violations, subject string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	for _, e := range v.errs {
+		if strings.Contains(e, "Subscription") && strings.Contains(e, subject) {
+			n++
+		}
+	}
+	return n
 }
