@@ -2,4 +2,4 @@ module github.com/tqflow/tqflow/services/tqflow
 
 go 1.26.0
 
-require golang.org/x/sync v0.24.0 // indirect
+require golang.org/x/sync v0.24.0

@@ -216,3 +216,36 @@ func TestRunStopsWhenAWorkerStops(t *testing.T) {
 		t.Fatal("tqflow run still running 30s after its exporter could not start")
 	}
 }
+
+// TestRunRefusesAnOpenListen: an embedded server listening beyond this
+// host without credentials is refused before anything starts; with them,
+// or on loopback, it is not.
+func TestRunRefusesAnOpenListen(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		vars   []string
+		refuse bool
+	}{
+		{"all interfaces, no credentials", []string{"NATS_LISTEN=0.0.0.0:4222"}, true},
+		{"a LAN address, no credentials", []string{"NATS_LISTEN=192.0.2.10:4222"}, true},
+		{"a creds file the embedded server cannot use", []string{"NATS_LISTEN=0.0.0.0:4222", "NATS_CREDS_FILE=/x.creds"}, true},
+		{"all interfaces, user and password", []string{"NATS_LISTEN=0.0.0.0:4222", "NATS_USER=tqflow", "NATS_PASSWORD=pw-x"}, false},
+		{"loopback", []string{"NATS_LISTEN=127.0.0.1:4222"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// JOBS is bad on purpose: nothing starts either way, and the
+			// message says whether NATS_LISTEN was refused too.
+			env := append([]string{"DATA_DIR=" + t.TempDir(), "JOBS=nothing"}, tc.vars...)
+			var out, errb bytes.Buffer
+			code := cli.MainEnv([]string{"run", "--once"}, env, &out, &errb)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2 (bad JOBS):\n%s", code, errb.String())
+			}
+			if refused := strings.Contains(errb.String(), "NATS_LISTEN") || strings.Contains(errb.String(), "NATS_CREDS_FILE"); refused != tc.refuse {
+				t.Errorf("NATS_LISTEN refused: %v, want %v:\n%s", refused, tc.refuse, errb.String())
+			}
+		})
+	}
+}
