@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -100,11 +101,16 @@ func dedupe(errs ...error) error {
 	return errors.Join(flat...)
 }
 
-// BusConfig parses the NATS_ variables.
+// busVars is the NATS_ variables, validated as they are parsed.
+type busVars struct {
+	Bus bus.Config `envPrefix:"NATS_"`
+}
+
+func (v busVars) Validate() error { return v.Bus.Validate() }
+
+// BusConfig parses and validates the NATS_ variables.
 func (e *Env) BusConfig() (bus.Config, error) {
-	var c struct {
-		Bus bus.Config `envPrefix:"NATS_"`
-	}
+	var c busVars
 	err := e.Parse(&c)
 	return c.Bus, err
 }
@@ -309,10 +315,16 @@ func (e *Env) Serve(ctx context.Context, name string, cfg any, run func(Service)
 	if err != nil {
 		return UsageError{err}
 	}
+	// A port in use is fatal, before the service starts (issue 13).
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", mc.Metrics.Addr)
+	if err != nil {
+		return fmt.Errorf("metrics server (METRICS_ADDR): %w", err)
+	}
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	go func() { served <- srv.Run(sctx) }()
-	e.Log.Info("serving metrics and health", "addr", mc.Metrics.Addr)
+	go func() { served <- srv.Serve(sctx, ln) }()
+	e.Log.Info("serving metrics and health", "addr", ln.Addr().String())
 	runErr := run(Service{Bus: b, Metrics: m, ctx: sctx, server: srv})
 	stop()
 	return errors.Join(runErr, <-served)

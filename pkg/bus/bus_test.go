@@ -253,6 +253,34 @@ func TestRunHonoursRetryAfter(t *testing.T) {
 	}
 }
 
+// TestRunCapsInProcessRateLimits: a server that answers 429 for ever is
+// retried in process MaxRateLimited times per delivery, then by
+// redelivery, and the message ends as a dead letter instead of looping
+// in process for ever (issue 13).
+func TestRunCapsInProcessRateLimits(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	publishN(t, b, 1)
+	var calls atomic.Int64
+	var dead atomic.Int64
+	runUntil(t, b, spec("always429"), func(context.Context, *bus.Message) error {
+		calls.Add(1)
+		return &httpx.StatusError{Op: "ctr: observe", StatusCode: 429, Retry: time.Millisecond}
+	}, bus.RunOptions{Backoff: fastRetry, MaxRetryDelay: 5 * time.Millisecond, MaxRateLimited: 3,
+		OnSettle: func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
+			if o == bus.DeadLettered {
+				dead.Add(1)
+			}
+		}}, func() bool { return dead.Load() == 1 })
+	// Three deliveries (MaxDeliver), each tried once and again three times.
+	if calls.Load() != 12 {
+		t.Errorf("handler called %d times, want 12", calls.Load())
+	}
+	if dls := deadLetters(t, b, "always429"); len(dls) != 1 || dls[0].Reason != bus.ReasonMaxDeliver {
+		t.Errorf("dead letters = %+v, want one max_deliver", dls)
+	}
+}
+
 func TestRunKeepsLongWorkAlive(t *testing.T) {
 	t.Parallel()
 	b := bustest.New(t)
@@ -462,5 +490,35 @@ func TestCTRCacheTTL(t *testing.T) {
 	c.CTRCacheTTL = time.Second
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "NATS_CTR_CACHE_TTL") {
 		t.Errorf("a 1s TTL: %v, want an error naming NATS_CTR_CACHE_TTL", err)
+	}
+}
+
+// TestRunRecoversHelperPanics: a panic in a goroutine a handler started
+// through bus.Group reaches the runner's recover: the message is
+// dead-lettered and the process lives on (issue 13).
+func TestRunRecoversHelperPanics(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	publishN(t, b, 1)
+	var dead atomic.Int64
+	runUntil(t, b, spec("helperpanic"), func(context.Context, *bus.Message) error {
+		var g bus.Group
+		for i := range 4 {
+			g.Go(func() {
+				if i == 2 {
+					panic("helper blew up")
+				}
+			})
+		}
+		g.Wait()
+		return nil
+	}, bus.RunOptions{OnSettle: func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
+		if o == bus.DeadLettered {
+			dead.Add(1)
+		}
+	}}, func() bool { return dead.Load() == 1 })
+	dls := deadLetters(t, b, "helperpanic")
+	if len(dls) != 1 || dls[0].Reason != bus.ReasonPermanent || !strings.Contains(dls[0].Error, "helper blew up") {
+		t.Errorf("dead letters = %+v, want one permanent naming the panic", dls)
 	}
 }

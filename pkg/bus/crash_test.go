@@ -45,3 +45,60 @@ func TestRunSurvivesConnectionLoss(t *testing.T) {
 		return nil
 	}, bus.RunOptions{}, func() bool { return n.Load() >= 20 })
 }
+
+// A worker that dies on a message's last allowed delivery leaves it with
+// no outcome, and the server never delivers it again: the runners still
+// running dead-letter it from the server's max-deliveries advisory, so
+// that it is neither lost nor stuck (issue 13).
+func TestRunDeadLettersCrashOnLastDelivery(t *testing.T) {
+	t.Parallel()
+	srv := bustest.Server(t)
+	pub := bustest.Connect(t, srv)
+	publishN(t, pub, 1)
+	s := spec("lastcrash")
+	s.AckWait, s.MaxDeliver = time.Second, 1
+	crashing := bustest.Connect(t, srv)
+	started := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- crashing.Run(ctx, s, func(hctx context.Context, _ *bus.Message) error {
+			started <- struct{}{}
+			<-hctx.Done()
+			return hctx.Err()
+		}, bus.RunOptions{DrainTimeout: 200 * time.Millisecond})
+	}()
+	<-started
+	// The survivor consumes too: it gets no delivery (there is none left),
+	// only the advisory.
+	survivor := bustest.Connect(t, srv)
+	var handled, dead atomic.Int64
+	sctx, scancel := context.WithCancel(context.Background())
+	defer scancel()
+	go func() {
+		_ = survivor.Run(sctx, s, func(context.Context, *bus.Message) error {
+			handled.Add(1)
+			return nil
+		}, bus.RunOptions{OnSettle: func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
+			if o == bus.DeadLettered {
+				dead.Add(1)
+			}
+		}})
+	}()
+	time.Sleep(200 * time.Millisecond) // The survivor subscribes.
+	crashing.Conn().Close()            // The crash, on delivery 1 of 1.
+	cancel()
+	<-errc
+	deadline := time.Now().Add(15 * time.Second)
+	for dead.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	dls := deadLetters(t, pub, "lastcrash")
+	if len(dls) != 1 || dls[0].Reason != bus.ReasonMaxDeliver || string(dls[0].Data) != "0" || dls[0].Error != bus.ErrNoOutcome.Error() {
+		t.Fatalf("dead letters = %+v, want message 0 as max_deliver with no outcome", dls)
+	}
+	if handled.Load() != 0 {
+		t.Errorf("the survivor handled %d messages, want 0 (no delivery was left)", handled.Load())
+	}
+}

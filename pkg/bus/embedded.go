@@ -1,13 +1,16 @@
 package bus
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // EmbeddedConfig configures an in-process NATS server with JetStream, for
@@ -32,11 +35,28 @@ type EmbeddedConfig struct {
 	// SyncAlways fsyncs every write, trading latency for durability on power
 	// loss.
 	SyncAlways bool
+	// Auth is who may connect, in process or over the network. Empty: anyone
+	// (tests only; tqflow run always sets it).
+	Auth EmbeddedAuth
 }
+
+// EmbeddedAuth is the one identity an embedded server accepts: a user and
+// password, a token, or an nkey. Every connection, in-process ones
+// included, must present it.
+type EmbeddedAuth struct {
+	User     string
+	Password string
+	Token    string
+	// NKey is a user's public nkey (U...); connections sign with its seed.
+	NKey string
+}
+
+func (a EmbeddedAuth) set() bool { return a.User != "" || a.Token != "" || a.NKey != "" }
 
 // Embedded is a running in-process NATS server.
 type Embedded struct {
-	srv *server.Server
+	srv  *server.Server
+	auth EmbeddedAuth
 }
 
 // StartEmbedded starts a NATS server with JetStream in this process and
@@ -71,6 +91,14 @@ func StartEmbedded(c EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 		SyncAlways:         c.SyncAlways,
 		NoLog:              log == nil,
 	}
+	switch a := c.Auth; {
+	case a.User != "":
+		opts.Users = []*server.User{{Username: a.User, Password: a.Password}}
+	case a.Token != "":
+		opts.Authorization = a.Token
+	case a.NKey != "":
+		opts.Nkeys = []*server.NkeyUser{{Nkey: a.NKey}}
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded NATS: %w", err)
@@ -83,12 +111,34 @@ func StartEmbedded(c EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, errors.New("start embedded NATS: not ready after 30s")
 	}
-	return &Embedded{srv: srv}, nil
+	return &Embedded{srv: srv, auth: c.Auth}, nil
 }
 
-// Connect returns an in-process connection to the server.
+// Connect returns an in-process connection to the server, authenticated
+// as [EmbeddedConfig.Auth] says; an nkey server needs [Embedded.ConnectAs].
 func (e *Embedded) Connect(name string) (*nats.Conn, error) {
-	nc, err := nats.Connect("", nats.InProcessServer(e.srv), nats.Name(name), nats.MaxReconnects(-1), nats.DrainTimeout(ConnDrainTimeout))
+	opts := []nats.Option{nats.InProcessServer(e.srv), nats.Name(name), nats.MaxReconnects(-1), nats.DrainTimeout(ConnDrainTimeout)}
+	switch {
+	case e.auth.User != "":
+		opts = append(opts, nats.UserInfo(e.auth.User, e.auth.Password))
+	case e.auth.Token != "":
+		opts = append(opts, nats.Token(e.auth.Token))
+	}
+	return e.connect(opts)
+}
+
+// ConnectAs returns an in-process connection with c's credentials (an
+// nkey seed file among them).
+func (e *Embedded) ConnectAs(c Config) (*nats.Conn, error) {
+	opts, err := c.Options()
+	if err != nil {
+		return nil, err
+	}
+	return e.connect(append(opts, nats.InProcessServer(e.srv), nats.MaxReconnects(-1)))
+}
+
+func (e *Embedded) connect(opts []nats.Option) (*nats.Conn, error) {
+	nc, err := nats.Connect("", opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to embedded NATS: %w", err)
 	}
@@ -123,3 +173,34 @@ func (l *serverLog) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(f
 func (l *serverLog) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
 func (l *serverLog) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *serverLog) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+
+// AuthFor returns the identity an embedded server accepts for c's
+// credentials: its user and password, its token, or the public key of its
+// nkey seed. It refuses a creds file, which only a server in operator mode
+// understands.
+func AuthFor(c Config) (EmbeddedAuth, error) {
+	switch {
+	case c.User != "":
+		return EmbeddedAuth{User: c.User, Password: c.Password.Reveal()}, nil
+	case c.Token != "":
+		return EmbeddedAuth{Token: c.Token.Reveal()}, nil
+	case c.NKeySeedFile != "":
+		seed, err := os.ReadFile(c.NKeySeedFile)
+		if err != nil {
+			return EmbeddedAuth{}, fmt.Errorf("NATS_NKEY_SEED_FILE: read nkey seed: %w", err)
+		}
+		kp, err := nkeys.FromSeed(bytes.TrimSpace(seed))
+		if err != nil {
+			return EmbeddedAuth{}, fmt.Errorf("NATS_NKEY_SEED_FILE %s: %w", c.NKeySeedFile, err)
+		}
+		defer kp.Wipe()
+		pub, err := kp.PublicKey()
+		if err != nil {
+			return EmbeddedAuth{}, fmt.Errorf("NATS_NKEY_SEED_FILE %s: %w", c.NKeySeedFile, err)
+		}
+		return EmbeddedAuth{NKey: pub}, nil
+	case c.CredsFile != "":
+		return EmbeddedAuth{}, errors.New("NATS_CREDS_FILE is for a NATS server in operator mode; the embedded server takes NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_NKEY_SEED_FILE")
+	}
+	return EmbeddedAuth{}, nil
+}

@@ -60,3 +60,7 @@ func IsPermanent(err error) bool {
 	}
 	return false
 }
+
+// ErrAuth is returned by [Connect] when the server refuses the connection's
+// credentials (or their absence): retrying would not change its answer.
+var ErrAuth = errors.New("NATS refused the credentials")

@@ -33,6 +33,8 @@ type Message struct {
 	Published time.Time
 
 	msg jetstream.Msg
+	// limited counts the tries a rate limit refused in process.
+	limited int
 }
 
 // ID returns the message's Nats-Msg-Id.
@@ -161,6 +163,11 @@ type RunOptions struct {
 	Backoff func(delivered uint64) time.Duration
 	// MaxRetryDelay caps a Retry-After; 1h when zero.
 	MaxRetryDelay time.Duration
+	// MaxRateLimited is how many tries of one message a rate limit may
+	// refuse in process; after that it is redelivered like any transient
+	// failure (spending a delivery), so that a server that always answers
+	// 429 ends in a dead letter, not in a loop. 20 when zero.
+	MaxRateLimited int
 	// Logger logs settlements; the context's logger when nil.
 	Logger *slog.Logger
 	// OnSettle, when set, is called once for every settled message, and
@@ -190,6 +197,9 @@ func (o RunOptions) withDefaults(spec ConsumerSpec) RunOptions {
 	}
 	if o.MaxRetryDelay <= 0 {
 		o.MaxRetryDelay = time.Hour
+	}
+	if o.MaxRateLimited <= 0 {
+		o.MaxRateLimited = 20
 	}
 	return o
 }
@@ -244,6 +254,11 @@ func (b *Bus) RunBatch(ctx context.Context, spec ConsumerSpec, h BatchHandler, o
 	// shutting down lets in-flight API calls finish.
 	hctx, hcancel := context.WithCancel(logging.WithLogger(context.WithoutCancel(ctx), log))
 	defer hcancel()
+	unwatch, err := r.watchMaxDeliveries(hctx)
+	if err != nil {
+		return err
+	}
+	defer unwatch()
 	stopped := make(chan struct{})
 	var stopOnce sync.Once
 	cc, err := cons.Consume(func(m jetstream.Msg) {
@@ -275,6 +290,7 @@ func (b *Bus) RunBatch(ctx context.Context, spec ConsumerSpec, h BatchHandler, o
 	for range o.Concurrency {
 		wg.Go(func() { r.work(hctx) })
 	}
+	b.notifyConsuming(spec)
 	log.Debug("consuming", "concurrency", o.Concurrency, "batch_size", o.BatchSize)
 	var runErr error
 	select {
@@ -411,7 +427,8 @@ func (r *runner) attempt(ctx context.Context, batch []*Message) (again []*Messag
 		} else {
 			err = Permanent(fmt.Errorf("handler returned %d results for %d messages", len(errs), len(batch)))
 		}
-		if ra := httpx.RetryAfterOf(err); ra > 0 && !IsPermanent(err) && !r.aborting.Load() && ctx.Err() == nil {
+		if ra := httpx.RetryAfterOf(err); ra > 0 && !IsPermanent(err) && !r.aborting.Load() && ctx.Err() == nil && m.limited < r.opts.MaxRateLimited {
+			m.limited++
 			delay := min(ra, r.opts.MaxRetryDelay)
 			r.hold(delay)
 			r.log.Warn("rate limited; will try again in process", "subject", m.Subject, "stream_seq", m.Sequence, "delay", delay, "err", err)
@@ -431,7 +448,11 @@ func (r *runner) attempt(ctx context.Context, batch []*Message) (again []*Messag
 func (r *runner) call(ctx context.Context, batch []*Message) (errs []error) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.log.Error("handler panic", "panic", p, "stack", string(debug.Stack()))
+			stack := debug.Stack()
+			if hp, ok := p.(*HelperPanic); ok {
+				stack = hp.Stack
+			}
+			r.log.Error("handler panic", "panic", p, "stack", string(stack))
 			err := Permanent(fmt.Errorf("handler panic: %v", p))
 			errs = make([]error, len(batch))
 			for i := range errs {
@@ -530,20 +551,7 @@ func (r *runner) hold(d time.Duration) {
 }
 
 func (r *runner) deadLetter(ctx context.Context, m *Message, reason string, cause error) error {
-	dl := DeadLetter{
-		Schema:     "deadletter.v1",
-		Stream:     r.spec.Stream,
-		Consumer:   r.spec.Name,
-		Subject:    m.Subject,
-		Sequence:   m.Sequence,
-		MsgID:      m.ID(),
-		Deliveries: m.Delivered,
-		Reason:     reason,
-		Error:      cause.Error(),
-		FailedAt:   time.Now().UTC(),
-		Header:     m.Header,
-		Data:       m.Data,
-	}
+	dl := r.newDeadLetter(m, reason, cause)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := r.bus.publishDeadLetter(pctx, dl); err != nil {
@@ -557,4 +565,21 @@ func (r *runner) deadLetter(ctx context.Context, m *Message, reason string, caus
 		r.log.Warn("terminate dead-lettered message", "stream_seq", m.Sequence, "err", err)
 	}
 	return nil
+}
+
+func (r *runner) newDeadLetter(m *Message, reason string, cause error) DeadLetter {
+	return DeadLetter{
+		Schema:     "deadletter.v1",
+		Stream:     r.spec.Stream,
+		Consumer:   r.spec.Name,
+		Subject:    m.Subject,
+		Sequence:   m.Sequence,
+		MsgID:      m.ID(),
+		Deliveries: m.Delivered,
+		Reason:     reason,
+		Error:      cause.Error(),
+		FailedAt:   time.Now().UTC(),
+		Header:     m.Header,
+		Data:       m.Data,
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // indicators is the size of every test's dataset: enough for a run to have
@@ -444,6 +448,7 @@ func plainRun(t *testing.T, enrichers, writers int) []entry {
 	p.fetchOnce()
 	l := p.waitDone(sb, 5*time.Minute)
 	requireNoDuplicates(t, l)
+	p.checkNATSAuth()
 	t.Logf("%d enrichers, %d writers: %d ledger entries in %s", enrichers, writers, len(l), time.Since(start).Round(100*time.Millisecond))
 	return l
 }
@@ -488,4 +493,67 @@ func (p *project) waitHealthy(service string, timeout time.Duration) {
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// checkNATSAuth is issue 13's attack on compose's NATS: a client without
+// credentials is refused, and a service's own user cannot publish what
+// another service publishes (tq.writes.indicator is the enricher's), while
+// the operator's user runs tqflow status.
+func (p *project) checkNATSAuth() {
+	p.t.Helper()
+	u, err := p.url("nats", 4222)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	addr := "nats://" + strings.TrimPrefix(u, "http://")
+	if nc, err := nats.Connect(addr, nats.Timeout(5*time.Second)); err == nil {
+		nc.Close()
+		p.t.Errorf("an unauthenticated client connected to compose's NATS at %s", addr)
+	} else if !errors.Is(err, nats.ErrAuthorization) {
+		p.t.Errorf("unauthenticated client: %v, want an authorization violation", err)
+	}
+	for _, user := range []string{"writer", "fetcher", "exporter"} {
+		vars, err := readEnvFile(filepath.Join(p.root, "deploy", "nats", "secrets", user+".env"))
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		nc, err := nats.Connect(addr, nats.UserInfo(vars["NATS_USER"], vars["NATS_PASSWORD"]),
+			nats.CustomInboxPrefix(vars["NATS_INBOX_PREFIX"]), nats.Timeout(5*time.Second))
+		if err != nil {
+			p.t.Fatalf("connect as %s: %v", user, err)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = js.Publish(ctx, "tq.writes.indicator", []byte(`{"indicator_id":1,"status":"Whitelisted"}`))
+		cancel()
+		nc.Close()
+		if err == nil {
+			p.t.Errorf("%s published to tq.writes.indicator on compose's NATS", user)
+		}
+	}
+	if out, err := p.run(2*time.Minute, "run", "--rm", "--no-deps", "-T", "ops", "status"); err != nil {
+		p.t.Errorf("tqflow status as ops: %v\n%s", err, out)
+	}
+	out, err := p.run(2*time.Minute, "run", "--rm", "--no-deps", "-T", "-e", "NATS_PASSWORD=not-the-password", "ops", "status")
+	if err == nil || !strings.Contains(out, "refused the credentials") {
+		p.t.Errorf("tqflow status with a wrong password: %v\n%s", err, out)
+	}
+}
+
+// readEnvFile reads the KEY=VALUE lines of a credentials file.
+func readEnvFile(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && !strings.HasPrefix(k, "#") {
+			out[k] = v
+		}
+	}
+	return out, nil
 }

@@ -205,7 +205,8 @@ func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (Reports, 
 
 // Run fetches every Interval until ctx ends. Only the holder of a job
 // instance's lease fetches; other replicas stand by and take over within
-// the lease TTL when it goes. A historical date applies to the first run.
+// the lease TTL when it goes. A historical date applies to each run until
+// one succeeds.
 func (f *Fetcher) Run(ctx context.Context, historical *time.Time) error {
 	errc := make(chan error, len(f.jobs))
 	for name, run := range f.jobs {
@@ -246,12 +247,14 @@ func (f *Fetcher) runJob(ctx context.Context, name string, run job, historical *
 		for hctx.Err() == nil {
 			if err := run(hctx, historical, &Reports{Indicators: map[string]Report{}}); err != nil {
 				if hctx.Err() == nil {
-					log.Error("fetch failed; the next run reads the same window again", "err", err)
+					log.Error("fetch failed; the next run reads the same window again", "err", err, "historical", historical != nil)
 				}
 			} else {
 				f.succeeded(name)
+				// A historical date holds until a run with it succeeded: a
+				// failed first run must not leave only the new window.
+				historical = nil
 			}
-			historical = nil
 			if !sleep(hctx, f.cfg.Interval) {
 				break
 			}

@@ -197,11 +197,30 @@ func Run(ctx context.Context, c Config, b *bus.Bus, cat Catalog, log *slog.Logge
 	log.Info("signature-loader started", "instance", c.Instance, "standard_status", res.StandardStatus,
 		"nonstandard_status", res.NonStandardStatus, "include_nonstandard", c.IncludeNonStandard,
 		"suricata_type", res.SuricataType, "source", c.Source)
-	return b.Run(ctx, c.Spec(), l.Handle, bus.RunOptions{
+	// Beside the rulesets, the writer's dead letters: a sid whose write was
+	// dead-lettered is forgotten, so the next run writes it again.
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	forgot := make(chan error, 1)
+	go func() {
+		err := b.Run(rctx, c.ForgetSpec(), l.Forget, bus.RunOptions{DrainTimeout: c.DrainTimeout, Logger: log, OnSettle: onSettle})
+		cancel()
+		forgot <- err
+	}()
+	err = b.Run(rctx, c.Spec(), l.Handle, bus.RunOptions{
 		Concurrency:  c.Concurrency,
 		DrainTimeout: c.DrainTimeout,
 		DoubleAck:    true,
 		Logger:       log,
 		OnSettle:     onSettle,
 	})
+	cancel()
+	return errors.Join(err, <-forgot)
+}
+
+// ForgetSpec is the consumer of the writer's dead letters (see
+// load.Loader.Forget).
+func (c Config) ForgetSpec() bus.ConsumerSpec {
+	return bus.ConsumerSpec{Stream: bus.StreamDeadLetter, Name: bus.ConsumerName("signature-loader", "forget", c.Instance),
+		Subjects: []string{load.WriterDeadLetters}}
 }

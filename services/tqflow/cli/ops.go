@@ -13,21 +13,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tqflow/tqflow/pkg/app"
-	"github.com/tqflow/tqflow/pkg/bus"
 )
 
 // The operator commands (status, dlq, replay, healthcheck) live in the
 // ops*.go files. They connect to NATS_URL like any service, do one thing
 // and exit.
-
-// connectOps parses the NATS_ variables and connects as tqflow-<name>.
-func connectOps(ctx context.Context, env *app.Env, name string) (*bus.Bus, error) {
-	bc, err := env.ParseService(&struct{}{})
-	if err != nil {
-		return nil, err
-	}
-	return env.Connect(ctx, bc, "tqflow-"+name)
-}
 
 // parseFlagsAnywhere parses args with fs, letting flags come after
 // positional arguments too ("dlq show 12 --json"), and returns the

@@ -11,11 +11,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
@@ -87,8 +90,10 @@ func (pc *Config) Instrument(m *obs.Metrics) {
 // Buses gives each service its NATS connection; a nil one uses Default.
 // Separate connections let a test crash one service (close its connection
 // without draining) while the others run on.
+// Each service on its own connection also lets a test run each as its own
+// NATS user, as compose does.
 type Buses struct {
-	Default, Fetcher, Enricher, Writer *bus.Bus
+	Default, Fetcher, Enricher, Writer, Loader, Exporter *bus.Bus
 }
 
 func (b Buses) pick(x *bus.Bus) *bus.Bus {
@@ -111,6 +116,11 @@ type Pipeline struct {
 	exporter exportersvc.Stats
 	dead     atomic.Int64
 	observe  func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)
+
+	// Set by StartWorkers: the workers' group context, and channels closed
+	// when every worker consumes and when one stopped.
+	gctx            context.Context
+	started, failed chan struct{}
 }
 
 // Observe has f called for every message the pipeline's workers settle
@@ -156,24 +166,70 @@ func (p *Pipeline) consumers() [][2]string {
 	return cs
 }
 
-// StartWorkers runs the enabled jobs' workers until ctx ends; wait returns
-// their joined errors after they drained.
+// ErrWorkerStopped is a worker returning while the pipeline still runs:
+// the pipeline stops as a whole.
+var ErrWorkerStopped = errors.New("worker stopped")
+
+// StartWorkers runs the enabled jobs' workers until ctx ends or one of
+// them stops, which stops the others: a pipeline missing a worker is not
+// running. wait returns the first worker's error (its reason for stopping)
+// after they all drained; [Pipeline.Failed] is closed when one stopped.
 func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
-	var wg sync.WaitGroup
+	g, gctx := errgroup.WithContext(ctx)
+	p.failed, p.gctx = make(chan struct{}), gctx
+	started := map[string]bool{}
 	var mu sync.Mutex
-	var errs []error
-	run := func(name string, fn func() error) {
-		wg.Go(func() {
-			if err := fn(); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
-				mu.Unlock()
+	want := p.consumers()
+	p.started = make(chan struct{})
+	var startedOnce sync.Once
+	hook := func(spec bus.ConsumerSpec) {
+		mu.Lock()
+		defer mu.Unlock()
+		started[spec.Name] = true
+		for _, c := range want {
+			if !started[c[1]] {
+				return
 			}
+		}
+		startedOnce.Do(func() { close(p.started) })
+	}
+	var unhook []func()
+	for _, b := range []*bus.Bus{p.buses.Default, p.buses.Fetcher, p.buses.Enricher, p.buses.Writer, p.buses.Loader, p.buses.Exporter} {
+		if b != nil {
+			unhook = append(unhook, b.NotifyConsuming(hook))
+		}
+	}
+	if len(want) == 0 {
+		startedOnce.Do(func() { close(p.started) })
+	}
+	var failOnce sync.Once
+	run := func(name string, fn func() error) {
+		g.Go(func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					p.log.Error("worker panic", "worker", name, "panic", r, "stack", string(debug.Stack()))
+					err = fmt.Errorf("%s: %w: panic: %v", name, ErrWorkerStopped, r)
+				}
+				if err != nil && ctx.Err() == nil {
+					failOnce.Do(func() {
+						p.log.Error("worker stopped; stopping the pipeline", "worker", name, "err", err)
+						close(p.failed)
+					})
+				}
+			}()
+			err = fn()
+			switch {
+			case err != nil:
+				return fmt.Errorf("%s: %w", name, err)
+			case ctx.Err() == nil && gctx.Err() == nil:
+				return fmt.Errorf("%s: %w", name, ErrWorkerStopped)
+			}
+			return nil
 		})
 	}
 	if p.cfg.has(schemas.JobCTR) {
 		run("enricher", func() error {
-			return enrichersvc.Run(ctx, p.cfg.Enricher, p.buses.pick(p.buses.Enricher), p.log, &p.enricher, p.settled)
+			return enrichersvc.Run(gctx, p.cfg.Enricher, p.buses.pick(p.buses.Enricher), p.log, &p.enricher, p.settled)
 		})
 	}
 	if p.cfg.has(fetchersvc.JobET) {
@@ -182,23 +238,59 @@ func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
 			if err != nil {
 				return err
 			}
-			return loadersvc.Run(ctx, p.cfg.Loader, p.buses.Default, loadersvc.ThreatQCatalog{TQ: tq}, p.log, &p.loader, p.settled)
+			return loadersvc.Run(gctx, p.cfg.Loader, p.buses.pick(p.buses.Loader), loadersvc.ThreatQCatalog{TQ: tq}, p.log, &p.loader, p.settled)
 		})
 	}
 	if p.cfg.has(schemas.JobMISP) {
 		run("exporter", func() error {
-			return exportersvc.Run(ctx, p.cfg.Exporter, p.buses.Default, p.log, &p.exporter, p.settled)
+			return exportersvc.Run(gctx, p.cfg.Exporter, p.buses.pick(p.buses.Exporter), p.log, &p.exporter, p.settled)
 		})
 	}
 	if p.cfg.has(schemas.JobCTR) || p.cfg.has(fetchersvc.JobET) {
 		run("writer", func() error {
-			return writersvc.Run(ctx, p.cfg.Writer, p.buses.pick(p.buses.Writer), p.log, &p.writer, p.settled)
+			return writersvc.Run(gctx, p.cfg.Writer, p.buses.pick(p.buses.Writer), p.log, &p.writer, p.settled)
 		})
 	}
 	return func() error {
-		wg.Wait()
-		return errors.Join(errs...)
+		err := g.Wait()
+		for _, f := range unhook {
+			f()
+		}
+		return err
 	}
+}
+
+// Failed is closed when a worker started by [Pipeline.StartWorkers]
+// stopped while the pipeline was running.
+func (p *Pipeline) Failed() <-chan struct{} { return p.failed }
+
+// WaitStarted waits until every worker of [Pipeline.StartWorkers] passed
+// its start-up checks (statuses resolved, MISP key accepted, ...) and
+// consumes, so that nothing is fetched for a pipeline that cannot process
+// it. It returns the failed worker's error if one stopped first.
+func (p *Pipeline) WaitStarted(ctx context.Context) error {
+	select {
+	case <-p.started:
+		return nil
+	case <-p.failed:
+		return context.Cause(p.gctx)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Supervise returns a context that ends with ctx or when a worker stops,
+// its cause then the worker's error: give it to the fetcher.
+func (p *Pipeline) Supervise(ctx context.Context) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(p.gctx, func() {
+		select {
+		case <-p.failed:
+			cancel(context.Cause(p.gctx))
+		default:
+		}
+	})
+	return sctx, func() { stop(); cancel(nil) }
 }
 
 // WaitDrained waits until every consumer of the pipeline has nothing
@@ -249,22 +341,34 @@ type Summary struct {
 	Elapsed    time.Duration
 }
 
-// RunOnce fetches once, waits until the workers have processed everything,
-// stops them and returns the summary.
+// RunOnce starts the workers, waits until they all passed their start-up
+// checks, fetches once, waits until the workers have processed everything,
+// stops them and returns the summary. A worker that stops ends it at once
+// with that worker's error.
 func (p *Pipeline) RunOnce(ctx context.Context, historical *time.Time) (Summary, error) {
 	start := time.Now()
 	wctx, stop := context.WithCancel(ctx)
 	wait := p.StartWorkers(wctx)
-	reps, ferr := p.fetcher.RunOnce(ctx, historical)
+	sctx, unsupervise := p.Supervise(ctx)
+	var reps fetchersvc.Reports
+	ferr := p.WaitStarted(sctx)
+	if ferr == nil {
+		reps, ferr = p.fetcher.RunOnce(sctx, historical)
+	}
 	var derr error
 	if ferr == nil {
-		derr = p.WaitDrained(ctx)
+		derr = p.WaitDrained(sctx)
 	}
+	unsupervise()
 	stop()
 	werr := wait()
 	s := Summary{Reports: reps.Indicators, ET: reps.ET, Enricher: &p.enricher, Writer: &p.writer, Loader: &p.loader, Exporter: &p.exporter,
 		DeadLetter: p.dead.Load(), Elapsed: time.Since(start)}
-	return s, errors.Join(ferr, derr, werr)
+	if werr != nil {
+		// The worker's reason, not the cancellations it caused.
+		return s, werr
+	}
+	return s, errors.Join(ferr, derr)
 }
 
 // Print writes the summary as a table.

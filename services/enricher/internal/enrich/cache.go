@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
+	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/schemas"
 )
 
@@ -153,7 +154,7 @@ func (c *Cache) each(obs []Observable, fn func(Observable)) {
 		n = 32
 	}
 	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
+	var wg bus.Group // A helper's panic reaches the runner's recover.
 	for _, o := range obs {
 		sem <- struct{}{}
 		wg.Go(func() {

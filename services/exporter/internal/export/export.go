@@ -358,7 +358,7 @@ func (e *Exporter) attribute(mp misp.Mapping, ind schemas.IndicatorData, value s
 // parallel calls fn(i) for i in [0, n) with at most p at once.
 func parallel(n, p int, fn func(i int)) {
 	sem := make(chan struct{}, p)
-	var wg sync.WaitGroup
+	var wg bus.Group // A helper's panic reaches the runner's recover.
 	for i := range n {
 		sem <- struct{}{}
 		wg.Go(func() {

@@ -59,6 +59,9 @@ type Stats struct {
 	// Unchanged is the number of rules whose rev and status were already
 	// written.
 	Unchanged atomic.Int64
+	// Forgotten is the number of sids taken out of the state because the
+	// writer dead-lettered their write (see [Loader.Forget]).
+	Forgotten atomic.Int64
 	// Older is the number of rules left alone because a higher rev of the
 	// same sid was written (from another source).
 	Older atomic.Int64

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"github.com/tqflow/tqflow/pkg/bus"
@@ -86,7 +85,7 @@ func (w *Writer) Handle(ctx context.Context, ms []*bus.Message) []error {
 	// The rows to remove go one request each (ThreatQ has no bulk
 	// delete), so they go several at a time.
 	sem := make(chan struct{}, deleteParallel)
-	var wg sync.WaitGroup
+	var wg bus.Group // A helper's panic reaches the runner's recover.
 	for j, err := range bus.Bisect(ctx, inds, w.ThreatQ.ConsumeIndicators) {
 		i := indIdx[j]
 		if err != nil {
