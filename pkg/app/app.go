@@ -52,6 +52,9 @@ func (e *Env) ParseAll(cfgs ...any) error {
 		if err := config.Parse(c, e.Vars); err != nil {
 			errs = append(errs, err)
 		}
+		if e.Resolved != nil {
+			e.addSecrets(c)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return UsageError{err}
@@ -135,6 +138,20 @@ func Execute(cmd Command, args, environ []string, stdout, stderr io.Writer) int 
 	env.Resolved = r
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		// The first signal starts a graceful shutdown; handing the signals
+		// back to the runtime makes a second one end the process at once,
+		// whatever is still draining.
+		select {
+		case <-finished:
+			return
+		case <-ctx.Done():
+		}
+		stop()
+		r.Log.Info("shutting down; a second signal ends the process at once")
+	}()
 	if err := cmd.Run(ctx, env); err != nil {
 		var ue UsageError
 		if errors.As(err, &ue) {
