@@ -59,6 +59,11 @@ type Config struct {
 	// them. It must return a transport that calls the one it is given.
 	// It is not read from the environment.
 	WrapTransport func(http.RoundTripper) http.RoundTripper `env:"-"`
+	// Scrub, when set, holds the other secrets of the process (app's
+	// Env.Scrubber) to scrub out of server-supplied text, on top of this
+	// client's own credentials, which it always scrubs. It is not read
+	// from the environment.
+	Scrub *httpx.Scrubber `env:"-"`
 }
 
 // setDefaults fills the zero fields of c.

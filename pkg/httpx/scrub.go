@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -144,8 +145,8 @@ func (s *Scrubber) Bytes(b []byte) []byte {
 		return b
 	}
 	for _, f := range s.forms {
-		if strings.Contains(string(b), f.text) {
-			b = []byte(strings.ReplaceAll(string(b), f.text, f.shown))
+		if bytes.Contains(b, []byte(f.text)) {
+			b = bytes.ReplaceAll(b, []byte(f.text), []byte(f.shown))
 		}
 	}
 	return b
