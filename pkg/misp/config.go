@@ -39,6 +39,11 @@ type Config struct {
 	// them. It must return a transport that calls the one it is given.
 	// It is not read from the environment.
 	WrapTransport func(http.RoundTripper) http.RoundTripper `env:"-"`
+	// Scrub, when set, holds the other secrets of the process (app's
+	// Env.Scrubber) to scrub out of server-supplied text, on top of the
+	// key, which the client always scrubs. It is not read from the
+	// environment.
+	Scrub *httpx.Scrubber `env:"-"`
 }
 
 func (c *Config) setDefaults() {
