@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/httpx"
 )
 
 // Default base URLs: the real ET servers.
@@ -66,6 +67,11 @@ type Config struct {
 	// them. It must return a transport that calls the one it is given.
 	// It is not read from the environment.
 	WrapTransport func(http.RoundTripper) http.RoundTripper `env:"-"`
+	// Scrub, when set, holds the other secrets of the process (app's
+	// Env.Scrubber) to scrub out of errors, on top of the oinkcode and
+	// the URLs' passwords, which the client always scrubs. It is not read
+	// from the environment.
+	Scrub *httpx.Scrubber `env:"-"`
 }
 
 // setDefaults fills the zero fields of c, so that a Config built in code

@@ -173,10 +173,20 @@ func (s *Scrubber) Error(err error) error {
 	if err == nil || s == nil {
 		return err
 	}
-	msg := err.Error()
-	if !s.Leaks(msg) {
+	if !s.Leaks(err.Error()) {
 		return err
 	}
+	return s.Rebuild(err)
+}
+
+// Rebuild is [Scrubber.Error] whether or not the text of err holds a
+// secret: for an error whose chain holds something a caller must not
+// reach (a *url.Error whose URL carries a credential).
+func (s *Scrubber) Rebuild(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
 	var te interface{ Timeout() bool }
 	return &ScrubbedError{
 		msg:       s.String(msg),
