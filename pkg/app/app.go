@@ -54,6 +54,7 @@ func (e *Env) ParseAll(cfgs ...any) error {
 		}
 		if e.Resolved != nil {
 			e.addSecrets(c)
+			e.warnTransport(c)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -138,9 +139,10 @@ func Execute(cmd Command, args, environ []string, stdout, stderr io.Writer) int 
 	env.Resolved = r
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	finished := make(chan struct{})
-	defer close(finished)
+	finished, watched := make(chan struct{}), make(chan struct{})
+	defer func() { close(finished); <-watched }() // before stop, deferred first
 	go func() {
+		defer close(watched)
 		// The first signal starts a graceful shutdown; handing the signals
 		// back to the runtime makes a second one end the process at once,
 		// whatever is still draining.
@@ -148,6 +150,11 @@ func Execute(cmd Command, args, environ []string, stdout, stderr io.Writer) int 
 		case <-finished:
 			return
 		case <-ctx.Done():
+		}
+		select {
+		case <-finished: // Run returned first: no signal came
+			return
+		default:
 		}
 		stop()
 		r.Log.Info("shutting down; a second signal ends the process at once")

@@ -61,6 +61,26 @@ type Resolved struct {
 	logScrub *logging.ScrubSet
 	scrubMu  sync.Mutex
 	scrub    *httpx.Scrubber
+	warned   map[httpx.Warning]bool
+}
+
+// warnTransport logs, once each, the transport warnings of a parsed
+// configuration: plain http allowed, certificate verification off.
+func (r *Resolved) warnTransport(cfg any) {
+	for _, w := range config.Find[interface{ TransportWarnings() []httpx.Warning }](cfg) {
+		for _, tw := range w.TransportWarnings() {
+			r.scrubMu.Lock()
+			seen := r.warned[tw]
+			if r.warned == nil {
+				r.warned = map[httpx.Warning]bool{}
+			}
+			r.warned[tw] = true
+			r.scrubMu.Unlock()
+			if !seen && r.Log != nil {
+				r.Log.Warn("transport security weakened", "system", tw.System, "setting", tw.Setting, "problem", tw.Problem)
+			}
+		}
+	}
 }
 
 // Scrubber returns a scrubber of every secret of the configurations parsed

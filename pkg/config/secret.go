@@ -73,3 +73,36 @@ func collectSecrets(v reflect.Value, out *[]string, depth int) {
 }
 
 var secretType = reflect.TypeFor[Secret]()
+
+// Find returns every value in v (a configuration struct or a pointer to
+// one, nested structs included) whose type implements T, outermost
+// first: e.g. every sub-configuration with a warnings method.
+func Find[T any](v any) []T {
+	var out []T
+	findIn(reflect.ValueOf(v), &out, 0)
+	return out
+}
+
+func findIn[T any](v reflect.Value, out *[]T, depth int) {
+	if depth > 8 || !v.IsValid() {
+		return
+	}
+	if v.CanInterface() {
+		if t, ok := v.Interface().(T); ok && !(v.Kind() == reflect.Pointer && v.IsNil()) {
+			*out = append(*out, t)
+			return
+		}
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			findIn(v.Elem(), out, depth+1)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				findIn(v.Field(i), out, depth+1)
+			}
+		}
+	}
+}

@@ -71,3 +71,25 @@ func TestSecretsOf(t *testing.T) {
 		t.Errorf("SecretsOf = %q, want %q", got, want)
 	}
 }
+
+type warner struct{ W string }
+
+func (w warner) Warn() string { return w.W }
+
+func TestFind(t *testing.T) {
+	t.Parallel()
+	cfg := struct {
+		A warner
+		B struct{ C warner }
+		D *warner
+		E *warner
+	}{A: warner{"a"}, D: &warner{"d"}}
+	cfg.B.C = warner{"c"}
+	var got []string
+	for _, w := range config.Find[interface{ Warn() string }](&cfg) {
+		got = append(got, w.Warn())
+	}
+	if !slices.Equal(got, []string{"a", "c", "d"}) {
+		t.Errorf("Find = %q", got)
+	}
+}

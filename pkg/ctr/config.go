@@ -43,6 +43,10 @@ type Config struct {
 	// BaseURL overrides the region's host, for the sandbox, a simulator or
 	// a mirror, e.g. http://ctrsim:8080. Paths (/iroh/...) are appended.
 	BaseURL string `env:"BASE_URL"`
+	// AllowHTTP allows a plain-http BASE_URL to a host that is not the
+	// loopback (a sandbox on a private network). The token request's
+	// Basic credentials then travel in clear.
+	AllowHTTP bool `env:"ALLOW_HTTP"`
 	// Insecure turns TLS certificate verification off (sandboxes only).
 	Insecure bool `env:"INSECURE"`
 	// CAFile is a PEM file of extra certificate authorities to trust.
@@ -99,6 +103,8 @@ func (c Config) Validate() error {
 	if c.BaseURL != "" {
 		errs = append(errs, httpx.CheckBaseURL("ctr", "BASE_URL", c.BaseURL)...)
 	}
+	terrs, _ := c.transport().Check()
+	errs = append(errs, terrs...)
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("ctr: TIMEOUT %s is negative", c.Timeout))
 	}
@@ -106,6 +112,28 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ctr: BATCH_SIZE %d is not between 1 and %d", c.BatchSize, MaxBatchSize))
 	}
 	return errors.Join(errs...)
+}
+
+// transport describes how c reaches CTR, for the https and INSECURE
+// rules.
+func (c Config) transport() httpx.Transport {
+	return httpx.Transport{
+		System: "ctr", URLs: [][2]string{{"BASE_URL", c.BaseURL}},
+		AllowHTTP: c.AllowHTTP, AllowHTTPVar: "ALLOW_HTTP",
+		Insecure: c.Insecure, InsecureVar: "INSECURE", CAFile: c.CAFile, CAFileVar: "CA_FILE",
+	}
+}
+
+// TransportWarnings returns what to warn about at start-up: plain http
+// (to the loopback, or allowed by ALLOW_HTTP) and INSECURE. Settings are
+// named under the prefix services nest it under (CTR_).
+func (c Config) TransportWarnings() []httpx.Warning {
+	c.setDefaults()
+	_, warns := c.transport().Check()
+	for i := range warns {
+		warns[i].Setting = "CTR_" + warns[i].Setting // as services nest it
+	}
+	return warns
 }
 
 // RegionURL returns the IROH platform host of a region: us (or ""), eu or

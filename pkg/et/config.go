@@ -53,6 +53,10 @@ type Config struct {
 	// BlockURL is the root of the block-rules server; the client appends
 	// /blockrules/<file>.
 	BlockURL string `env:"BLOCK_URL" envDefault:"https://rules.emergingthreats.net"`
+	// AllowHTTP allows plain-http server URLs to a host that is not the
+	// loopback (a mirror on a private network). The oinkcode, part of the
+	// ET Pro path, then travels in clear.
+	AllowHTTP bool `env:"ALLOW_HTTP"`
 	// Insecure turns TLS certificate verification off (sandboxes only).
 	Insecure bool `env:"INSECURE"`
 	// CAFile is a PEM file of extra certificate authorities to trust.
@@ -151,6 +155,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
 		}
 	}
+	terrs, _ := c.transport().Check()
+	errs = append(errs, terrs...)
 	if c.CAFile != "" {
 		if _, err := os.Stat(c.CAFile); err != nil {
 			errs = append(errs, fmt.Errorf("ET_CA_FILE: %w", err))
@@ -163,6 +169,23 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ET_MAX_SIZE is %d: want a positive number of bytes", c.MaxSize))
 	}
 	return errors.Join(errs...)
+}
+
+// transport describes how c reaches ET, for the https and INSECURE rules.
+func (c Config) transport() httpx.Transport {
+	return httpx.Transport{
+		System: "et", URLs: [][2]string{{"ET_OPEN_URL", c.OpenURL}, {"ET_PRO_URL", c.ProURL}, {"ET_BLOCK_URL", c.BlockURL}},
+		AllowHTTP: c.AllowHTTP, AllowHTTPVar: "ET_ALLOW_HTTP",
+		Insecure: c.Insecure, InsecureVar: "ET_INSECURE", CAFile: c.CAFile, CAFileVar: "ET_CA_FILE",
+	}
+}
+
+// TransportWarnings returns what to warn about at start-up: plain http
+// (to the loopback, or allowed by ET_ALLOW_HTTP) and ET_INSECURE.
+func (c Config) TransportWarnings() []httpx.Warning {
+	c.setDefaults()
+	_, warns := c.transport().Check()
+	return warns
 }
 
 // parseBase checks a server root URL. Its errors never quote the URL, which

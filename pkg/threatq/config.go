@@ -3,7 +3,6 @@ package threatq
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -144,6 +143,10 @@ func (c Config) ValidatePrefixed(prefix string) error {
 			errs = append(errs, fmt.Errorf("threatq: %s is required with %s (or set %s for the password grant)", v("CLIENT_SECRET"), v("CLIENT_ID"), v("EMAIL")))
 		}
 	}
+	if c.Insecure && c.CAFile != "" {
+		errs = append(errs, fmt.Errorf("threatq: %s and %s: %w; drop %s to verify with the CA file",
+			v("INSECURE"), v("CA_FILE"), httpx.ErrInsecureWithCA, v("INSECURE")))
+	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("threatq: %s %s is negative", v("TIMEOUT"), c.Timeout))
 	}
@@ -154,10 +157,18 @@ func (c Config) ValidatePrefixed(prefix string) error {
 }
 
 // loopback reports whether host is localhost or a loopback address.
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+func loopback(host string) bool { return httpx.Loopback(host) }
+
+// TransportWarnings returns what to warn about at start-up, naming each
+// setting under [DefaultEnvPrefix]: plain http (to the loopback, or
+// allowed by ALLOW_HTTP) and INSECURE.
+func (c Config) TransportWarnings() []httpx.Warning {
+	c.setDefaults()
+	p := DefaultEnvPrefix
+	_, warns := httpx.Transport{
+		System: "threatq", URLs: [][2]string{{p + "URL", c.URL}},
+		AllowHTTP: c.AllowHTTP, AllowHTTPVar: p + "ALLOW_HTTP",
+		Insecure: c.Insecure, InsecureVar: p + "INSECURE", CAFile: c.CAFile, CAFileVar: p + "CA_FILE",
+	}.Check()
+	return warns
 }
