@@ -99,7 +99,11 @@ type Command struct {
 	// else, so flag problems can wait to be reported with configuration
 	// problems in one message.
 	ParsesFirst bool
-	Run         func(ctx context.Context, env *Env) error
+	// Known, when set, is every variable the program reads: a variable
+	// with one of its prefixes that it does not know (a misspelt setting)
+	// is a configuration error naming the nearest known one.
+	Known *config.Known
+	Run   func(ctx context.Context, env *Env) error
 }
 
 // Execute parses args for cmd, resolves the environment (environ, as
@@ -130,6 +134,9 @@ func Execute(cmd Command, args, environ []string, stdout, stderr io.Writer) int 
 		environ = os.Environ()
 	}
 	r, err := env.Common.resolve(stderr, environ)
+	if cmd.Known != nil {
+		err = errors.Join(err, cmd.Known.Check(r.Vars))
+	}
 	if err != nil && !cmd.ParsesFirst {
 		fmt.Fprintf(stderr, "tqflow %s: configuration:\n%s\n", cmd.Name, indent(err))
 		return ExitUsage
