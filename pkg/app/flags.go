@@ -95,12 +95,17 @@ func (r *Resolved) Scrubber() *httpx.Scrubber {
 // addSecrets adds the secrets of a parsed configuration to the process's
 // scrubber and to the logger's.
 func (r *Resolved) addSecrets(cfg any) {
-	secrets := config.SecretsOf(cfg)
-	if len(secrets) == 0 {
+	add := httpx.NewScrubber(config.SecretsOf(cfg)...)
+	for _, c := range config.Find[interface{ BasicCredentials() [][2]string }](cfg) {
+		for _, p := range c.BasicCredentials() {
+			add = add.WithBasic(p[0], p[1])
+		}
+	}
+	if add.Empty() {
 		return
 	}
 	r.scrubMu.Lock()
-	r.scrub = r.scrub.Join(httpx.NewScrubber(secrets...))
+	r.scrub = r.scrub.Join(add)
 	s := r.scrub
 	r.scrubMu.Unlock()
 	if r.logScrub != nil {

@@ -124,6 +124,12 @@ func (c Config) transport() httpx.Transport {
 	}
 }
 
+// BasicCredentials returns the user and password pairs c sends as HTTP
+// Basic credentials (the token request's), for a scrubber.
+func (c Config) BasicCredentials() [][2]string {
+	return [][2]string{{c.ClientID, c.ClientPassword.Reveal()}}
+}
+
 // TransportWarnings returns what to warn about at start-up: plain http
 // (to the loopback, or allowed by ALLOW_HTTP) and INSECURE. Settings are
 // named under the prefix services nest it under (CTR_).

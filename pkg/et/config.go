@@ -180,6 +180,20 @@ func (c Config) transport() httpx.Transport {
 	}
 }
 
+// BasicCredentials returns the user and password pairs of the server
+// URLs, which net/http sends as HTTP Basic credentials, for a scrubber.
+func (c Config) BasicCredentials() [][2]string {
+	var out [][2]string
+	for _, raw := range []string{c.OpenURL, c.ProURL, c.BlockURL} {
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				out = append(out, [2]string{u.User.Username(), p})
+			}
+		}
+	}
+	return out
+}
+
 // TransportWarnings returns what to warn about at start-up: plain http
 // (to the loopback, or allowed by ET_ALLOW_HTTP) and ET_INSECURE.
 func (c Config) TransportWarnings() []httpx.Warning {

@@ -159,6 +159,12 @@ func (c Config) ValidatePrefixed(prefix string) error {
 // loopback reports whether host is localhost or a loopback address.
 func loopback(host string) bool { return httpx.Loopback(host) }
 
+// BasicCredentials returns the user and password pairs c sends as HTTP
+// Basic credentials (the client-credentials grant's), for a scrubber.
+func (c Config) BasicCredentials() [][2]string {
+	return [][2]string{{c.ClientID.Reveal(), c.ClientSecret.Reveal()}}
+}
+
 // TransportWarnings returns what to warn about at start-up, naming each
 // setting under [DefaultEnvPrefix]: plain http (to the loopback, or
 // allowed by ALLOW_HTTP) and INSECURE.

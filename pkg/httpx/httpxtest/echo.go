@@ -15,22 +15,27 @@ import (
 	"testing"
 )
 
-// Dump returns the request as text: method, URL, every header and the
-// body (up to 64 KiB), unquoted, so that a client's quote-stripping does
-// not hide it.
+// Dump returns the request as text: method, URL, the Authorization
+// header, the body (up to 64 KiB) and the other headers, unquoted, so that
+// a client's quote-stripping does not hide it (the body's quotes are
+// dropped).
 func Dump(r *http.Request) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s ", r.Method, r.URL.RequestURI())
+	// Credentials first, so that a client that shortens messages still
+	// meets them.
+	fmt.Fprintf(&b, "%s %s Authorization: %s ", r.Method, r.URL.RequestURI(), r.Header.Get("Authorization"))
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	b.WriteString(strings.ReplaceAll(string(body), `"`, "")) // quotes off: clients redact quoted text
 	keys := make([]string, 0, len(r.Header))
 	for k := range r.Header {
-		keys = append(keys, k)
+		if k != "Authorization" {
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(&b, "%s: %s ", k, strings.Join(r.Header[k], ", "))
+		fmt.Fprintf(&b, " %s: %s", k, strings.Join(r.Header[k], ", "))
 	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	b.Write(body)
 	return b.String()
 }
 
