@@ -29,11 +29,12 @@ const (
 const maxBody = 256 << 20
 
 // Smaller bounds, per call: a token answer is a few hundred bytes, an
-// error answer's messages come first, and an enrich answer is sized to
+// error answer is read up to 4 MiB (a schema-validation 400 can name a
+// field of every observable), and an enrich answer is sized to
 // the observables asked (perObservable each, at least minEnrichBody).
 const (
 	maxTokenBody  = 64 << 10
-	maxErrorBody  = 64 << 10
+	maxErrorBody  = 4 << 20
 	perObservable = 4 << 20
 	minEnrichBody = 16 << 20
 )

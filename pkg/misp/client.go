@@ -22,9 +22,11 @@ import (
 // event is about 15 MB.
 const maxBody = 64 << 20
 
-// maxErrorBody bounds how much of a non-2xx answer is read: its message
-// comes first.
-const maxErrorBody = 64 << 10
+// maxErrorBody bounds how much of a non-2xx answer is read. MISP's 403
+// for a refused /attributes/add chunk lists every attribute's errors and
+// must be read whole to be classified, so it is the same as for a
+// success.
+const maxErrorBody = maxBody
 
 // Client talks to one MISP instance. It is safe for concurrent use.
 type Client struct {

@@ -26,8 +26,9 @@ const maxBody = 256 << 20
 const maxTokenBody = 64 << 10
 
 // maxErrorBody bounds how much of a non-2xx answer is read: only its
-// error messages are used.
-const maxErrorBody = 64 << 10
+// error messages are used, but a 400 for a 500-item consume names the
+// fields of every item, which bisection relies on.
+const maxErrorBody = 4 << 20
 
 // defaultTokenLife is how long a token is used when the answer gave no
 // expires_in (contract §11); one with expires_in is replaced
