@@ -54,6 +54,10 @@ func (e *Env) ParseAll(cfgs ...any) error {
 		if err := config.Parse(c, e.Vars); err != nil {
 			errs = append(errs, err)
 		}
+		if e.Resolved != nil {
+			e.addSecrets(c)
+			e.warnTransport(c)
+		}
 	}
 	if err := dedupe(errs...); err != nil {
 		return UsageError{err}
@@ -153,7 +157,11 @@ type Command struct {
 	// else, so flag problems can wait to be reported with configuration
 	// problems in one message.
 	ParsesFirst bool
-	Run         func(ctx context.Context, env *Env) error
+	// Known, when set, is every variable the program reads: a variable
+	// with one of its prefixes that it does not know (a misspelt setting)
+	// is a configuration error naming the nearest known one.
+	Known *config.Known
+	Run   func(ctx context.Context, env *Env) error
 }
 
 // Execute parses args for cmd, resolves the environment (environ, as
@@ -196,6 +204,9 @@ func Execute(cmd Command, args, environ []string, stdout, stderr io.Writer) int 
 		}
 	}
 	r, err := env.Common.resolve(stderr, environ)
+	if cmd.Known != nil {
+		err = errors.Join(err, cmd.Known.Check(r.Vars))
+	}
 	if err != nil && !cmd.ParsesFirst {
 		fmt.Fprintf(stderr, "tqflow %s: configuration:\n%s\n", cmd.Name, indent(err))
 		return ExitUsage
@@ -205,6 +216,26 @@ func Execute(cmd Command, args, environ []string, stdout, stderr io.Writer) int 
 	env.Resolved = r
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	finished, watched := make(chan struct{}), make(chan struct{})
+	defer func() { close(finished); <-watched }() // before stop, deferred first
+	go func() {
+		defer close(watched)
+		// The first signal starts a graceful shutdown; handing the signals
+		// back to the runtime makes a second one end the process at once,
+		// whatever is still draining.
+		select {
+		case <-finished:
+			return
+		case <-ctx.Done():
+		}
+		select {
+		case <-finished: // Run returned first: no signal came
+			return
+		default:
+		}
+		stop()
+		r.Log.Info("shutting down; a second signal ends the process at once")
+	}()
 	if err := cmd.Run(ctx, env); err != nil {
 		var ue UsageError
 		if errors.As(err, &ue) {

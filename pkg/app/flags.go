@@ -11,10 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/httpx"
 	"github.com/tqflow/tqflow/pkg/logging"
 )
 
@@ -112,6 +114,62 @@ type Resolved struct {
 	Historical *time.Time
 	Log        *slog.Logger
 	closeLog   func() error
+
+	// logScrub is what Log scrubs with; scrub holds every secret of the
+	// configurations parsed so far.
+	logScrub *logging.ScrubSet
+	scrubMu  sync.Mutex
+	scrub    *httpx.Scrubber
+	warned   map[httpx.Warning]bool
+}
+
+// warnTransport logs, once each, the transport warnings of a parsed
+// configuration: plain http allowed, certificate verification off.
+func (r *Resolved) warnTransport(cfg any) {
+	for _, w := range config.Find[interface{ TransportWarnings() []httpx.Warning }](cfg) {
+		for _, tw := range w.TransportWarnings() {
+			r.scrubMu.Lock()
+			seen := r.warned[tw]
+			if r.warned == nil {
+				r.warned = map[httpx.Warning]bool{}
+			}
+			r.warned[tw] = true
+			r.scrubMu.Unlock()
+			if !seen && r.Log != nil {
+				r.Log.Warn("transport security weakened", "system", tw.System, "setting", tw.Setting, "problem", tw.Problem)
+			}
+		}
+	}
+}
+
+// Scrubber returns a scrubber of every secret of the configurations parsed
+// so far (see [Env.ParseAll]): API clients apply it to server-supplied
+// text, and the logger applies it to every record.
+func (r *Resolved) Scrubber() *httpx.Scrubber {
+	r.scrubMu.Lock()
+	defer r.scrubMu.Unlock()
+	return r.scrub
+}
+
+// addSecrets adds the secrets of a parsed configuration to the process's
+// scrubber and to the logger's.
+func (r *Resolved) addSecrets(cfg any) {
+	add := httpx.NewScrubber(config.SecretsOf(cfg)...)
+	for _, c := range config.Find[interface{ BasicCredentials() [][2]string }](cfg) {
+		for _, p := range c.BasicCredentials() {
+			add = add.WithBasic(p[0], p[1])
+		}
+	}
+	if add.Empty() {
+		return
+	}
+	r.scrubMu.Lock()
+	r.scrub = r.scrub.Join(add)
+	s := r.scrub
+	r.scrubMu.Unlock()
+	if r.logScrub != nil {
+		r.logScrub.Set(s.String)
+	}
 }
 
 // Close closes the log file, if any.
@@ -189,14 +247,15 @@ func (c *Common) resolve(stderr io.Writer, environ []string) (*Resolved, error) 
 			errs = append(errs, fmt.Errorf("-ll %s: %w", c.LogTo, err))
 			break
 		}
-		f, err := os.OpenFile(filepath.Join(c.LogTo, "tqflow.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+		f, err := logging.OpenFile(filepath.Join(c.LogTo, "tqflow.log"))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("-ll %s: %w", c.LogTo, err))
 			break
 		}
 		w, terminal, r.closeLog = f, false, f.Close
 	}
-	r.Log = logging.New(w, logging.Options{Level: level, Format: format, Terminal: terminal})
+	r.logScrub = &logging.ScrubSet{}
+	r.Log = logging.New(w, logging.Options{Level: level, Format: format, Terminal: terminal, Scrub: r.logScrub})
 	// The result is usable even with problems, so that they can be
 	// reported together with the configuration's.
 	return r, errors.Join(errs...)

@@ -3,10 +3,12 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/httpx"
 )
 
 func TestBisect(t *testing.T) {
@@ -52,5 +54,25 @@ func TestBisect(t *testing.T) {
 				t.Errorf("%d calls, want at most %d", calls, tt.maxCalls)
 			}
 		})
+	}
+}
+
+// TestBisectWholeCall: an answer that cannot be decoded (here: too large)
+// blames no item, so the call is not split into one call per item.
+func TestBisectWholeCall(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	items := []int{1, 2, 3, 4, 5, 6, 7, 8}
+	errs := bus.Bisect(context.Background(), items, func(context.Context, []int) error {
+		calls++
+		return fmt.Errorf("observe: %w", &httpx.DecodeError{Op: "ctr: observe", Err: errors.New("answer larger than 256 MiB")})
+	})
+	if calls != 1 {
+		t.Errorf("%d calls for an undecodable answer, want 1", calls)
+	}
+	for i, err := range errs {
+		if !bus.IsPermanent(err) {
+			t.Errorf("item %d: %v, want the permanent decode error", i, err)
+		}
 	}
 }

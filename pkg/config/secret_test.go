@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,5 +47,49 @@ func TestSecretNeverShows(t *testing.T) {
 	}
 	if config.Secret("").String() != "" {
 		t.Error("an empty secret must print empty, so that 'not set' shows")
+	}
+}
+
+func TestSecretsOf(t *testing.T) {
+	t.Parallel()
+	type inner struct {
+		Key  config.Secret
+		Name string
+	}
+	cfg := struct {
+		Password config.Secret
+		Empty    config.Secret
+		Nested   inner
+		Ptr      *inner
+		List     []config.Secret
+		hidden   config.Secret
+	}{Password: "pw-1", Nested: inner{Key: "key-2", Name: "not secret"}, Ptr: &inner{Key: "key-3"}, List: []config.Secret{"l-4"}, hidden: "x"}
+	_ = cfg.hidden
+	got := config.SecretsOf(&cfg)
+	want := []string{"pw-1", "key-2", "key-3", "l-4"}
+	if !slices.Equal(got, want) {
+		t.Errorf("SecretsOf = %q, want %q", got, want)
+	}
+}
+
+type warner struct{ W string }
+
+func (w warner) Warn() string { return w.W }
+
+func TestFind(t *testing.T) {
+	t.Parallel()
+	cfg := struct {
+		A warner
+		B struct{ C warner }
+		D *warner
+		E *warner
+	}{A: warner{"a"}, D: &warner{"d"}}
+	cfg.B.C = warner{"c"}
+	var got []string
+	for _, w := range config.Find[interface{ Warn() string }](&cfg) {
+		got = append(got, w.Warn())
+	}
+	if !slices.Equal(got, []string{"a", "c", "d"}) {
+		t.Errorf("Find = %q", got)
 	}
 }

@@ -28,6 +28,22 @@ const (
 // judgements and 100 sightings per observable).
 const maxBody = 256 << 20
 
+// Smaller bounds, per call: a token answer is a few hundred bytes, an
+// error answer is read up to 4 MiB (a schema-validation 400 can name a
+// field of every observable), and an enrich answer is sized to
+// the observables asked (perObservable each, at least minEnrichBody).
+const (
+	maxTokenBody  = 64 << 10
+	maxErrorBody  = 4 << 20
+	perObservable = 4 << 20
+	minEnrichBody = 16 << 20
+)
+
+// enrichLimit is the most bytes read of the answer for n observables.
+func enrichLimit(n int) int64 {
+	return min(maxBody, max(minEnrichBody, int64(n)*perObservable))
+}
+
 // Client calls the CTR (IROH) enrich API of one region with one API
 // client. It is safe for concurrent use.
 type Client struct {
@@ -38,6 +54,9 @@ type Client struct {
 	hc        *http.Client
 	now       func() time.Time
 	tokens    *httpx.TokenCache
+	// scrub replaces the credentials (and the process's other secrets,
+	// Config.Scrub) in server-supplied text.
+	scrub *httpx.Scrubber
 }
 
 // New returns a client for cfg, after validating it. No request is made
@@ -62,6 +81,7 @@ func New(cfg Config) (*Client, error) {
 		batchSize: cfg.BatchSize,
 		hc:        hc,
 		now:       time.Now,
+		scrub:     cfg.Scrub.Join(httpx.NewScrubber(cfg.ClientPassword.Reveal()).WithBasic(cfg.ClientID, cfg.ClientPassword.Reveal())),
 	}
 	c.tokens = httpx.NewTokenCache(httpx.TokenCacheConfig{
 		Op:      "ctr",
@@ -132,7 +152,7 @@ func (c *Client) post(ctx context.Context, op, path string, chunk []Observable, 
 	if err != nil {
 		return fmt.Errorf("%s: encode request: %w", op, err)
 	}
-	a, err := c.authorized(ctx, op, path, body)
+	a, err := c.authorized(ctx, op, path, body, enrichLimit(len(chunk)))
 	if err != nil {
 		return err
 	}
@@ -164,13 +184,13 @@ type answer struct {
 
 // authorized POSTs body with a bearer token, minting the token again and
 // retrying once on a 401.
-func (c *Client) authorized(ctx context.Context, op, path string, body []byte) (answer, error) {
+func (c *Client) authorized(ctx context.Context, op, path string, body []byte, limit int64) (answer, error) {
 	return httpx.Authorized(ctx, c.tokens,
-		func(tok string) (answer, error) { return c.do(ctx, op, path, tok, body) },
+		func(tok string) (answer, error) { return c.do(ctx, op, path, tok, body, limit) },
 		func(a answer) bool { return a.status == http.StatusUnauthorized })
 }
 
-func (c *Client) do(ctx context.Context, op, path, tok string, body []byte) (answer, error) {
+func (c *Client) do(ctx context.Context, op, path, tok string, body []byte, limit int64) (answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return answer{}, fmt.Errorf("%s: build request: %w", op, err)
@@ -178,23 +198,40 @@ func (c *Client) do(ctx context.Context, op, path, tok string, body []byte) (ans
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	return c.read(op, req)
+	return c.read(op, req, limit)
 }
 
-func (c *Client) read(op string, req *http.Request) (answer, error) {
+// read does req and reads its answer: a 2xx one up to limit bytes (more is
+// a decode error), any other up to maxErrorBody (the rest is not read).
+// Every answer has the secrets scrubbed out: module error texts inside a
+// 200 are server-supplied too.
+func (c *Client) read(op string, req *http.Request, limit int64) (answer, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return answer{}, &httpx.TransportError{Op: op, Err: err}
+		return answer{}, &httpx.TransportError{Op: op, Err: c.scrub.Error(err)}
 	}
 	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if !ok {
+		limit = min(limit, maxErrorBody)
+	}
+	var buf bytes.Buffer
+	if cl := resp.ContentLength; cl > 0 && cl <= limit {
+		buf.Grow(int(cl)) // no doubling of a large answer
+	}
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return answer{}, &httpx.TransportError{Op: op, Err: fmt.Errorf("read response: %w", err)}
+		return answer{}, &httpx.TransportError{Op: op, Err: c.scrub.Error(fmt.Errorf("read response: %w", err))}
 	}
-	if len(b) > maxBody {
-		return answer{}, &httpx.DecodeError{Op: op, Err: fmt.Errorf("answer larger than %d bytes", maxBody)}
+	b := buf.Bytes()
+	switch {
+	case n <= limit:
+	case ok:
+		return answer{}, &httpx.DecodeError{Op: op, Err: fmt.Errorf("answer larger than %d bytes", limit)}
+	default:
+		b = b[:limit]
 	}
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return answer{status: resp.StatusCode, header: resp.Header, body: c.scrub.Bytes(b)}, nil
 }
 
 // mint requests a token for c.tokens; it is replaced a margin before CTR
@@ -226,7 +263,7 @@ func (c *Client) requestToken(ctx context.Context) (string, time.Duration, error
 	req.SetBasicAuth(c.id, c.password)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	a, err := c.read(op, req)
+	a, err := c.read(op, req, maxTokenBody)
 	if err != nil {
 		return "", 0, err
 	}
@@ -282,6 +319,7 @@ func (c *Client) apiError(op string, a answer, tokenCall bool) error {
 	case !isJSON:
 		se.Detail = "non-JSON body"
 	}
+	se.Detail = c.scrub.String(se.Detail) // decoded escapes may spell a secret
 	var kind error
 	switch {
 	case tokenCall && a.status >= 400 && a.status < 500 && a.status != http.StatusTooManyRequests:
@@ -300,7 +338,7 @@ func (c *Client) apiError(op string, a answer, tokenCall bool) error {
 	e := &Error{Kind: kind, Status: se}
 	for _, s := range eb.MissingScopes {
 		if s != "" {
-			e.MissingScopes = append(e.MissingScopes, string(s))
+			e.MissingScopes = append(e.MissingScopes, c.scrub.String(string(s)))
 		}
 	}
 	if len(e.MissingScopes) > 0 {

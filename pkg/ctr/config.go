@@ -43,6 +43,10 @@ type Config struct {
 	// BaseURL overrides the region's host, for the sandbox, a simulator or
 	// a mirror, e.g. http://ctrsim:8080. Paths (/iroh/...) are appended.
 	BaseURL string `env:"BASE_URL"`
+	// AllowHTTP allows a plain-http BASE_URL to a host that is not the
+	// loopback (a sandbox on a private network). The token request's
+	// Basic credentials then travel in clear.
+	AllowHTTP bool `env:"ALLOW_HTTP"`
 	// Insecure turns TLS certificate verification off (sandboxes only).
 	Insecure bool `env:"INSECURE"`
 	// CAFile is a PEM file of extra certificate authorities to trust.
@@ -59,6 +63,11 @@ type Config struct {
 	// them. It must return a transport that calls the one it is given.
 	// It is not read from the environment.
 	WrapTransport func(http.RoundTripper) http.RoundTripper `env:"-"`
+	// Scrub, when set, holds the other secrets of the process (app's
+	// Env.Scrubber) to scrub out of server-supplied text, on top of this
+	// client's own credentials, which it always scrubs. It is not read
+	// from the environment.
+	Scrub *httpx.Scrubber `env:"-"`
 }
 
 // setDefaults fills the zero fields of c.
@@ -104,6 +113,8 @@ func (c Config) ValidatePrefixed(prefix string) error {
 	if c.BaseURL != "" {
 		errs = append(errs, httpx.CheckBaseURL("ctr", v("BASE_URL"), c.BaseURL)...)
 	}
+	terrs, _ := c.transport().Check()
+	errs = append(errs, terrs...)
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("ctr: %s %s is negative", v("TIMEOUT"), c.Timeout))
 	}
@@ -111,6 +122,34 @@ func (c Config) ValidatePrefixed(prefix string) error {
 		errs = append(errs, fmt.Errorf("ctr: %s %d is not between 1 and %d", v("BATCH_SIZE"), c.BatchSize, MaxBatchSize))
 	}
 	return errors.Join(errs...)
+}
+
+// transport describes how c reaches CTR, for the https and INSECURE
+// rules.
+func (c Config) transport() httpx.Transport {
+	return httpx.Transport{
+		System: "ctr", URLs: [][2]string{{"BASE_URL", c.BaseURL}},
+		AllowHTTP: c.AllowHTTP, AllowHTTPVar: "ALLOW_HTTP",
+		Insecure: c.Insecure, InsecureVar: "INSECURE", CAFile: c.CAFile, CAFileVar: "CA_FILE",
+	}
+}
+
+// BasicCredentials returns the user and password pairs c sends as HTTP
+// Basic credentials (the token request's), for a scrubber.
+func (c Config) BasicCredentials() [][2]string {
+	return [][2]string{{c.ClientID, c.ClientPassword.Reveal()}}
+}
+
+// TransportWarnings returns what to warn about at start-up: plain http
+// (to the loopback, or allowed by ALLOW_HTTP) and INSECURE. Settings are
+// named under the prefix services nest it under (CTR_).
+func (c Config) TransportWarnings() []httpx.Warning {
+	c.setDefaults()
+	_, warns := c.transport().Check()
+	for i := range warns {
+		warns[i].Setting = "CTR_" + warns[i].Setting // as services nest it
+	}
+	return warns
 }
 
 // RegionURL returns the IROH platform host of a region: us (or ""), eu or

@@ -32,7 +32,10 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"zero values get defaults", func(*ctr.Config) {}, nil},
 		{"eu", func(c *ctr.Config) { c.Region = "EU" }, nil},
-		{"apjc with base url", func(c *ctr.Config) { c.Region = "apjc"; c.BaseURL = "http://ctrsim:8080/" }, nil},
+		{"apjc with base url", func(c *ctr.Config) { c.Region = "apjc"; c.BaseURL = "http://ctrsim:8080/"; c.AllowHTTP = true }, nil},
+		{"plain http to another host", func(c *ctr.Config) { c.BaseURL = "http://ctrsim:8080/" }, []string{"BASE_URL: plain http", "ALLOW_HTTP=true"}},
+		{"plain http to the loopback", func(c *ctr.Config) { c.BaseURL = "http://127.0.0.1:8080/" }, nil},
+		{"insecure with a CA file", func(c *ctr.Config) { c.Insecure = true; c.CAFile = "/etc/ca.pem" }, []string{"INSECURE and CA_FILE"}},
 		{"bad region", func(c *ctr.Config) { c.Region = "nam" }, []string{`REGION "nam"`, "us, eu, apjc"}},
 		{"every problem at once", func(c *ctr.Config) {
 			*c = ctr.Config{Region: "mars", BaseURL: "ftp://u:p@host/x?y", Timeout: -1, BatchSize: 1001}

@@ -110,12 +110,13 @@ func New(cfg Config) (*Client, error) {
 	c.open, _ = parseBase(cfg.OpenURL)
 	c.pro, _ = parseBase(cfg.ProURL)
 	c.block, _ = parseBase(cfg.BlockURL)
-	c.scrub.secrets = append(c.scrub.secrets, cfg.Oinkcode.Reveal())
+	s := cfg.Scrub.With(cfg.Oinkcode.Reveal(), redactedCode)
 	for _, u := range []*url.URL{c.open, c.pro, c.block} {
 		if p, ok := u.User.Password(); ok && p != "" {
-			c.scrub.secrets = append(c.scrub.secrets, p, url.QueryEscape(p), url.PathEscape(p))
+			s = s.WithBasic(u.User.Username(), p)
 		}
 	}
+	c.scrub = scrubber{s: s}
 	for _, name := range cfg.Sources {
 		if strings.TrimSpace(name) == SourceNone {
 			continue

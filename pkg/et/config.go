@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/httpx"
 )
 
 // Default base URLs: the real ET servers.
@@ -58,6 +59,10 @@ type Config struct {
 	// BlockURL is the root of the block-rules server; the client appends
 	// /blockrules/<file>.
 	BlockURL string `env:"BLOCK_URL" envDefault:"https://rules.emergingthreats.net"`
+	// AllowHTTP allows plain-http server URLs to a host that is not the
+	// loopback (a mirror on a private network). The oinkcode, part of the
+	// ET Pro path, then travels in clear.
+	AllowHTTP bool `env:"ALLOW_HTTP"`
 	// Insecure turns TLS certificate verification off (sandboxes only).
 	Insecure bool `env:"INSECURE"`
 	// CAFile is a PEM file of extra certificate authorities to trust.
@@ -72,6 +77,11 @@ type Config struct {
 	// them. It must return a transport that calls the one it is given.
 	// It is not read from the environment.
 	WrapTransport func(http.RoundTripper) http.RoundTripper `env:"-"`
+	// Scrub, when set, holds the other secrets of the process (app's
+	// Env.Scrubber) to scrub out of errors, on top of the oinkcode and
+	// the URLs' passwords, which the client always scrubs. It is not read
+	// from the environment.
+	Scrub *httpx.Scrubber `env:"-"`
 }
 
 // setDefaults fills the zero fields of c, so that a Config built in code
@@ -150,6 +160,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", u.name, err))
 		}
 	}
+	terrs, _ := c.transport().Check()
+	errs = append(errs, terrs...)
 	if c.CAFile != "" {
 		if _, err := os.Stat(c.CAFile); err != nil {
 			errs = append(errs, fmt.Errorf("ET_CA_FILE: %w", err))
@@ -162,6 +174,37 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ET_MAX_SIZE is %d: want a positive number of bytes", c.MaxSize))
 	}
 	return errors.Join(errs...)
+}
+
+// transport describes how c reaches ET, for the https and INSECURE rules.
+func (c Config) transport() httpx.Transport {
+	return httpx.Transport{
+		System: "et", URLs: [][2]string{{"ET_OPEN_URL", c.OpenURL}, {"ET_PRO_URL", c.ProURL}, {"ET_BLOCK_URL", c.BlockURL}},
+		AllowHTTP: c.AllowHTTP, AllowHTTPVar: "ET_ALLOW_HTTP",
+		Insecure: c.Insecure, InsecureVar: "ET_INSECURE", CAFile: c.CAFile, CAFileVar: "ET_CA_FILE",
+	}
+}
+
+// BasicCredentials returns the user and password pairs of the server
+// URLs, which net/http sends as HTTP Basic credentials, for a scrubber.
+func (c Config) BasicCredentials() [][2]string {
+	var out [][2]string
+	for _, raw := range []string{c.OpenURL, c.ProURL, c.BlockURL} {
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				out = append(out, [2]string{u.User.Username(), p})
+			}
+		}
+	}
+	return out
+}
+
+// TransportWarnings returns what to warn about at start-up: plain http
+// (to the loopback, or allowed by ET_ALLOW_HTTP) and ET_INSECURE.
+func (c Config) TransportWarnings() []httpx.Warning {
+	c.setDefaults()
+	_, warns := c.transport().Check()
+	return warns
 }
 
 // parseBase checks a server root URL. Its errors never quote the URL, which

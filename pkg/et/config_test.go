@@ -91,6 +91,13 @@ func TestConfigValidate(t *testing.T) {
 			want: []string{"ET_PRO_URL: ftp://user:xxxxx@mirror"}, hide: "PASSWORD9",
 		},
 		{name: "bad url", cfg: et.Config{OpenURL: "http://[::1"}, want: []string{"ET_OPEN_URL: not a URL"}},
+		{
+			name: "plain http to a mirror", cfg: et.Config{ProURL: "http://user:PASSWORD9@mirror.example"},
+			want: []string{"ET_PRO_URL: plain http", "ET_ALLOW_HTTP=true"}, hide: "PASSWORD9",
+		},
+		{name: "plain http allowed", cfg: et.Config{OpenURL: "http://sandbox:18083", AllowHTTP: true}},
+		{name: "plain http to the loopback", cfg: et.Config{OpenURL: "http://127.0.0.1:18083"}},
+		{name: "insecure with a CA file", cfg: et.Config{Insecure: true, CAFile: "x.pem"}, want: []string{"ET_INSECURE and ET_CA_FILE"}},
 		{name: "timeout", cfg: et.Config{Timeout: -time.Second}, want: []string{"ET_TIMEOUT is -1s"}},
 		{name: "max size", cfg: et.Config{MaxSize: -1}, want: []string{"ET_MAX_SIZE is -1"}},
 		{name: "ca file", cfg: et.Config{CAFile: filepath.Join(t.TempDir(), "none.pem")}, want: []string{"ET_CA_FILE"}},

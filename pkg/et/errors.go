@@ -1,12 +1,11 @@
 package et
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"strings"
+
+	"github.com/tqflow/tqflow/pkg/httpx"
 )
 
 // Sentinel errors; test for them with errors.Is.
@@ -68,38 +67,17 @@ func permanent(err error) error { return classified{err: err} }
 
 func transient(err error) error { return classified{err: err, transient: true} }
 
-// scrubbedError is an error whose text held a secret: it keeps the text
-// with the secret replaced and the few facts callers test for, and drops
-// the original so that nothing can reach the secret through Unwrap.
-type scrubbedError struct {
-	msg      string
-	canceled bool
-	deadline bool
-	timeout  bool
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-
-func (e *scrubbedError) Timeout() bool { return e.timeout }
-
-func (e *scrubbedError) Is(target error) bool {
-	switch target {
-	case context.Canceled:
-		return e.canceled
-	case context.DeadlineExceeded, os.ErrDeadlineExceeded:
-		return e.deadline
-	}
-	return false
-}
-
-// scrubber removes secrets (the oinkcode, passwords in base URLs) from
-// errors that come from net/http.
+// scrubber removes secrets (the oinkcode, passwords in base URLs, the
+// process's other secrets) from errors that come from net/http, with
+// pkg/httpx's scrubber.
 type scrubber struct {
-	secrets []string
+	s *httpx.Scrubber
 }
 
 // scrub returns err without a *url.Error on top (its URL may hold the
-// oinkcode) and with any secret left in its text replaced.
+// oinkcode) and with any secret left in its text replaced; an error with
+// another *url.Error deeper in its chain is rebuilt from its text too, so
+// that nothing can reach a URL through Unwrap.
 func (s scrubber) scrub(err error) error {
 	if err == nil {
 		return nil
@@ -107,25 +85,11 @@ func (s scrubber) scrub(err error) error {
 	if ue, ok := err.(*url.Error); ok { //nolint:errorlint // Only the top one, which net/http adds, is replaced.
 		err = ue.Err
 	}
-	msg := err.Error()
 	var deeper *url.Error
-	leaked := errors.As(err, &deeper) // Another URL inside: drop the chain.
-	for _, sec := range s.secrets {
-		if sec != "" && strings.Contains(msg, sec) {
-			msg = strings.ReplaceAll(msg, sec, redactedCode)
-			leaked = true
-		}
+	if errors.As(err, &deeper) {
+		return s.s.Rebuild(err)
 	}
-	if !leaked {
-		return err
-	}
-	var te interface{ Timeout() bool }
-	return &scrubbedError{
-		msg:      msg,
-		canceled: errors.Is(err, context.Canceled),
-		deadline: errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded),
-		timeout:  errors.As(err, &te) && te.Timeout(),
-	}
+	return s.s.Error(err)
 }
 
 // redactedCode replaces the oinkcode in every URL this package shows.

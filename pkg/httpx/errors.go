@@ -73,6 +73,11 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // Transient reports false: a malformed answer is not retried.
 func (e *DecodeError) Transient() bool { return false }
 
+// WholeCall reports true: an answer that cannot be decoded (malformed,
+// oversized) blames none of the items the call was about, so pkg/bus's
+// Bisect does not split the call to find them.
+func (e *DecodeError) WholeCall() bool { return true }
+
 // TransportError is a call that got no HTTP answer: a refused or dropped
 // connection, or a timeout. It is transient.
 type TransportError struct {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/lmittmann/tint"
@@ -34,19 +35,49 @@ type Options struct {
 	Format Format
 	// Terminal says whether w is a terminal, for FormatAuto.
 	Terminal bool
+	// Scrub, when not nil, replaces secrets in every record (see
+	// [ScrubHandler]).
+	Scrub *ScrubSet
 }
 
 // New returns a logger writing to w.
 func New(w io.Writer, o Options) *slog.Logger {
 	text := o.Format == FormatText || (o.Format == FormatAuto && o.Terminal)
+	var h slog.Handler
 	if text {
-		return slog.New(tint.NewHandler(w, &tint.Options{
+		h = tint.NewHandler(w, &tint.Options{
 			Level:      o.Level,
 			TimeFormat: time.TimeOnly,
 			NoColor:    !o.Terminal,
-		}))
+		})
+	} else {
+		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: o.Level})
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: o.Level}))
+	if o.Scrub != nil {
+		h = NewScrubHandler(h, o.Scrub)
+	}
+	return slog.New(h)
+}
+
+// OpenFile opens path for appending log records, creating it with mode
+// 0640 if needed. It refuses a symbolic link (one planted where the log
+// goes would make tqflow write wherever it points) and anything that is
+// not a regular file.
+func OpenFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY|syscall.O_NOFOLLOW, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open log file: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("open log file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, fmt.Errorf("open log file %s: not a regular file", path)
+	}
+	return f, nil
 }
 
 // LevelFromVerbosity maps the seed connectors' -v flag to a level: 0 errors

@@ -22,12 +22,21 @@ import (
 // event is about 15 MB.
 const maxBody = 64 << 20
 
+// maxErrorBody bounds how much of a non-2xx answer is read. MISP's 403
+// for a refused /attributes/add chunk lists every attribute's errors and
+// must be read whole to be classified, so it is the same as for a
+// success.
+const maxErrorBody = maxBody
+
 // Client talks to one MISP instance. It is safe for concurrent use.
 type Client struct {
 	base string
 	key  string
 	hc   *http.Client
 	now  func() time.Time
+	// scrub replaces the key (and the process's other secrets,
+	// Config.Scrub) in every answer.
+	scrub *httpx.Scrubber
 }
 
 // New returns a client for cfg, after validating it. It sends the raw key in
@@ -43,7 +52,8 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configure misp client: %w", err)
 	}
-	return &Client{base: cfg.URL, key: cfg.Key.Reveal(), hc: hc, now: time.Now}, nil
+	scrub := cfg.Scrub.Join(httpx.NewScrubber(cfg.Key.Reveal()))
+	return &Client{base: cfg.URL, key: cfg.Key.Reveal(), hc: hc, now: time.Now, scrub: scrub}, nil
 }
 
 // answer is an HTTP answer read in full.
@@ -77,17 +87,27 @@ func (c *Client) call(ctx context.Context, op, method, path string, in any) (ans
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return answer{}, &httpx.TransportError{Op: op, Err: err}
+		return answer{}, &httpx.TransportError{Op: op, Err: c.scrub.Error(err)}
 	}
 	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	limit := int64(maxBody)
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if !ok {
+		limit = maxErrorBody
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return answer{}, &httpx.TransportError{Op: op, Err: fmt.Errorf("read response: %w", err)}
+		return answer{}, &httpx.TransportError{Op: op, Err: c.scrub.Error(fmt.Errorf("read response: %w", err))}
 	}
-	if len(b) > maxBody {
-		return answer{}, &httpx.DecodeError{Op: op, Err: fmt.Errorf("answer larger than %d bytes", maxBody)}
+	switch {
+	case int64(len(b)) <= limit:
+	case ok:
+		return answer{}, &httpx.DecodeError{Op: op, Err: fmt.Errorf("answer larger than %d bytes", limit)}
+	default:
+		b = b[:limit]
 	}
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	// MISP echoes what it was sent; a proxy may echo the headers.
+	return answer{status: resp.StatusCode, header: resp.Header, body: c.scrub.Bytes(b)}, nil
 }
 
 // decode unmarshals a successful answer into v.
@@ -199,6 +219,13 @@ func (c *Client) apiError(op string, a answer, forbiddenEmpty error) error {
 		kind = ErrNotFound
 	case a.status == http.StatusRequestEntityTooLarge:
 		kind = ErrTooLarge
+	}
+	se.Detail = c.scrub.String(se.Detail) // decoded escapes may spell a secret
+	for k, msgs := range fields {
+		for i, m := range msgs {
+			msgs[i] = c.scrub.String(m)
+		}
+		fields[k] = msgs
 	}
 	if kind == nil {
 		return se

@@ -86,6 +86,9 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"scheme", "no host", "40 letters", "negative"}},
 		{"missing", misp.Config{}, []string{"URL is not set", "KEY is not set"}},
 		{"credentials in url", misp.Config{URL: "https://u:p@misp.example.org", Key: testKey}, []string{"credentials"}},
+		{"plain http to another host", misp.Config{URL: "http://misp.example.org", Key: testKey}, []string{"URL: plain http", "ALLOW_HTTP=true"}},
+		{"plain http allowed", misp.Config{URL: "http://sandbox:18082", Key: testKey, AllowHTTP: true}, nil},
+		{"disable ssl with a CA file", misp.Config{URL: "https://misp.example.org", Key: testKey, DisableSSL: true, CAFile: "/ca.pem"}, []string{"DISABLE_SSL and CA_FILE"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,6 +31,9 @@ type Config struct {
 	DisableSSL bool `env:"DISABLE_SSL"`
 	// CAFile is a PEM file of extra certificate authorities to trust.
 	CAFile string `env:"CA_FILE"`
+	// AllowHTTP allows a plain-http URL to a host that is not the loopback
+	// (a sandbox on a private network). The key then travels in clear.
+	AllowHTTP bool `env:"ALLOW_HTTP"`
 	// Timeout bounds each request; DefaultTimeout when zero.
 	Timeout time.Duration `env:"TIMEOUT" envDefault:"300s"`
 	// WrapTransport, when set, wraps the client's HTTP transport (which
@@ -39,6 +42,11 @@ type Config struct {
 	// them. It must return a transport that calls the one it is given.
 	// It is not read from the environment.
 	WrapTransport func(http.RoundTripper) http.RoundTripper `env:"-"`
+	// Scrub, when set, holds the other secrets of the process (app's
+	// Env.Scrubber) to scrub out of server-supplied text, on top of the
+	// key, which the client always scrubs. It is not read from the
+	// environment.
+	Scrub *httpx.Scrubber `env:"-"`
 }
 
 func (c *Config) setDefaults() {
@@ -67,6 +75,8 @@ func (c Config) ValidatePrefixed(prefix string) error {
 	} else {
 		errs = append(errs, httpx.CheckBaseURL("misp", v("URL"), c.URL)...)
 	}
+	terrs, _ := c.transport().Check()
+	errs = append(errs, terrs...)
 	if c.Key == "" {
 		errs = append(errs, fmt.Errorf("misp: %s is not set", v("KEY")))
 	} else if !validKey(c.Key.Reveal()) {
@@ -76,6 +86,28 @@ func (c Config) ValidatePrefixed(prefix string) error {
 		errs = append(errs, fmt.Errorf("misp: %s %s is negative", v("TIMEOUT"), c.Timeout))
 	}
 	return errors.Join(errs...)
+}
+
+// transport describes how c reaches MISP, for the https and DISABLE_SSL
+// rules.
+func (c Config) transport() httpx.Transport {
+	return httpx.Transport{
+		System: "misp", URLs: [][2]string{{"URL", c.URL}},
+		AllowHTTP: c.AllowHTTP, AllowHTTPVar: "ALLOW_HTTP",
+		Insecure: c.DisableSSL, InsecureVar: "DISABLE_SSL", CAFile: c.CAFile, CAFileVar: "CA_FILE",
+	}
+}
+
+// TransportWarnings returns what to warn about at start-up: plain http
+// (to the loopback, or allowed by ALLOW_HTTP) and DISABLE_SSL. Settings
+// are named under the prefix services nest it under (MISP_).
+func (c Config) TransportWarnings() []httpx.Warning {
+	c.setDefaults()
+	_, warns := c.transport().Check()
+	for i := range warns {
+		warns[i].Setting = "MISP_" + warns[i].Setting // as services nest it
+	}
+	return warns
 }
 
 // validKey reports whether k has MISP's API key format, ^[a-zA-Z0-9]{40}$.

@@ -23,6 +23,8 @@ type Parser struct {
 	// MaxLineBytes bounds one physical line; a longer line is skipped with
 	// ErrLineTooLong. Zero means DefaultMaxLineBytes.
 	MaxLineBytes int
+	// Limits bounds the tarballs WalkTarball and Walk read.
+	Limits TarLimits
 }
 
 // Stats accounts for every physical line read: Lines equals Enabled +

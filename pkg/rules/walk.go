@@ -3,7 +3,7 @@ package rules
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -153,11 +153,10 @@ func findTarClassifications(file string) map[string]Classification {
 		return map[string]Classification{}
 	}
 	defer func() { _ = f.Close() }()
-	gz, err := gzip.NewReader(f)
+	tr, err := OpenTarball(context.Background(), f, TarLimits{})
 	if err != nil {
 		return map[string]Classification{}
 	}
-	tr := tar.NewReader(gz)
 	for {
 		hdr, err := tr.Next()
 		if err != nil {
@@ -192,9 +191,18 @@ type heldFile struct {
 // tarball, the member being read and the counts read so far; the rules
 // handed to fn before stay handed, and the incomplete last line is dropped.
 // The gzip trailer is checked after the last member.
+//
+// The archive is read as a [Tarball] within p.Limits: a sparse member, a
+// member too large or an archive that decompresses to too much is an
+// error.
 func (p *Parser) WalkTarball(r io.Reader, name string, fn func(*Rule, error) error) (Stats, error) {
+	return p.WalkTarballContext(context.Background(), r, name, fn)
+}
+
+// WalkTarballContext is [Parser.WalkTarball] stopping when ctx ends.
+func (p *Parser) WalkTarballContext(ctx context.Context, r io.Reader, name string, fn func(*Rule, error) error) (Stats, error) {
 	var st Stats
-	gz, err := gzip.NewReader(r)
+	tr, err := OpenTarball(ctx, r, p.Limits)
 	if err != nil {
 		return st, archiveErr(name, "", st, err)
 	}
@@ -229,7 +237,6 @@ func (p *Parser) WalkTarball(r io.Reader, name string, fn func(*Rule, error) err
 		held = nil
 		return nil
 	}
-	tr := tar.NewReader(gz)
 	member := ""
 	for {
 		hdr, err := tr.Next()
@@ -290,7 +297,7 @@ func (p *Parser) WalkTarball(r io.Reader, name string, fn func(*Rule, error) err
 		}
 	}
 	// Reading the rest checks the gzip trailer (size and CRC).
-	if _, err := io.Copy(io.Discard, gz); err != nil {
+	if err := tr.Finish(); err != nil {
 		if ferr := flush(); ferr != nil {
 			return st, ferr
 		}

@@ -34,6 +34,22 @@ func Path(t testing.TB, rel string) string {
 	return ""
 }
 
+// Lookup returns the path of rel inside shared/data and whether it is
+// there, without skipping: for a test that has other work to do without
+// it (a fuzz target with its own seeds).
+func Lookup(rel string) (string, bool) {
+	base := os.Getenv("TQFLOW_SHARED_DATA")
+	if base == "" {
+		base = findShared()
+	}
+	if base == "" {
+		return "", false
+	}
+	p := filepath.Join(base, filepath.FromSlash(rel))
+	_, err := os.Stat(p)
+	return p, err == nil
+}
+
 // findShared walks up from the working directory to the project root (the
 // folder holding go.work) and returns ../shared/data from there.
 func findShared() string {

@@ -21,6 +21,15 @@ import (
 // with their attributes and sources.
 const maxBody = 256 << 20
 
+// maxTokenBody bounds a token answer, a few hundred bytes in practice; an
+// endless one stops there.
+const maxTokenBody = 64 << 10
+
+// maxErrorBody bounds how much of a non-2xx answer is read: only its
+// error messages are used, but a 400 for a 500-item consume names the
+// fields of every item, which bisection relies on.
+const maxErrorBody = 4 << 20
+
 // defaultTokenLife is how long a token is used when the answer gave no
 // expires_in (contract §11); one with expires_in is replaced
 // httpx.TokenMargin before it expires.
@@ -45,6 +54,9 @@ type Client struct {
 	sleep    func(context.Context, time.Duration) error
 	pageSize int
 	tokens   *httpx.TokenCache
+	// scrub replaces the credentials (and every secret of the process
+	// the service passed in Config.Scrub) in server-supplied text.
+	scrub *httpx.Scrubber
 
 	refMu sync.Mutex
 	refs  map[string]*refCache
@@ -69,6 +81,8 @@ func New(cfg Config) (*Client, error) {
 		sleep:    sleepCtx,
 		pageSize: cfg.PageSize,
 		refs:     map[string]*refCache{},
+		scrub: cfg.Scrub.Join(httpx.NewScrubber(cfg.Password.Reveal(), cfg.ClientSecret.Reveal()).
+			WithBasic(cfg.ClientID.Reveal(), cfg.ClientSecret.Reveal())),
 	}
 	c.tokens = httpx.NewTokenCache(httpx.TokenCacheConfig{
 		Op:      "threatq",
@@ -128,7 +142,7 @@ func (c *Client) mint(ctx context.Context) (string, time.Time, error) {
 	req.ContentLength = int64(len(body))
 	req.Header.Set("Accept", "application/json")
 	start := c.now()
-	a, err := c.send(op, req)
+	a, err := c.send(op, req, maxTokenBody)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -138,7 +152,7 @@ func (c *Client) mint(ctx context.Context) (string, time.Time, error) {
 		// elsewhere. Location is not shown.
 		return "", time.Time{}, permanent(ErrCredentials, &httpx.StatusError{Op: op, StatusCode: a.status, Detail: "redirect refused"})
 	case a.status == http.StatusBadRequest, a.status == http.StatusUnauthorized, a.status == http.StatusForbidden:
-		_, detail := parseErrors(a.body)
+		_, detail := c.parseErrors(a.body)
 		return "", time.Time{}, permanent(ErrCredentials, &httpx.StatusError{Op: op, StatusCode: a.status, Detail: detail})
 	case a.status < 200 || a.status >= 300:
 		return "", time.Time{}, c.statusError(op, a)
@@ -151,7 +165,7 @@ func (c *Client) mint(ctx context.Context) (string, time.Time, error) {
 		return "", time.Time{}, &httpx.DecodeError{Op: op, Err: errors.New("token answer has no access_token")}
 	}
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "bearer") {
-		return "", time.Time{}, &httpx.DecodeError{Op: op, Err: fmt.Errorf("token type %q is not Bearer", sanitize(tr.TokenType))}
+		return "", time.Time{}, &httpx.DecodeError{Op: op, Err: fmt.Errorf("token type %q is not Bearer", c.scrub.String(sanitize(tr.TokenType)))}
 	}
 	life := defaultTokenLife
 	if secs, ok := expiresIn(tr.ExpiresIn); ok {
@@ -257,27 +271,57 @@ func (c *Client) do(ctx context.Context, r request, tok string) (answer, error) 
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	return c.send(r.op, req)
+	return c.send(r.op, req, maxBody)
 }
 
-// send does req and reads the answer in full.
-func (c *Client) send(op string, req *http.Request) (answer, error) {
+// send does req and reads the answer: a 2xx one in full up to limit
+// bytes, any other up to maxErrorBody (the rest is not read), with the
+// secrets scrubbed out of it.
+func (c *Client) send(op string, req *http.Request, limit int64) (answer, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ctxErr := req.Context().Err(); ctxErr != nil {
 			return answer{}, fmt.Errorf("%s: %w", op, ctxErr)
 		}
-		return answer{}, &httpx.TransportError{Op: op, Err: stripURL(err)}
+		return answer{}, &httpx.TransportError{Op: op, Err: c.scrub.Error(stripURL(err))}
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		return answer{}, &httpx.TransportError{Op: op, Err: fmt.Errorf("read answer: %w", stripURL(err))}
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+	if !ok {
+		limit = min(limit, maxErrorBody)
 	}
-	if len(body) > maxBody {
-		return answer{}, &httpx.DecodeError{Op: op, Err: fmt.Errorf("answer larger than %d bytes", maxBody)}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return answer{}, &httpx.TransportError{Op: op, Err: c.scrub.Error(fmt.Errorf("read answer: %w", stripURL(err)))}
+	}
+	switch {
+	case int64(len(body)) <= limit:
+	case ok:
+		return answer{}, &httpx.DecodeError{Op: op, Err: fmt.Errorf("answer larger than %d bytes", limit)}
+	default:
+		body = body[:limit] // the error messages come first
+	}
+	if !ok {
+		body = c.scrub.Bytes(body)
 	}
 	return answer{status: resp.StatusCode, header: resp.Header, body: body}, nil
+}
+
+// parseErrors is [parseErrors] of a body, with the secrets scrubbed out of
+// what it returns (a body is scrubbed as read; a secret JSON-escaped in an
+// unusual way is only visible once decoded).
+func (c *Client) parseErrors(body []byte) (map[string][]string, string) {
+	fields, detail := parseErrors(c.scrub.Bytes(body))
+	for k, msgs := range fields {
+		for i, m := range msgs {
+			msgs[i] = c.scrub.String(m)
+		}
+		if sk := c.scrub.String(k); sk != k {
+			delete(fields, k)
+			fields[sk] = append(fields[sk], msgs...)
+		}
+	}
+	return fields, c.scrub.String(detail)
 }
 
 // stripURL drops the URL from a *url.Error: it is the configured base plus
@@ -294,7 +338,7 @@ func stripURL(err error) error {
 // for a 400 or 422 naming fields, else an [*httpx.StatusError] whose Detail
 // holds the API's error messages (never the raw body).
 func (c *Client) statusError(op string, a answer) error {
-	fields, detail := parseErrors(a.body)
+	fields, detail := c.parseErrors(a.body)
 	se := &httpx.StatusError{Op: op, StatusCode: a.status, Detail: detail}
 	if a.status == http.StatusTooManyRequests || a.status == http.StatusServiceUnavailable {
 		se.Retry = httpx.ParseRetryAfter(a.header.Get("Retry-After"), c.now())
@@ -312,7 +356,7 @@ func (c *Client) check(op string, a answer) error {
 		return c.statusError(op, a)
 	}
 	if bytes.Contains(a.body, []byte(`"errors"`)) && hasErrorsKey(a.body) {
-		fields, detail := parseErrors(a.body)
+		fields, detail := c.parseErrors(a.body)
 		return &ValidationError{Op: op, Fields: fields, Status: &httpx.StatusError{Op: op, StatusCode: a.status, Detail: detail}}
 	}
 	return nil

@@ -3,7 +3,6 @@ package threatq
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -62,6 +61,11 @@ type Config struct {
 	// them. It must return a transport that calls the one it is given.
 	// It is not read from the environment.
 	WrapTransport func(http.RoundTripper) http.RoundTripper `env:"-"`
+	// Scrub, when set, holds the other secrets of the process (app's
+	// Env.Scrubber) to scrub out of server-supplied text, on top of this
+	// client's own credentials, which it always scrubs. It is not read
+	// from the environment.
+	Scrub *httpx.Scrubber `env:"-"`
 }
 
 // TLS returns the TLS settings of c in the form pkg/httpx takes.
@@ -139,6 +143,10 @@ func (c Config) ValidatePrefixed(prefix string) error {
 			errs = append(errs, fmt.Errorf("threatq: %s is required with %s (or set %s for the password grant)", v("CLIENT_SECRET"), v("CLIENT_ID"), v("EMAIL")))
 		}
 	}
+	if c.Insecure && c.CAFile != "" {
+		errs = append(errs, fmt.Errorf("threatq: %s and %s: %w; drop %s to verify with the CA file",
+			v("INSECURE"), v("CA_FILE"), httpx.ErrInsecureWithCA, v("INSECURE")))
+	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("threatq: %s %s is negative", v("TIMEOUT"), c.Timeout))
 	}
@@ -149,10 +157,24 @@ func (c Config) ValidatePrefixed(prefix string) error {
 }
 
 // loopback reports whether host is localhost or a loopback address.
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+func loopback(host string) bool { return httpx.Loopback(host) }
+
+// BasicCredentials returns the user and password pairs c sends as HTTP
+// Basic credentials (the client-credentials grant's), for a scrubber.
+func (c Config) BasicCredentials() [][2]string {
+	return [][2]string{{c.ClientID.Reveal(), c.ClientSecret.Reveal()}}
+}
+
+// TransportWarnings returns what to warn about at start-up, naming each
+// setting under [DefaultEnvPrefix]: plain http (to the loopback, or
+// allowed by ALLOW_HTTP) and INSECURE.
+func (c Config) TransportWarnings() []httpx.Warning {
+	c.setDefaults()
+	p := DefaultEnvPrefix
+	_, warns := httpx.Transport{
+		System: "threatq", URLs: [][2]string{{p + "URL", c.URL}},
+		AllowHTTP: c.AllowHTTP, AllowHTTPVar: p + "ALLOW_HTTP",
+		Insecure: c.Insecure, InsecureVar: p + "INSECURE", CAFile: c.CAFile, CAFileVar: p + "CA_FILE",
+	}.Check()
+	return warns
 }

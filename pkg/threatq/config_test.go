@@ -34,6 +34,13 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"THREATQ_PAGE_SIZE 5000 is not between 1 and 1000"}},
 		{"every problem at once", threatq.Config{URL: "http://tq.example", PageSize: -1, ClientSecret: "s"},
 			[]string{"must be https", "THREATQ_CLIENT_ID is required", "THREATQ_PAGE_SIZE -1"}},
+		{"insecure with a CA file", func() threatq.Config {
+			c := passwordConfig("https://tq.example")
+			c.Insecure = true
+			c.CAFile = "/ca.pem"
+			return c
+		}(),
+			[]string{"THREATQ_INSECURE and THREATQ_CA_FILE"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -143,6 +143,17 @@ func MainEnv(args, environ []string, stdout, stderr io.Writer) int {
 		usage(stderr, cmds)
 		return app.ExitUsage
 	}
+	// Unknown variables are refused, except by the health check, a probe
+	// that also runs in the NATS container beside the server's own NATS_
+	// variables.
+	if cmd.Name != "healthcheck" {
+		known, err := knownVars()
+		if err != nil {
+			fmt.Fprintf(stderr, "tqflow: %v\n", err)
+			return 1
+		}
+		cmd.Known = known
+	}
 	return app.Execute(cmd, args[1:], environ, stdout, stderr)
 }
 

@@ -2,7 +2,6 @@ package rulesets
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/et"
+	"github.com/tqflow/tqflow/pkg/rules"
 	"github.com/tqflow/tqflow/schemas"
 	"github.com/tqflow/tqflow/services/fetcher/internal/blocklists"
 )
@@ -256,7 +256,7 @@ func (f *Fetcher) runSource(ctx context.Context, src et.Source) SourceReport {
 		files = []string{file}
 		sr.Object = art.MD5 + ".rules"
 	} else {
-		files, err = listRulesFiles(tmp, art.Size)
+		files, err = listRulesFiles(ctx, tmp, art.Size)
 		if err != nil {
 			sr.Err = fmt.Errorf("et: read %s ruleset (md5 %s): %w", src, art.MD5, err)
 			return sr
@@ -346,16 +346,17 @@ func (f *Fetcher) putObject(ctx context.Context, name string, tmp *os.File) (boo
 // listRulesFiles reads the whole gzipped tar (so that a truncated or
 // corrupt archive is refused before anything is published) and returns the
 // paths of its *.rules members, in archive order. emerging-all.rules, a
-// copy of every other file, is left out.
-func listRulesFiles(tmp *os.File, size int64) ([]string, error) {
+// copy of every other file, is left out. The archive is read within
+// rules.Tarball's bounds (no sparse member, no member or total over the
+// caps) and stops when ctx ends.
+func listRulesFiles(ctx context.Context, tmp *os.File, size int64) ([]string, error) {
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("rewind download: %w", err)
 	}
-	gz, err := gzip.NewReader(io.LimitReader(tmp, size))
+	tr, err := rules.OpenTarball(ctx, io.LimitReader(tmp, size), rules.TarLimits{})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadArchive, err)
 	}
-	tr := tar.NewReader(gz)
 	var files []string
 	for {
 		hdr, err := tr.Next()
@@ -373,7 +374,7 @@ func listRulesFiles(tmp *os.File, size int64) ([]string, error) {
 			files = append(files, hdr.Name)
 		}
 	}
-	if _, err := io.Copy(io.Discard, gz); err != nil {
+	if err := tr.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadArchive, err)
 	}
 	if len(files) == 0 {

@@ -19,6 +19,8 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
 	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/pkg/et"
+	"github.com/tqflow/tqflow/pkg/rules"
+	"github.com/tqflow/tqflow/pkg/rules/rulestest"
 	"github.com/tqflow/tqflow/pkg/sharedtest"
 	"github.com/tqflow/tqflow/pkg/sim/etsim"
 	"github.com/tqflow/tqflow/schemas"
@@ -292,6 +294,26 @@ func TestRunOnceFailuresLeaveStateAlone(t *testing.T) {
 			},
 			src:     et.SourceOpen,
 			wantErr: rulesets.ErrBadArchive,
+		},
+		{
+			name: "sparse member claiming 2^62 bytes",
+			setup: func(t *testing.T, s *etsim.Server) {
+				if err := s.Put(etsim.SourceOpen, flavor, rulestest.GNUSparse()); err != nil {
+					t.Fatal(err)
+				}
+			},
+			src:     et.SourceOpen,
+			wantErr: rules.ErrSparseMember,
+		},
+		{
+			name: "member over the size cap",
+			setup: func(t *testing.T, s *etsim.Server) {
+				if err := s.Put(etsim.SourceOpen, flavor, rulestest.Zeros(1, rules.DefaultMaxMember+1)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			src:     et.SourceOpen,
+			wantErr: rules.ErrMemberTooLarge,
 		},
 		{
 			name:    "wrong oinkcode",

@@ -278,7 +278,7 @@ func (l *Loader) read(ctx context.Context, rs schemas.Ruleset, log *slog.Logger)
 	}
 	var r io.Reader = f
 	if strings.HasSuffix(rs.Object, ".tar.gz") || strings.HasSuffix(rs.Object, ".tgz") {
-		r, err = member(f, rs.File)
+		r, err = member(ctx, f, rs.File)
 		if err != nil {
 			err = fmt.Errorf("load %s from %s: %w", rs.File, rs.Object, err)
 			if errors.Is(err, ErrMemberNotFound) || corrupt(err) {
@@ -339,13 +339,13 @@ func (l *Loader) read(ctx context.Context, rs schemas.Ruleset, log *slog.Logger)
 	return cands, pst, nil
 }
 
-// member returns a reader of the tar member named file.
-func member(r io.Reader, file string) (io.Reader, error) {
-	gz, err := gzip.NewReader(r)
+// member returns a reader of the tar member named file, read within
+// rules.Tarball's bounds and stopping when ctx ends.
+func member(ctx context.Context, r io.Reader, file string) (io.Reader, error) {
+	tr, err := rules.OpenTarball(ctx, r, rules.TarLimits{})
 	if err != nil {
-		return nil, fmt.Errorf("open gzip stream: %w", err)
+		return nil, err
 	}
-	tr := tar.NewReader(gz)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -364,7 +364,8 @@ func member(r io.Reader, file string) (io.Reader, error) {
 // mends.
 func corrupt(err error) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, gzip.ErrChecksum) ||
-		errors.Is(err, gzip.ErrHeader) || errors.Is(err, tar.ErrHeader)
+		errors.Is(err, gzip.ErrHeader) || errors.Is(err, tar.ErrHeader) ||
+		errors.Is(err, rules.ErrSparseMember) || errors.Is(err, rules.ErrMemberTooLarge) || errors.Is(err, rules.ErrArchiveTooLarge)
 }
 
 // diffStats counts the rules not written.
