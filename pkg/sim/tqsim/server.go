@@ -94,6 +94,7 @@ type Server struct {
 	nextInd   int64
 	nextRow   int64
 	sigs      map[ikey]*signature
+	sigByID   map[int64]*signature
 	sigOrder  []*signature
 	nextSig   int64
 	searches  []*search
@@ -131,6 +132,7 @@ func New(opts Options) *Server {
 		byKey:     map[ikey]*indicator{},
 		sorted:    true,
 		sigs:      map[ikey]*signature{},
+		sigByID:   map[int64]*signature{},
 		cache:     map[string]*cached{},
 		nextInd:   1,
 		nextRow:   1,
@@ -169,6 +171,7 @@ func (s *Server) Handler() http.Handler {
 	api("PUT /api/indicators/{id}/attributes/{row}", s.updateAttribute)
 	api("DELETE /api/indicators/{id}/attributes/{row}", s.deleteAttribute)
 	api("POST /api/signatures/consume", s.consumeSignatures)
+	api("PUT /api/signatures/{id}", s.updateSignature)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"errors": []string{"Route not found."}})
 	})
