@@ -206,18 +206,23 @@ func (e *Enricher) lookup(ctx context.Context, parsed []item, items []int) (map[
 	return answers, ask
 }
 
-// holds reports whether ind already carries exactly attrs, one value per
-// name, and the status the enricher sets.
+// holds reports whether ind already carries every row of attrs and the
+// status the enricher sets. Other rows under the same names may be there:
+// other feeds' rows, which are never ours to remove (threatq.StaleRows).
+// TODO(tq): a row of ours CTR no longer reports, under a name it no
+// longer gives, is only removed at the next write that changes
+// something: indicator.v1 does not carry the rows' sources (issue 9).
 func (e *Enricher) holds(ind schemas.IndicatorData, attrs []schemas.Attribute) bool {
 	if e.Status != "" && ind.Status != e.Status {
 		return false
 	}
-	have := make(map[string][]string, len(ind.Attributes))
+	type row struct{ name, value string }
+	have := make(map[row]bool, len(ind.Attributes))
 	for _, a := range ind.Attributes {
-		have[a.Name] = append(have[a.Name], a.Value)
+		have[row{a.Name, a.Value}] = true
 	}
 	for _, a := range attrs {
-		if v := have[a.Name]; len(v) != 1 || v[0] != a.Value {
+		if !have[row{a.Name, a.Value}] {
 			return false
 		}
 	}
