@@ -122,20 +122,20 @@ func (h *harness) checkOwnRows(t *testing.T, run string) {
 		// Rows of ours alone: one value per name. A row another feed
 		// also reports keeps our source when our value moves on (the API
 		// has no route to take a source off a row), so it is not counted.
-		mine, any := map[string][]string{}, 0
+		mine, withOurs := map[string][]string{}, 0
 		for _, r := range now.Attributes {
 			if slices.Contains(r.Sources, ours) {
-				any++
+				withOurs++
 			}
 			if slices.Equal(r.Sources, []string{ours}) {
 				mine[r.Name] = append(mine[r.Name], r.Value)
 			}
 		}
-		if withContext && any == 0 {
+		if withContext && withOurs == 0 {
 			report("indicator %d has context but no row of ours", was.ID)
 		}
-		if !withContext && any > 0 {
-			report("indicator %d has no context but %d rows of ours", was.ID, any)
+		if !withContext && withOurs > 0 {
+			report("indicator %d has no context but %d rows of ours", was.ID, withOurs)
 		}
 		for name, vs := range mine {
 			if len(vs) != 1 {
