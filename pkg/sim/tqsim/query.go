@@ -62,6 +62,14 @@ func insertSorted(list []*indicator, in *indicator) []*indicator {
 // query lists up to date without a re-sort or a re-filter. s.mu must be
 // held for writing.
 func (s *Server) mutateLocked(in *indicator, isNew bool, change func()) {
+	if s.sorted && s.inPlace >= maxIncremental {
+		// Many single changes (status PUTs, one request each) cost more
+		// in slice surgery than one sort at the next query: the trade a
+		// bulk write makes.
+		s.sorted = false
+		s.gen++
+	}
+	s.inPlace++
 	if !s.sorted {
 		// Caches are already stale; the next query sorts and filters.
 		change()

@@ -85,11 +85,15 @@ type Server struct {
 	refreshes map[string]bool
 	minted    atomic.Int64
 
-	mu        sync.RWMutex
-	inds      map[int64]*indicator
-	byKey     map[ikey]*indicator
-	order     []*indicator // sorted by (updated, id) when sorted
-	sorted    bool
+	mu     sync.RWMutex
+	inds   map[int64]*indicator
+	byKey  map[ikey]*indicator
+	order  []*indicator // sorted by (updated, id) when sorted
+	sorted bool
+	// inPlace counts the changes applied to the sorted order in place
+	// since the last sort; past maxIncremental, further ones wait for the
+	// next query's sort.
+	inPlace   int
 	gen       uint64 // bumped by every change a query can see
 	nextInd   int64
 	nextRow   int64

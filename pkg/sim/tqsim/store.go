@@ -198,7 +198,7 @@ func (s *Server) sortLocked() {
 	if !slices.IsSortedFunc(s.order, byUpdated) {
 		slices.SortFunc(s.order, byUpdated)
 	}
-	s.sorted = true
+	s.sorted, s.inPlace = true, 0
 }
 
 func byUpdated(a, b *indicator) int {

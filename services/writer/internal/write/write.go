@@ -2,6 +2,7 @@ package write
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -38,8 +39,9 @@ type ThreatQ interface {
 	SetSignatureStatus(ctx context.Context, signatureID int64, status string) error
 }
 
-// parallel bounds the per-indicator calls (row reads, deletions, status
-// PUTs) in flight per batch: ThreatQ has no bulk form of them.
+// parallel bounds the indicators finished at once per batch (each a read
+// of its rows, then deletions, beside a status PUT): ThreatQ has no bulk
+// form of these calls.
 const parallel = 8
 
 // Stats counts what a Writer did. Safe for concurrent use.
@@ -150,8 +152,37 @@ func (w *Writer) Handle(ctx context.Context, ms []*bus.Message) []error {
 }
 
 // finishIndicator removes the rows an upserted write replaces and sets
-// its status where it differs.
+// its status where it differs. The two are independent (the new rows are
+// in place already), so the status PUT goes beside the read of the rows.
 func (w *Writer) finishIndicator(ctx context.Context, iw schemas.IndicatorWrite, u Upserted) error {
+	statusDone := make(chan error, 1)
+	if needsStatus(iw.Status, iw.FetchedStatus, u) {
+		go func() {
+			err := w.ThreatQ.SetIndicatorStatus(ctx, iw.ID, iw.Status)
+			if err != nil {
+				err = fmt.Errorf("set status %s: %w", iw.Status, err)
+			} else {
+				w.Stats.StatusSet.Add(1)
+			}
+			statusDone <- err
+		}()
+	} else {
+		statusDone <- nil
+	}
+	err := w.removeStale(ctx, iw)
+	if serr := <-statusDone; serr != nil {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		return err
+	}
+	w.Stats.Indicators.Add(1)
+	w.Stats.Attributes.Add(int64(len(iw.Attributes)))
+	return nil
+}
+
+// removeStale deletes the rows of the indicator threatq.StaleRows finds.
+func (w *Writer) removeStale(ctx context.Context, iw schemas.IndicatorWrite) error {
 	stale, err := w.ThreatQ.StaleRows(ctx, iw.ID, iw.Attributes, iw.Source)
 	if err != nil {
 		return err
@@ -162,14 +193,6 @@ func (w *Writer) finishIndicator(ctx context.Context, iw schemas.IndicatorWrite,
 		}
 		w.Stats.Removed.Add(1)
 	}
-	if needsStatus(iw.Status, iw.FetchedStatus, u) {
-		if err := w.ThreatQ.SetIndicatorStatus(ctx, iw.ID, iw.Status); err != nil {
-			return fmt.Errorf("set status %s: %w", iw.Status, err)
-		}
-		w.Stats.StatusSet.Add(1)
-	}
-	w.Stats.Indicators.Add(1)
-	w.Stats.Attributes.Add(int64(len(iw.Attributes)))
 	return nil
 }
 
