@@ -457,3 +457,35 @@ func TestSharedSamples(t *testing.T) {
 		}
 	})
 }
+
+func TestStaleRows(t *testing.T) {
+	t.Parallel()
+	const ours = "Cisco CTR"
+	row := func(id int64, name, value string, srcs ...string) threatq.Attribute {
+		return threatq.Attribute{ID: id, Name: name, Value: value, Sources: srcs}
+	}
+	written := []threatq.Attribute{{Name: "Disposition", Value: "Malicious"}, {Name: "Severity", Value: "High"}}
+	tests := []struct {
+		name string
+		rows []threatq.Attribute
+		want []int64
+	}{
+		{"ours with another value", []threatq.Attribute{row(1, "Disposition", "Clean", ours)}, []int64{1}},
+		{"ours under a name no longer written", []threatq.Attribute{row(2, "Origin", "Talos", ours)}, []int64{2}},
+		{"ours as written", []threatq.Attribute{row(3, "Disposition", "Malicious", ours)}, nil},
+		{"written, name in another case", []threatq.Attribute{row(4, " severity ", "High", ours)}, nil},
+		{"our source in another case", []threatq.Attribute{row(5, "Severity", "Low", "cisco ctr")}, []int64{5}},
+		{"another feed's row", []threatq.Attribute{row(6, "Disposition", "Clean", "AlienVault OTX")}, nil},
+		{"a row both report", []threatq.Attribute{row(7, "Severity", "Low", "AlienVault OTX", ours)}, nil},
+		{"a row listing no source", []threatq.Attribute{row(8, "Severity", "Low")}, nil},
+		{"a value differing in case is another value", []threatq.Attribute{row(9, "Disposition", "malicious", ours)}, []int64{9}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := threatq.StaleRows(tt.rows, written, ours); !slices.Equal(got, tt.want) {
+				t.Errorf("StaleRows = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
