@@ -129,35 +129,45 @@ type Write struct {
 	Signature *SignatureWrite `json:"signature,omitempty"`
 }
 
-// IndicatorWrite sets attributes (one value per name) and optionally the
-// status of an existing indicator.
+// IndicatorWrite sets the rows Source holds on an existing indicator, and
+// optionally its status.
 type IndicatorWrite struct {
 	// ID is the indicator's ThreatQ id, or 0 for an indicator known by
 	// value and type only (an ET IP list address), which the writer
-	// upserts by value and type.
-	ID     int64  `json:"id"`
-	Value  string `json:"value"`
-	Type   string `json:"type"`
+	// upserts by value and type, taking the id consume answers.
+	ID    int64  `json:"id"`
+	Value string `json:"value"`
+	Type  string `json:"type"`
+	// Status is the status to set, as ThreatQ spells it; empty leaves it.
 	Status string `json:"status,omitempty"`
-	Source string `json:"source"`
-	// Attributes are the values to hold, one per name.
+	// FetchedStatus is the status the indicator had as fetched: the
+	// writer PUTs Status only where it differs from this (or from what
+	// ThreatQ's answer shows).
+	FetchedStatus string `json:"fetched_status,omitempty"`
+	Source        string `json:"source"`
+	// Attributes are every row Source holds on the indicator: after
+	// writing them the writer removes the rows listing Source alone that
+	// are not among them (threatq.StaleRows).
 	Attributes []Attribute `json:"attributes"`
-	// RemoveAttributeIDs are rows of the same names with other values, read
-	// by the fetcher, to delete so that one value per name remains.
+	// RemoveAttributeIDs is deprecated and ignored: the writer reads the
+	// rows and their sources itself. Old messages still decode.
 	RemoveAttributeIDs []int64 `json:"remove_attribute_ids,omitempty"`
-	// ReplaceStale says the rows the fetcher read may be out of date (the
-	// write comes from a replay of an old message): after writing, the
-	// writer reads the indicator's rows and removes every row of a written
-	// name that holds another value, as well as RemoveAttributeIDs.
+	// ReplaceStale is deprecated and ignored: every write, replays alike,
+	// replaces Source's own stale rows.
 	ReplaceStale bool `json:"replace_stale,omitempty"`
 }
 
-// SignatureWrite creates or updates a signature.
+// SignatureWrite creates or updates a signature. Status, as ThreatQ
+// spells it, is set by consume on a new signature and by a PUT on an
+// existing one.
 type SignatureWrite struct {
-	Name       string      `json:"name"`
-	Value      string      `json:"value"`
-	Type       string      `json:"type"`
-	Status     string      `json:"status"`
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Type   string `json:"type"`
+	Status string `json:"status"`
+	// LastStatus is the status tqflow last wrote on this signature (the
+	// signature-loader's state); empty when none.
+	LastStatus string      `json:"last_status,omitempty"`
 	Source     string      `json:"source"`
 	Attributes []Attribute `json:"attributes,omitempty"`
 }

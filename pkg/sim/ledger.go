@@ -24,6 +24,10 @@ type Entry struct {
 	// Name and Value describe the change, e.g. an attribute's name and value.
 	Name  string `json:"name,omitempty"`
 	Value string `json:"value,omitempty"`
+	// Sources, for a change to a row that has sources of its own (a
+	// ThreatQ attribute row deleted), are that row's sources: whose row
+	// it was.
+	Sources []string `json:"sources,omitempty"`
 }
 
 // Ledger records [Entry] values. It is safe for concurrent use.

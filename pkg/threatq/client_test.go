@@ -47,7 +47,7 @@ func TestTokenGrants(t *testing.T) {
 					if _, err := c.IndicatorTypes(context.Background()); err != nil {
 						t.Error(err)
 					}
-					if _, err := c.IndicatorStatusID(context.Background(), "active"); err != nil {
+					if _, err := c.IndicatorStatusID(context.Background(), "Active"); err != nil {
 						t.Error(err)
 					}
 				})

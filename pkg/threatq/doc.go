@@ -5,9 +5,13 @@
 // grant), re-authenticating once on a 401; runs a Threat Library saved search
 // with an injected updated_at window, streaming the indicators page by page
 // ([Client.Query]); resolves indicator and signature types and statuses by
-// name at run time (their ids differ per instance); and writes enrichment
-// back: bulk upserts through the consume endpoints, attribute rows with "set"
-// semantics, indicator statuses.
+// name at run time (their ids differ per instance; statuses exactly as
+// spelt, as the vendor SDK resolves them, [Client.ResolveStatuses] at
+// start-up); and writes back: bulk upserts through the consume endpoints
+// (which set the status of new objects only), attribute rows read with
+// their own sources, [StaleRows] deciding which of them a write replaces
+// (only those listing our source alone), and indicator and signature
+// statuses by PUT.
 //
 // Decoding is tolerant of the API's known quirks: "data" as an object, an
 // array or null; scores as numbers, numeric strings or score objects; type

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tqflow/tqflow/pkg/httpx"
@@ -23,6 +24,31 @@ var ErrCredentials = errors.New("threatq: credentials rejected")
 // ErrTooMany says a batch is larger than the API takes in one call. Split
 // it; the error is permanent, so pkg/bus's Bisect does.
 var ErrTooMany = errors.New("threatq: batch too large")
+
+// UnknownStatusError is a configured status name the instance does not
+// have, as spelt: ThreatQ's own SDK resolves status names exactly
+// (contracts/threatq.md, corrections 4). It lists the instance's statuses
+// of that kind, so the message says what to write instead.
+type UnknownStatusError struct {
+	// Var is the setting that names the status, e.g. CTR_STATUS.
+	Var string
+	// Name is the name configured.
+	Name string
+	// Kind is "indicator" or "signature".
+	Kind string
+	// Available are the instance's statuses of that kind, as it spells
+	// them.
+	Available []string
+}
+
+// Error implements error.
+func (e *UnknownStatusError) Error() string {
+	return e.Var + " " + strconv.Quote(e.Name) + ": ThreatQ has no " + e.Kind + " status of that name (names match exactly); its " +
+		e.Kind + " statuses are: " + strings.Join(e.Available, ", ")
+}
+
+// Is makes errors.Is(err, ErrNotFound) hold.
+func (e *UnknownStatusError) Is(target error) bool { return target == ErrNotFound }
 
 // ValidationError is a write ThreatQ refused as invalid: a 400 (or 422)
 // whose body names the fields at fault, or a 2xx answer carrying an

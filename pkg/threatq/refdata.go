@@ -72,17 +72,23 @@ func (c *Client) getNamed(ctx context.Context, op, path string) ([]Type, error) 
 	return out, nil
 }
 
-// lookup finds name (case-insensitively, ignoring surrounding space) in the
-// list key, reading it again once when absent from a stale cache.
-func (c *Client) lookup(ctx context.Context, key, what, name string, load func(context.Context) ([]Type, error)) (int64, error) {
+// lookup finds name in the list key, reading it again once when absent
+// from a stale cache: as spelt when exact (statuses, which the vendor SDK
+// resolves by exact name), else ignoring case and surrounding space
+// (types).
+func (c *Client) lookup(ctx context.Context, key, what, name string, exact bool, load func(context.Context) ([]Type, error)) (int64, error) {
 	want := strings.TrimSpace(name)
+	match := func(t Type) bool { return strings.EqualFold(strings.TrimSpace(t.Name), want) }
+	if exact {
+		match = func(t Type) bool { return t.Name == name }
+	}
 	for _, fresh := range []bool{false, true} {
 		items, err := c.reference(ctx, key, fresh, load)
 		if err != nil {
 			return 0, fmt.Errorf("resolve %s %q: %w", what, name, err)
 		}
 		for _, t := range items {
-			if strings.EqualFold(strings.TrimSpace(t.Name), want) {
+			if match(t) {
 				return t.ID, nil
 			}
 		}
@@ -103,7 +109,7 @@ func (c *Client) loadIndicatorTypes(ctx context.Context) ([]Type, error) {
 // IndicatorTypeID returns the id of the indicator type named name, matched
 // case-insensitively; an unknown name wraps [ErrNotFound].
 func (c *Client) IndicatorTypeID(ctx context.Context, name string) (int, error) {
-	id, err := c.lookup(ctx, "indicator.types", "indicator type", name, c.loadIndicatorTypes)
+	id, err := c.lookup(ctx, "indicator.types", "indicator type", name, false, c.loadIndicatorTypes)
 	return int(id), err
 }
 
@@ -119,9 +125,10 @@ func (c *Client) loadIndicatorStatuses(ctx context.Context) ([]Type, error) {
 }
 
 // IndicatorStatusID returns the id of the indicator status named name,
-// matched case-insensitively; an unknown name wraps [ErrNotFound].
+// exactly as spelt (as the vendor SDK resolves it); an unknown name wraps
+// [ErrNotFound].
 func (c *Client) IndicatorStatusID(ctx context.Context, name string) (int, error) {
-	id, err := c.lookup(ctx, "indicator.statuses", "indicator status", name, c.loadIndicatorStatuses)
+	id, err := c.lookup(ctx, "indicator.statuses", "indicator status", name, true, c.loadIndicatorStatuses)
 	return int(id), err
 }
 
@@ -139,35 +146,36 @@ func (c *Client) loadSignatureTypes(ctx context.Context) ([]Type, error) {
 // case-insensitively. A stock instance has no "Suricata" type: the error
 // then wraps [ErrNotFound], and the caller falls back to "Snort".
 func (c *Client) SignatureTypeID(ctx context.Context, name string) (int, error) {
-	id, err := c.lookup(ctx, "signature.types", "signature type", name, c.loadSignatureTypes)
+	id, err := c.lookup(ctx, "signature.types", "signature type", name, false, c.loadSignatureTypes)
 	return int(id), err
 }
 
-// SignatureStatuses returns the instance's signature statuses, from GET
-// /api/signature/statuses or, where that route does not exist (404), from
-// the signature object of GET /api/objects. Cached.
+// SignatureStatuses returns the instance's signature statuses, from the
+// signature object of GET /api/objects (where the vendor SDK reads them)
+// or, where that answers 4xx, from GET /api/signature/statuses. Cached.
 func (c *Client) SignatureStatuses(ctx context.Context) ([]Status, error) {
 	ts, err := c.reference(ctx, "signature.statuses", false, c.loadSignatureStatuses)
 	return statuses(ts), err
 }
 
 // SignatureStatusID returns the id of the signature status named name,
-// matched case-insensitively ("Non-malicious" and "Non-Malicious" are one);
-// an unknown name wraps [ErrNotFound].
+// exactly as spelt (contracts/threatq.md corrections 4: the instance may
+// say "Non-malicious" or "Non-Malicious", and only its own spelling
+// resolves); an unknown name wraps [ErrNotFound].
 func (c *Client) SignatureStatusID(ctx context.Context, name string) (int, error) {
-	id, err := c.lookup(ctx, "signature.statuses", "signature status", name, c.loadSignatureStatuses)
+	id, err := c.lookup(ctx, "signature.statuses", "signature status", name, true, c.loadSignatureStatuses)
 	return int(id), err
 }
 
 func (c *Client) loadSignatureStatuses(ctx context.Context) ([]Type, error) {
-	ts, err := c.getNamed(ctx, "threatq: list signature statuses", "/api/signature/statuses")
-	var se *httpx.StatusError
-	if err == nil || !errors.As(err, &se) || se.StatusCode != http.StatusNotFound {
-		return ts, err
-	}
 	const op = "threatq: list objects"
 	var env envelope[list[wireObject]]
-	if err := c.json(ctx, request{op: op, method: http.MethodGet, path: "/api/objects", idempotent: true}, &env); err != nil {
+	err := c.json(ctx, request{op: op, method: http.MethodGet, path: "/api/objects", idempotent: true}, &env)
+	var se *httpx.StatusError
+	if errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 {
+		return c.getNamed(ctx, "threatq: list signature statuses", "/api/signature/statuses")
+	}
+	if err != nil {
 		return nil, err
 	}
 	for _, o := range env.Data {
@@ -179,7 +187,55 @@ func (c *Client) loadSignatureStatuses(ctx context.Context) ([]Type, error) {
 			return out, nil
 		}
 	}
-	return nil, &httpx.DecodeError{Op: op, Err: errors.New("no signature object among the objects")}
+	return c.getNamed(ctx, "threatq: list signature statuses", "/api/signature/statuses")
+}
+
+// StatusName is a configured status name to resolve at start-up.
+type StatusName struct {
+	// Var is the setting that names it, e.g. CTR_STATUS; it names the
+	// status in errors.
+	Var string
+	// Name is the status name, as ThreatQ spells it.
+	Name string
+	// Signature says it is a signature status; else an indicator one.
+	Signature bool
+}
+
+// ResolveStatuses resolves every name to its id, exactly as spelt, and
+// returns the ids by Var. Empty names are skipped. Each unknown name is an
+// [*UnknownStatusError] listing the instance's statuses of its kind; they
+// are joined, so one start-up says everything that is wrong.
+func (c *Client) ResolveStatuses(ctx context.Context, names []StatusName) (map[string]int, error) {
+	ids := make(map[string]int, len(names))
+	var errs []error
+	for _, n := range names {
+		if n.Name == "" {
+			continue
+		}
+		kind, resolve, list := "indicator", c.IndicatorStatusID, c.IndicatorStatuses
+		if n.Signature {
+			kind, resolve, list = "signature", c.SignatureStatusID, c.SignatureStatuses
+		}
+		id, err := resolve(ctx, n.Name)
+		if errors.Is(err, ErrNotFound) {
+			all, lerr := list(ctx)
+			if lerr != nil {
+				errs = append(errs, fmt.Errorf("resolve %s: %w", n.Var, lerr))
+				continue
+			}
+			avail := make([]string, len(all))
+			for i, s := range all {
+				avail[i] = s.Name
+			}
+			errs = append(errs, &UnknownStatusError{Var: n.Var, Name: n.Name, Kind: kind, Available: avail})
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", n.Var, err)
+		}
+		ids[n.Var] = id
+	}
+	return ids, errors.Join(errs...)
 }
 
 func statuses(ts []Type) []Status {

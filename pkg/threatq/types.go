@@ -46,6 +46,10 @@ type Attribute struct {
 	ID    int64
 	Name  string
 	Value string
+	// Sources are the row's own sources (several feeds can report one
+	// row), when the row was read with them ([Client.IndicatorAttributes]
+	// does); nil when not read.
+	Sources []string
 }
 
 // Status is an indicator or signature status.
@@ -287,6 +291,13 @@ type wireAttribute struct {
 	ID    flexInt `json:"id"`
 	Name  string  `json:"name"`
 	Value flexStr `json:"value"`
+}
+
+// wireAttrRow is an attribute row read with its own sources
+// (GET …/attributes?with=sources).
+type wireAttrRow struct {
+	wireAttribute
+	Sources list[flexName] `json:"sources"`
 }
 
 // flexStr is a string value that may be sent as a number or a boolean.

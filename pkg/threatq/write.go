@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -87,9 +88,24 @@ type wireSignatureWrite struct {
 
 // wireID is an item of a consume answer.
 type wireID struct {
-	ID    flexInt `json:"id"`
-	Value string  `json:"value"`
-	Name  string  `json:"name"`
+	ID       flexInt `json:"id"`
+	Value    string  `json:"value"`
+	Name     string  `json:"name"`
+	StatusID flexInt `json:"status_id"`
+	Existing *bool   `json:"existing"`
+}
+
+// Consumed is what a consume answer says of one item.
+type Consumed struct {
+	// ID is the object's id.
+	ID int64
+	// StatusID is the object's status after the call, when the answer
+	// says (0 when it does not): consume sets the status of new objects
+	// only, so an existing one's may differ from the one sent.
+	StatusID int
+	// Existing, when the answer says, tells whether the object existed
+	// before the call.
+	Existing *bool
 }
 
 func sourcesOf(source string) []wireRef {
@@ -123,6 +139,13 @@ func nameRef(name string) *wireRef {
 // refused as invalid is a [*ValidationError] (permanent), so the caller
 // can bisect it to find the items at fault.
 func (c *Client) ConsumeIndicators(ctx context.Context, ws []IndicatorWrite) ([]int64, error) {
+	return idsOf(c.UpsertIndicators(ctx, ws))
+}
+
+// UpsertIndicators is [Client.ConsumeIndicators] with what the answer
+// says of each item. The status sent applies to new indicators only; set
+// an existing one's with [Client.SetIndicatorStatus].
+func (c *Client) UpsertIndicators(ctx context.Context, ws []IndicatorWrite) ([]Consumed, error) {
 	const op = "threatq: consume indicators"
 	if len(ws) == 0 {
 		return nil, nil
@@ -151,6 +174,13 @@ func (c *Client) ConsumeIndicators(ctx context.Context, ws []IndicatorWrite) ([]
 // larger batch is refused without a call, with a permanent error wrapping
 // [ErrTooMany]. A batch refused as invalid is a [*ValidationError].
 func (c *Client) ConsumeSignatures(ctx context.Context, ws []SignatureWrite) ([]int64, error) {
+	return idsOf(c.UpsertSignatures(ctx, ws))
+}
+
+// UpsertSignatures is [Client.ConsumeSignatures] with what the answer says
+// of each item. The status sent applies to new signatures only; set an
+// existing one's with [Client.SetSignatureStatus].
+func (c *Client) UpsertSignatures(ctx context.Context, ws []SignatureWrite) ([]Consumed, error) {
 	const op = "threatq: consume signatures"
 	if len(ws) == 0 {
 		return nil, nil
@@ -182,29 +212,48 @@ func (c *Client) ConsumeSignatures(ctx context.Context, ws []SignatureWrite) ([]
 	return c.consume(ctx, op, "/api/signatures/consume", items, keys)
 }
 
-// matchIDs returns the ids of a consume answer in the order of the request:
-// by position when the answer has one item per request item, else by value.
-func matchIDs(op string, got []wireID, keys []string, key func(wireID) string) ([]int64, error) {
-	ids := make([]int64, len(keys))
+func idsOf(cs []Consumed, err error) ([]int64, error) {
+	if err != nil || cs == nil {
+		return nil, err
+	}
+	ids := make([]int64, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	return ids, nil
+}
+
+// matchIDs returns the items of a consume answer in the order of the
+// request: by position when the answer has one item per request item,
+// else by value.
+func matchIDs(op string, got []wireID, keys []string, key func(wireID) string) ([]Consumed, error) {
+	out := make([]Consumed, len(keys))
+	conv := func(g wireID) Consumed {
+		return Consumed{ID: int64(g.ID), StatusID: int(g.StatusID), Existing: g.Existing}
+	}
 	if len(got) == len(keys) {
 		for i, g := range got {
-			ids[i] = int64(g.ID)
+			out[i] = conv(g)
 		}
 	} else {
-		byKey := make(map[string]int64, len(got))
+		byKey := make(map[string]Consumed, len(got))
 		for _, g := range got {
-			byKey[key(g)] = int64(g.ID)
+			byKey[key(g)] = conv(g)
 		}
 		for i, k := range keys {
-			ids[i] = byKey[k]
+			out[i] = byKey[k]
 		}
+	}
+	ids := make([]int64, len(out))
+	for i, c := range out {
+		ids[i] = c.ID
 	}
 	for _, id := range ids {
 		if id == 0 {
 			return nil, &httpx.DecodeError{Op: op, Err: fmt.Errorf("answer gives ids for %d of %d items", countNonZero(ids), len(ids))}
 		}
 	}
-	return ids, nil
+	return out, nil
 }
 
 func countNonZero(ids []int64) int {
@@ -237,21 +286,29 @@ func (c *Client) DeleteIndicatorAttribute(ctx context.Context, indicatorID, rowI
 	return c.check(op, a)
 }
 
-// IndicatorAttributes returns every attribute row of an indicator, read
-// page by page from GET /api/indicators/{id}/attributes.
+// IndicatorAttributes returns every attribute row of an indicator with
+// the row's own sources, read page by page from GET
+// /api/indicators/{id}/attributes?with=sources. A row listing no source
+// has Sources empty, not nil.
 func (c *Client) IndicatorAttributes(ctx context.Context, indicatorID int64) ([]Attribute, error) {
 	const op = "threatq: list indicator attributes"
 	const limit = 1000
 	var out []Attribute
 	for offset := 0; ; {
-		var env envelope[list[wireAttribute]]
+		var env envelope[list[wireAttrRow]]
 		r := request{op: op, method: http.MethodGet, path: attributesPath(indicatorID), idempotent: true,
-			query: url.Values{"limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}}
+			query: url.Values{"with": {"sources"}, "limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}}
 		if err := c.json(ctx, r, &env); err != nil {
 			return nil, err
 		}
 		for _, w := range env.Data {
-			out = append(out, Attribute{ID: int64(w.ID), Name: w.Name, Value: string(w.Value)})
+			srcs := make([]string, 0, len(w.Sources))
+			for _, src := range w.Sources {
+				if src.Name != "" {
+					srcs = append(srcs, src.Name)
+				}
+			}
+			out = append(out, Attribute{ID: int64(w.ID), Name: w.Name, Value: string(w.Value), Sources: srcs})
 		}
 		offset += len(env.Data)
 		if len(env.Data) == 0 || (env.Total != nil && int64(offset) >= int64(*env.Total)) || (env.Total == nil && len(env.Data) < limit) {
@@ -279,31 +336,32 @@ func (c *Client) AddIndicatorAttribute(ctx context.Context, indicatorID int64, a
 	return int64(env.Data[0].ID), nil
 }
 
-// SetAttributes gives an indicator exactly one value per attribute name of
-// attrs (the last one, when a name repeats): it lists the indicator's rows,
-// adds the missing (name, value) rows attributed to source, then deletes
-// the rows of those names holding other values. Names are matched
-// case-insensitively. It is idempotent: run twice, the second run changes
-// nothing. Rows of other names are left alone.
+// SetAttributes writes attrs on an indicator as source's rows: it reads
+// the indicator's rows with their sources, adds the missing (name, value)
+// rows attributed to source, then deletes the rows [StaleRows] finds. It
+// is idempotent: run twice, the second run changes nothing. Other
+// sources' rows are left alone.
 func (c *Client) SetAttributes(ctx context.Context, indicatorID int64, attrs []Attribute, source string) error {
-	if len(attrs) == 0 {
-		return nil
-	}
-	want, order := wanted(attrs)
 	rows, err := c.IndicatorAttributes(ctx, indicatorID)
 	if err != nil {
 		return fmt.Errorf("set attributes of indicator %d: %w", indicatorID, err)
 	}
-	stale, have := sortRows(rows, want)
-	for _, k := range order {
-		if have[k] {
-			continue
-		}
-		if _, err := c.AddIndicatorAttribute(ctx, indicatorID, want[k], source); err != nil {
-			return fmt.Errorf("set attribute %q of indicator %d: %w", want[k].Name, indicatorID, err)
+	have := make(map[rowKey]bool, len(rows))
+	for _, r := range rows {
+		if slices.ContainsFunc(r.Sources, func(s string) bool { return sameSource(s, source) }) {
+			have[keyOf(r)] = true
 		}
 	}
-	for _, row := range stale {
+	for _, a := range attrs {
+		if have[keyOf(a)] {
+			continue
+		}
+		have[keyOf(a)] = true
+		if _, err := c.AddIndicatorAttribute(ctx, indicatorID, a, source); err != nil {
+			return fmt.Errorf("set attribute %q of indicator %d: %w", a.Name, indicatorID, err)
+		}
+	}
+	for _, row := range StaleRows(rows, attrs, source) {
 		if err := c.DeleteIndicatorAttribute(ctx, indicatorID, row); err != nil {
 			return fmt.Errorf("remove old attribute row %d of indicator %d: %w", row, indicatorID, err)
 		}
@@ -311,58 +369,63 @@ func (c *Client) SetAttributes(ctx context.Context, indicatorID int64, attrs []A
 	return nil
 }
 
-// StaleAttributeRows returns the ids of the indicator's rows that hold,
-// under one of attrs' names, another value than attrs gives it: the rows
-// [Client.SetAttributes] deletes, for a caller that adds attrs another way
-// (the consume route).
-func (c *Client) StaleAttributeRows(ctx context.Context, indicatorID int64, attrs []Attribute) ([]int64, error) {
-	if len(attrs) == 0 {
-		return nil, nil
-	}
-	want, _ := wanted(attrs)
+// StaleRowsOf reads an indicator's rows with their sources and returns
+// the ones [StaleRows] finds: what a write of attrs under source, already
+// upserted, leaves to delete.
+func (c *Client) StaleRowsOf(ctx context.Context, indicatorID int64, attrs []Attribute, source string) ([]int64, error) {
 	rows, err := c.IndicatorAttributes(ctx, indicatorID)
 	if err != nil {
 		return nil, fmt.Errorf("read attribute rows of indicator %d: %w", indicatorID, err)
 	}
-	stale, _ := sortRows(rows, want)
-	return stale, nil
+	return StaleRows(rows, attrs, source), nil
 }
+
+// StaleRows decides which of an indicator's rows a write of attrs under
+// source replaces, for normal writes and replays alike: the rows whose
+// sources are source alone and whose (name, value) attrs does not hold.
+// A connector owns only the rows no other feed reports
+// (contracts/threatq.md, corrections 2), so:
+//   - a row that also lists another source is never stale: it stays, and
+//     source stays listed on it (the API has no route to take a source
+//     off an attribute row);
+//   - a row listing no source, or read without its sources, is not ours;
+//   - rows of names attrs does not write are stale too when only ours:
+//     the write is the whole of what source says of the indicator.
+//
+// Names compare as [SameAttributeName] says, values exactly, source names
+// ignoring case and surrounding space.
+func StaleRows(rows []Attribute, attrs []Attribute, source string) []int64 {
+	want := make(map[rowKey]bool, len(attrs))
+	for _, a := range attrs {
+		want[keyOf(a)] = true
+	}
+	var stale []int64
+	for _, r := range rows {
+		if r.ID <= 0 || len(r.Sources) == 0 || want[keyOf(r)] {
+			continue
+		}
+		if !slices.ContainsFunc(r.Sources, func(s string) bool { return !sameSource(s, source) }) {
+			stale = append(stale, r.ID)
+		}
+	}
+	return stale
+}
+
+// rowKey is a (name, value) row as [StaleRows] compares rows.
+type rowKey struct{ name, value string }
+
+func keyOf(a Attribute) rowKey { return rowKey{attributeKey(a.Name), a.Value} }
+
+// SameAttributeName reports whether two attribute names are one name, as
+// ThreatQ treats them: case and surrounding spaces do not count.
+func SameAttributeName(a, b string) bool { return attributeKey(a) == attributeKey(b) }
 
 // attributeKey is an attribute name as ThreatQ compares names: case and
 // surrounding spaces do not count.
 func attributeKey(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
 
-// wanted maps each name of attrs to the attribute it should hold (the last
-// one, when a name repeats), and lists the names in first-seen order.
-func wanted(attrs []Attribute) (map[string]Attribute, []string) {
-	want := make(map[string]Attribute, len(attrs))
-	var order []string
-	for _, a := range attrs {
-		k := attributeKey(a.Name)
-		if _, ok := want[k]; !ok {
-			order = append(order, k)
-		}
-		want[k] = a
-	}
-	return want, order
-}
-
-// sortRows returns the rows holding another value under a wanted name, and
-// the wanted names some row already holds with their value.
-func sortRows(rows []Attribute, want map[string]Attribute) (stale []int64, have map[string]bool) {
-	have = map[string]bool{}
-	for _, r := range rows {
-		k := attributeKey(r.Name)
-		w, ok := want[k]
-		switch {
-		case !ok:
-		case r.Value == w.Value:
-			have[k] = true
-		default:
-			stale = append(stale, r.ID)
-		}
-	}
-	return stale, have
+func sameSource(a, b string) bool {
+	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
 }
 
 // SetIndicatorStatus sets an indicator's status by id (PUT
@@ -375,6 +438,20 @@ func (c *Client) SetIndicatorStatus(ctx context.Context, indicatorID int64, stat
 		return err
 	}
 	r := request{op: op, method: http.MethodPut, path: "/api/indicators/" + strconv.FormatInt(indicatorID, 10), body: body, idempotent: true}
+	return c.json(ctx, r, nil)
+}
+
+// SetSignatureStatus sets a signature's status by id (PUT
+// /api/signatures/{id} with {"status_id": N}), as for indicators: consume
+// leaves an existing signature's status alone (contracts/threatq.md,
+// corrections 1, by analogy). Resolve the id with [Client.SignatureStatusID].
+func (c *Client) SetSignatureStatus(ctx context.Context, signatureID int64, statusID int) error {
+	const op = "threatq: set signature status"
+	body, err := encode(op, map[string]int{"status_id": statusID})
+	if err != nil {
+		return err
+	}
+	r := request{op: op, method: http.MethodPut, path: "/api/signatures/" + strconv.FormatInt(signatureID, 10), body: body, idempotent: true}
 	return c.json(ctx, r, nil)
 }
 
@@ -406,7 +483,7 @@ func (c *Client) Indicator(ctx context.Context, id int64) (Indicator, error) {
 
 // consume posts items to a consume route and returns the ids of the
 // objects it answers, in the order of keys (each item's value).
-func (c *Client) consume(ctx context.Context, op, path string, items any, keys []string) ([]int64, error) {
+func (c *Client) consume(ctx context.Context, op, path string, items any, keys []string) ([]Consumed, error) {
 	body, err := encode(op, items)
 	if err != nil {
 		return nil, err

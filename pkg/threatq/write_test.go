@@ -27,8 +27,8 @@ func TestReferenceData(t *testing.T) {
 		call func(*threatq.Client) (int, error)
 		want func(*tqsim.Server) int
 	}{
-		{"indicator status any case", tqsim.Options{Seed: 3},
-			func(c *threatq.Client) (int, error) { return c.IndicatorStatusID(ctx, " false positive ") },
+		{"indicator status as spelt", tqsim.Options{Seed: 3},
+			func(c *threatq.Client) (int, error) { return c.IndicatorStatusID(ctx, "False Positive") },
 			func(s *tqsim.Server) int { return s.StatusID("False Positive") }},
 		{"indicator type", tqsim.Options{Seed: 4},
 			func(c *threatq.Client) (int, error) { return c.IndicatorTypeID(ctx, "sha-256") },
@@ -40,10 +40,10 @@ func TestReferenceData(t *testing.T) {
 			func(c *threatq.Client) (int, error) { return c.SignatureTypeID(ctx, "suricata") },
 			func(s *tqsim.Server) int { return s.SignatureTypeID("Suricata") }},
 		{"signature status", tqsim.Options{},
-			func(c *threatq.Client) (int, error) { return c.SignatureStatusID(ctx, "Non-Malicious") },
+			func(c *threatq.Client) (int, error) { return c.SignatureStatusID(ctx, "Non-malicious") },
 			func(s *tqsim.Server) int { return s.SignatureStatusID("Non-malicious") }},
 		{"signature status from objects", tqsim.Options{NoSignatureStatusRoute: true},
-			func(c *threatq.Client) (int, error) { return c.SignatureStatusID(ctx, "review") },
+			func(c *threatq.Client) (int, error) { return c.SignatureStatusID(ctx, "Review") },
 			func(s *tqsim.Server) int { return s.SignatureStatusID("Review") }},
 	}
 	for _, tt := range tests {
@@ -62,10 +62,40 @@ func TestReferenceData(t *testing.T) {
 		if _, err := c.SignatureTypeID(ctx, "Suricata"); !errors.Is(err, threatq.ErrNotFound) {
 			t.Errorf("err = %v, want ErrNotFound", err)
 		}
-		if _, err := c.IndicatorStatusID(ctx, "Bogus"); !errors.Is(err, threatq.ErrNotFound) {
-			t.Errorf("err = %v, want ErrNotFound", err)
+		// Status names resolve exactly, as the vendor SDK resolves them.
+		for _, name := range []string{"Bogus", "active", " Active", "false positive"} {
+			if _, err := c.IndicatorStatusID(ctx, name); !errors.Is(err, threatq.ErrNotFound) {
+				t.Errorf("status %q: err = %v, want ErrNotFound", name, err)
+			}
+		}
+		if _, err := c.SignatureStatusID(ctx, "Non-Malicious"); !errors.Is(err, threatq.ErrNotFound) {
+			t.Errorf("signature status Non-Malicious: err = %v, want ErrNotFound (the instance spells it Non-malicious)", err)
 		}
 	})
+}
+
+func TestResolveStatuses(t *testing.T) {
+	t.Parallel()
+	_, c := simClient(t, tqsim.Options{}, nil)
+	ctx := context.Background()
+	ids, err := c.ResolveStatuses(ctx, []threatq.StatusName{
+		{Var: "CTR_STATUS", Name: "Review"}, {Var: "ET_STANDARD_STATUS", Name: "Active", Signature: true}, {Var: "UNSET", Name: ""},
+	})
+	if err != nil || len(ids) != 2 || ids["CTR_STATUS"] == 0 || ids["ET_STANDARD_STATUS"] == 0 {
+		t.Fatalf("ids %v, err %v", ids, err)
+	}
+	_, err = c.ResolveStatuses(ctx, []threatq.StatusName{
+		{Var: "CTR_STATUS", Name: "Reveiw"}, {Var: "ET_RETIRED_STATUS", Name: "expired", Signature: true}, {Var: "ET_STANDARD_STATUS", Name: "Active", Signature: true},
+	})
+	var unknown *threatq.UnknownStatusError
+	if !errors.As(err, &unknown) || !errors.Is(err, threatq.ErrNotFound) {
+		t.Fatalf("err = %v, want UnknownStatusError", err)
+	}
+	want := `CTR_STATUS "Reveiw": ThreatQ has no indicator status of that name (names match exactly); its indicator statuses are: Active, Expired, Indirect, Review, Whitelisted, False Positive` + "\n" +
+		`ET_RETIRED_STATUS "expired": ThreatQ has no signature status of that name (names match exactly); its signature statuses are: Active, Expired, Indirect, Non-malicious, Review, Whitelisted`
+	if err.Error() != want {
+		t.Errorf("message:\n%s\nwant:\n%s", err, want)
+	}
 }
 
 func TestConsumeIndicators(t *testing.T) {
@@ -146,12 +176,19 @@ func TestAttributes(t *testing.T) {
 	t.Parallel()
 	s, c := simClient(t, tqsim.Options{}, nil)
 	ctx := context.Background()
-	ids, err := c.ConsumeIndicators(ctx, []threatq.IndicatorWrite{{Value: "a.example", Type: "FQDN",
-		Attributes: []threatq.Attribute{{Name: "Disposition", Value: "Unknown"}, {Name: "disposition", Value: "Suspicious"}, {Name: "Other", Value: "keep"}}}})
-	if err != nil {
+	// Our rows, another feed's rows under the same names, and a row both
+	// report.
+	if err := s.Load([]tqsim.Indicator{{ID: 9, Value: "a.example", Type: "FQDN", Attributes: []tqsim.Attribute{
+		{Name: "Disposition", Value: "Unknown", Source: "Cisco CTR"},
+		{Name: "disposition", Value: "Suspicious", Source: "cisco ctr"},
+		{Name: "Disposition", Value: "Clean", Source: "AlienVault OTX"},
+		{Name: "Description", Value: "Scanner", Sources: []string{"AlienVault OTX", "Cisco CTR"}},
+		{Name: "Severity", Value: "Low", Source: "Cisco CTR"},
+		{Name: "Other", Value: "keep"},
+	}}}); err != nil {
 		t.Fatal(err)
 	}
-	id := ids[0]
+	const id = 9
 	start := s.Ledger.Len()
 	set := []threatq.Attribute{{Name: "Disposition", Value: "Malicious"}, {Name: "Confidence", Value: "High"}}
 	if err := c.SetAttributes(ctx, id, set, "Cisco CTR"); err != nil {
@@ -160,9 +197,12 @@ func TestAttributes(t *testing.T) {
 	var ops []string
 	for _, e := range s.Ledger.Entries()[start:] {
 		ops = append(ops, e.Op+" "+e.Name+"="+e.Value)
+		if e.Op == "attribute.delete" && slices.ContainsFunc(e.Sources, func(src string) bool { return !strings.EqualFold(src, "Cisco CTR") }) {
+			t.Errorf("deleted a row of other sources: %+v", e)
+		}
 	}
 	want := []string{"attribute.add Disposition=Malicious", "attribute.add Confidence=High",
-		"attribute.delete Disposition=Unknown", "attribute.delete disposition=Suspicious"}
+		"attribute.delete Disposition=Unknown", "attribute.delete disposition=Suspicious", "attribute.delete Severity=Low"}
 	if !slices.Equal(ops, want) {
 		t.Errorf("ledger = %q, want %q", ops, want)
 	}
@@ -171,7 +211,7 @@ func TestAttributes(t *testing.T) {
 		t.Errorf("second SetAttributes: err %v, %d new entries", err, s.Ledger.Len()-n)
 	}
 	attrs, err := c.IndicatorAttributes(ctx, id)
-	if err != nil || len(attrs) != 3 {
+	if err != nil || len(attrs) != 5 {
 		t.Fatalf("attributes = %+v, %v", attrs, err)
 	}
 	for _, a := range attrs {
@@ -184,7 +224,7 @@ func TestAttributes(t *testing.T) {
 			}
 		}
 	}
-	if len(s.Attributes(id)) != 2 {
+	if len(s.Attributes(id)) != 4 {
 		t.Errorf("stored rows = %+v", s.Attributes(id))
 	}
 	status, _ := c.IndicatorStatusID(ctx, "Whitelisted")
@@ -228,9 +268,19 @@ func TestConsumeSignatures(t *testing.T) {
 		t.Fatalf("ids %v, err %v", ids, err)
 	}
 	n := s.Ledger.Len()
+	// Consume leaves the existing signature's status, and says so; the
+	// PUT sets it.
 	ws[0].Status = "Expired"
+	got, err := c.UpsertSignatures(ctx, ws)
+	if err != nil || len(got) != 1 || got[0].ID != ids[0] || got[0].Existing == nil || !*got[0].Existing || got[0].StatusID != s.SignatureStatusID("Active") {
+		t.Fatalf("upsert: %+v, %v", got, err)
+	}
+	expired, err := c.SignatureStatusID(ctx, "Expired")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for range 2 {
-		if _, err := c.ConsumeSignatures(ctx, ws); err != nil {
+		if err := c.SetSignatureStatus(ctx, ids[0], expired); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -240,7 +290,7 @@ func TestConsumeSignatures(t *testing.T) {
 	}
 	big := make([]threatq.SignatureWrite, threatq.MaxConsumeSignatures+1)
 	_, err = c.ConsumeSignatures(ctx, big)
-	if !errors.Is(err, threatq.ErrTooMany) || httpx.IsTransient(err) || s.Stats.Count("POST /api/signatures/consume") != 3 {
+	if !errors.Is(err, threatq.ErrTooMany) || httpx.IsTransient(err) || s.Stats.Count("POST /api/signatures/consume") != 2 {
 		t.Errorf("oversize batch: %v", err)
 	}
 	_, err = c.ConsumeSignatures(ctx, []threatq.SignatureWrite{{Name: "x", Value: "y", Type: "Suricata"}})
@@ -389,9 +439,53 @@ func TestSharedSamples(t *testing.T) {
 			}
 			w.WriteHeader(http.StatusNotFound)
 		})
-		id, err := c.SignatureStatusID(context.Background(), "non-malicious")
+		id, err := c.SignatureStatusID(context.Background(), "Non-malicious")
 		if err != nil || id != 4 {
 			t.Errorf("id %d, %v", id, err)
 		}
+		// Where /api/objects is refused (any 4xx), the statuses route.
+		statuses, _ := json.Marshal(map[string]any{"data": sub.Signature.Statuses})
+		c = fakeClient(t, func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/api/signature/statuses" {
+				_, _ = w.Write(statuses)
+				return
+			}
+			w.WriteHeader(http.StatusForbidden)
+		})
+		if id, err := c.SignatureStatusID(context.Background(), "Non-malicious"); err != nil || id != 4 {
+			t.Errorf("fallback: id %d, %v", id, err)
+		}
 	})
+}
+
+func TestStaleRows(t *testing.T) {
+	t.Parallel()
+	const ours = "Cisco CTR"
+	row := func(id int64, name, value string, srcs ...string) threatq.Attribute {
+		return threatq.Attribute{ID: id, Name: name, Value: value, Sources: srcs}
+	}
+	written := []threatq.Attribute{{Name: "Disposition", Value: "Malicious"}, {Name: "Severity", Value: "High"}}
+	tests := []struct {
+		name string
+		rows []threatq.Attribute
+		want []int64
+	}{
+		{"ours with another value", []threatq.Attribute{row(1, "Disposition", "Clean", ours)}, []int64{1}},
+		{"ours under a name no longer written", []threatq.Attribute{row(2, "Origin", "Talos", ours)}, []int64{2}},
+		{"ours as written", []threatq.Attribute{row(3, "Disposition", "Malicious", ours)}, nil},
+		{"written, name in another case", []threatq.Attribute{row(4, " severity ", "High", ours)}, nil},
+		{"our source in another case", []threatq.Attribute{row(5, "Severity", "Low", "cisco ctr")}, []int64{5}},
+		{"another feed's row", []threatq.Attribute{row(6, "Disposition", "Clean", "AlienVault OTX")}, nil},
+		{"a row both report", []threatq.Attribute{row(7, "Severity", "Low", "AlienVault OTX", ours)}, nil},
+		{"a row listing no source", []threatq.Attribute{row(8, "Severity", "Low")}, nil},
+		{"a value differing in case is another value", []threatq.Attribute{row(9, "Disposition", "malicious", ours)}, []int64{9}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := threatq.StaleRows(tt.rows, written, ours); !slices.Equal(got, tt.want) {
+				t.Errorf("StaleRows = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

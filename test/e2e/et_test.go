@@ -46,7 +46,7 @@ func TestETJob(t *testing.T) {
 			vars := map[string]string{
 				"JOBS": "et", "ET_FLAVOR": "suricata-4.0", "ET_SOURCES": "open",
 				"ET_INCLUDE_NONSTANDARD": strconv.FormatBool(tt.nonStandard),
-				"ET_STANDARD_STATUS":     "active", "ET_NONSTANDARD_STATUS": "Review",
+				"ET_STANDARD_STATUS":     "Active", "ET_NONSTANDARD_STATUS": "Review",
 			}
 			s := h.runOnce(nil, vars)
 			sigs := h.sb.ThreatQ.Signatures()
@@ -119,22 +119,25 @@ func TestETJob(t *testing.T) {
 			}
 			s = h.runOnce(nil, vars)
 			got := h.sb.ThreatQ.Ledger.Entries()[entries:]
-			creates, updates := 0, 0
+			creates, statusSets := 0, map[string]int{}
 			for _, e := range got {
 				switch e.Op {
 				case "signature.create":
 					creates++
-				case "signature.update":
-					updates++
+				case "signature.status.set":
+					statusSets[e.Value]++
 				default:
 					t.Errorf("unexpected ledger entry %+v", e)
 				}
 			}
-			// A bumped rev is new rule text: a new signature. The disabled
-			// rule keeps its text and goes to the non-standard status, also
-			// with non-standard rules off: ET withdrew a rule we loaded.
-			if creates != 3 || updates != 1 || s.Writer.Signatures.Load() != 4 {
-				t.Errorf("new release: %d created, %d updated, %d written; want 3, 1 and 4", creates, updates, s.Writer.Signatures.Load())
+			// A bumped rev is new rule text: a new signature, and the
+			// previous revision's is retired (Expired). The disabled rule
+			// keeps its text and its signature goes to the non-standard
+			// status, also with non-standard rules off: ET withdrew a rule
+			// we loaded. Consume leaves existing signatures' statuses, so
+			// the writer PUTs them: each once.
+			if creates != 3 || statusSets["Expired"] != 3 || statusSets["Review"] != 1 || len(statusSets) != 2 || s.Writer.Signatures.Load() != 7 {
+				t.Errorf("new release: %d created, statuses set %v, %d written; want 3, 3 Expired and 1 Review, 7", creates, statusSets, s.Writer.Signatures.Load())
 			}
 			statuses = map[string]int{}
 			var disabledSigs []string
@@ -147,11 +150,75 @@ func TestETJob(t *testing.T) {
 			if len(disabledSigs) != 1 || disabledSigs[0] != "Review" {
 				t.Errorf("the disabled rule's signatures have statuses %v, want one Review", disabledSigs)
 			}
-			wantStatuses["Active"] += 3 - 1
+			wantStatuses["Active"] -= 1
 			wantStatuses["Review"]++
+			wantStatuses["Expired"] = 3
 			if fmt.Sprint(statuses) != fmt.Sprint(wantStatuses) {
 				t.Errorf("new release: statuses %v, want %v", statuses, wantStatuses)
 			}
+
+			// A third release: one rule removed. Its signature is retired;
+			// nothing else changes.
+			removed := ""
+			third, err := etsim.RewriteTarball(next, func(file string, content []byte) []byte {
+				lines := bytes.Split(content, []byte("\n"))
+				for i, l := range lines {
+					m := sidRE.FindSubmatch(l)
+					if removed != "" || m == nil || bytes.HasPrefix(l, []byte("#")) || bumped[string(m[1])] || string(m[1]) == disable {
+						continue
+					}
+					removed = string(m[1])
+					return bytes.Join(slices.Delete(lines, i, i+1), []byte("\n"))
+				}
+				return content
+			})
+			if err != nil || removed == "" {
+				t.Fatalf("remove a rule: %v (removed %q)", err, removed)
+			}
+			if err := h.sb.ET.Put("open", "suricata-4.0", third); err != nil {
+				t.Fatal(err)
+			}
+			entries = h.sb.ThreatQ.Ledger.Len()
+			s = h.runOnce(nil, vars)
+			got = h.sb.ThreatQ.Ledger.Entries()[entries:]
+			if len(got) != 1 || got[0].Op != "signature.status.set" || got[0].Value != "Expired" || s.Writer.Signatures.Load() != 1 {
+				t.Errorf("third release: ledger %+v, %d written; want the removed rule's signature set to Expired, once", got, s.Writer.Signatures.Load())
+			}
+			wantStatuses["Active"]--
+			wantStatuses["Expired"]++
+			// Exactly one live signature per sid, at the expected status;
+			// every older revision and the removed rule retired.
+			live := map[string][]string{}
+			statuses = map[string]int{}
+			for _, sg := range h.sb.ThreatQ.Signatures() {
+				statuses[sg.Status]++
+				m := sidRE.FindStringSubmatch(sg.Value)
+				if m == nil {
+					t.Fatalf("signature %q has no sid", sg.Value)
+				}
+				sid := m[1]
+				if sg.Status != "Expired" {
+					live[sid] = append(live[sid], sg.Status)
+				} else if !bumped[sid] && sid != removed {
+					t.Errorf("sid %s: a signature retired, want none", sid)
+				}
+			}
+			for sid, sts := range live {
+				want := "Active"
+				if sid == disable {
+					want = "Review"
+				}
+				if len(sts) != 1 || (sts[0] != want && !tt.nonStandard) {
+					t.Errorf("sid %s: live signatures %v, want one %s", sid, sts, want)
+				}
+			}
+			if _, ok := live[removed]; ok {
+				t.Errorf("the removed rule %s still has a live signature", removed)
+			}
+			if fmt.Sprint(statuses) != fmt.Sprint(wantStatuses) {
+				t.Errorf("third release: statuses %v, want %v", statuses, wantStatuses)
+			}
+			next = third
 
 			if tt.nonStandard {
 				return

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/logging"
 	"github.com/tqflow/tqflow/pkg/sim"
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
+	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	"github.com/tqflow/tqflow/services/tqflow/pipeline"
 )
 
@@ -134,31 +136,39 @@ func (h *harness) expected() map[int64][]attr {
 }
 
 // checkLedger asserts that ThreatQ's ledger holds exactly the wanted
-// attributes, each once; the removal, once, of every row the dataset had
-// under one of those names with another value (one value per name); the
-// status once on each indicator whose status changed; and nothing else.
+// rows, each once: added, or, where another feed already reports that
+// name and value, our source added to that row; no row removed (the
+// dataset holds no row of ours, and other feeds' rows are never ours to
+// remove, whatever their names); the status once on each indicator whose
+// status differed; and nothing else.
 func (h *harness) checkLedger(entries []sim.Entry, want map[int64][]attr, status string) {
 	h.t.Helper()
 	before := map[int64]string{}
-	wantRemoved := map[int64]map[attr]int{}
+	had := map[int64]map[attr]bool{}
 	for _, in := range h.sb.Dataset.Indicators {
 		before[in.ID] = in.Status
-		names := map[string]string{}
-		for _, a := range want[in.ID] {
-			names[a.name] = a.value
-		}
-		for _, old := range in.Attributes {
-			if v, ours := names[old.Name]; ours && v != old.Value {
-				if wantRemoved[in.ID] == nil {
-					wantRemoved[in.ID] = map[attr]int{}
-				}
-				wantRemoved[in.ID][attr{old.Name, old.Value}]++
+		for _, a := range in.Attributes {
+			if had[in.ID] == nil {
+				had[in.ID] = map[attr]bool{}
 			}
+			had[in.ID][attr{a.Name, a.Value}] = true
 		}
 	}
 	got := map[int64]map[attr]int{}
-	removed := map[int64]map[attr]int{}
+	sourced := map[int64]map[attr]int{}
 	statuses := map[int64][]string{}
+	problems := 0
+	report := func(format string, args ...any) {
+		if problems++; problems <= 20 {
+			h.t.Errorf(format, args...)
+		}
+	}
+	count := func(m map[int64]map[attr]int, id int64, a attr) {
+		if m[id] == nil {
+			m[id] = map[attr]int{}
+		}
+		m[id][a]++
+	}
 	for _, e := range entries {
 		id, err := strconv.ParseInt(strings.TrimPrefix(e.Object, "indicator/"), 10, 64)
 		if err != nil {
@@ -167,51 +177,40 @@ func (h *harness) checkLedger(entries []sim.Entry, want map[int64][]attr, status
 		}
 		switch e.Op {
 		case "attribute.add":
-			if got[id] == nil {
-				got[id] = map[attr]int{}
+			count(got, id, attr{e.Name, e.Value})
+		case "attribute.source.add":
+			if !slices.Contains(e.Sources, enrichersvc.DefaultSource) {
+				report("indicator %d: a source other than ours added to %s=%q: %v", id, e.Name, e.Value, e.Sources)
 			}
-			got[id][attr{e.Name, e.Value}]++
+			count(sourced, id, attr{e.Name, e.Value})
 		case "attribute.delete":
-			if removed[id] == nil {
-				removed[id] = map[attr]int{}
-			}
-			removed[id][attr{e.Name, e.Value}]++
+			report("indicator %d: %s=%q of %v removed, want no removal", id, e.Name, e.Value, e.Sources)
 		case "status.set":
 			statuses[id] = append(statuses[id], e.Value)
 		default:
 			h.t.Errorf("unexpected ledger entry %+v", e)
 		}
 	}
-	problems := 0
-	report := func(format string, args ...any) {
-		if problems++; problems <= 20 {
-			h.t.Errorf(format, args...)
-		}
-	}
-	had := map[int64]map[attr]bool{}
-	for _, in := range h.sb.Dataset.Indicators {
-		for _, a := range in.Attributes {
-			if had[in.ID] == nil {
-				had[in.ID] = map[attr]bool{}
-			}
-			had[in.ID][attr{a.Name, a.Value}] = true
-		}
-	}
 	for id, attrs := range want {
 		for _, a := range attrs {
-			wantN := 1
+			add, src := 1, 0
 			if had[id][a] {
-				wantN = 0 // Already there: adding it again changes nothing.
+				add, src = 0, 1 // Another feed's row: our source joins it.
 			}
-			if n := got[id][a]; n != wantN {
-				report("indicator %d: %s=%q written %d times, want %d", id, a.name, a.value, n, wantN)
+			if got[id][a] != add || sourced[id][a] != src {
+				report("indicator %d: %s=%q added %d times and sourced %d, want %d and %d", id, a.name, a.value, got[id][a], sourced[id][a], add, src)
 			}
 			delete(got[id], a)
+			delete(sourced[id], a)
 		}
 		for a, n := range got[id] {
 			report("indicator %d: unexpected %s=%q (%d times)", id, a.name, a.value, n)
 		}
+		for a, n := range sourced[id] {
+			report("indicator %d: unexpected source added to %s=%q (%d times)", id, a.name, a.value, n)
+		}
 		delete(got, id)
+		delete(sourced, id)
 		wantStatus := 0
 		if before[id] != status {
 			wantStatus = 1
@@ -224,18 +223,8 @@ func (h *harness) checkLedger(entries []sim.Entry, want map[int64][]attr, status
 	for id, attrs := range got {
 		report("indicator %d has no CTR context but got %d attributes", id, len(attrs))
 	}
-	for id, rows := range wantRemoved {
-		for a, n := range rows {
-			if removed[id][a] != n {
-				report("indicator %d: old %s=%q removed %d times, want %d", id, a.name, a.value, removed[id][a], n)
-			}
-			delete(removed[id], a)
-		}
-	}
-	for id, rows := range removed {
-		for a, n := range rows {
-			report("indicator %d: %s=%q removed %d times, want never", id, a.name, a.value, n)
-		}
+	for id, attrs := range sourced {
+		report("indicator %d has no CTR context but our source joined %d rows", id, len(attrs))
 	}
 	for id, s := range statuses {
 		report("indicator %d has no CTR context but its status was set to %v", id, s)

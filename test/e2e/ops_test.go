@@ -26,6 +26,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
 	"github.com/tqflow/tqflow/pkg/sim/tqsim"
 	"github.com/tqflow/tqflow/schemas"
+	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	"github.com/tqflow/tqflow/services/tqflow/cli"
 	"github.com/tqflow/tqflow/services/tqflow/pipeline"
 	writersvc "github.com/tqflow/tqflow/services/writer/service"
@@ -168,22 +169,27 @@ func changesOf(entries []sim.Entry) map[change]int {
 	return out
 }
 
-// rewrite returns what writing attrs (one value per name) and the status
-// Review to an indicator that holds rows and status must change in
-// ThreatQ: each value it lacks added, each other value under those names
-// removed, the status set if it differs.
+// rewrite returns what writing attrs and the status Review to an
+// indicator that holds rows and status must change in ThreatQ: each row it
+// lacks added, our source added to another feed's row of the same name
+// and value, each row of ours alone that attrs does not hold removed
+// (never another feed's), the status set if it differs.
 func rewrite(id int64, rows []tqsim.Attribute, status string, attrs []attr) map[change]int {
 	obj := "indicator/" + strconv.FormatInt(id, 10)
 	out := map[change]int{}
-	names := map[string]string{}
+	wanted := map[attr]bool{}
 	for _, a := range attrs {
-		names[a.name] = a.value
-		if !slices.ContainsFunc(rows, func(r tqsim.Attribute) bool { return r.Name == a.name && r.Value == a.value }) {
+		wanted[a] = true
+		i := slices.IndexFunc(rows, func(r tqsim.Attribute) bool { return r.Name == a.name && r.Value == a.value })
+		switch {
+		case i < 0:
 			out[change{"attribute.add", obj, a.name, a.value}]++
+		case !slices.Contains(rows[i].Sources, enrichersvc.DefaultSource):
+			out[change{"attribute.source.add", obj, a.name, a.value}]++
 		}
 	}
 	for _, r := range rows {
-		if v, ours := names[r.Name]; ours && v != r.Value {
+		if slices.Equal(r.Sources, []string{enrichersvc.DefaultSource}) && !wanted[attr{r.Name, r.Value}] {
 			out[change{"attribute.delete", obj, r.Name, r.Value}]++
 		}
 	}
@@ -193,19 +199,14 @@ func rewrite(id int64, rows []tqsim.Attribute, status string, attrs []attr) map[
 	return out
 }
 
-// holds reports whether an indicator as read already carries exactly
-// attrs, one value per name, and the status Review: the enricher then
-// writes nothing.
+// holds reports whether an indicator as read already carries every row of
+// attrs and the status Review: the enricher then writes nothing.
 func holds(in tqsim.Indicator, attrs []attr) bool {
 	if in.Status != "Review" {
 		return false
 	}
-	have := map[string][]string{}
-	for _, a := range in.Attributes {
-		have[a.Name] = append(have[a.Name], a.Value)
-	}
 	for _, a := range attrs {
-		if v := have[a.name]; len(v) != 1 || v[0] != a.value {
+		if !slices.ContainsFunc(in.Attributes, func(r tqsim.Attribute) bool { return r.Name == a.name && r.Value == a.value }) {
 			return false
 		}
 	}
@@ -441,7 +442,7 @@ func TestCTRReplay(t *testing.T) {
 	compareChanges(t, "ledger after the replay", gotChanges, wantChanges)
 	// Where CTR revised its answer, the values run 1 wrote are replaced,
 	// though the replayed copies, read before run 1 wrote them, do not
-	// list them: the writer reads what ThreatQ holds now (replace_stale).
+	// list them: the writer reads what ThreatQ holds now, with the rows' sources (threatq.StaleRows).
 	compareChanges(t, "ledger of the revised indicators after the replay", gotRevised, wantRevised)
 
 	// The same replay again (an interrupted one rerun): every copy is a

@@ -42,8 +42,9 @@ var (
 )
 
 // Generate returns N indicators of mixed types with realistic, unique
-// values, mostly Active, scores 0..10 and updated_at spread over
-// [Start, End). It is deterministic for a seed. Ids are left zero for
+// values, mostly Active (a fifth carry another status), scores 0..10,
+// updated_at spread over [Start, End), and most with attribute rows of
+// their feed under names CTR enrichment also writes. It is deterministic for a seed. Ids are left zero for
 // [Server.Load] to assign.
 func Generate(o GenerateOptions) []Indicator {
 	types := o.Types
@@ -87,14 +88,21 @@ func Generate(o GenerateOptions) []Indicator {
 			m := float64(rng.IntN(11))
 			in.ManualScore = &m
 		}
-		switch rng.IntN(4) {
+		// Other feeds' rows, under names CTR enrichment writes too
+		// (Confidence, Severity, Description, Source, Reference): a
+		// connector that deletes rows by name alone deletes these.
+		feed := in.Sources // shared: Load keeps the slice
+		lvl := levels[rng.IntN(len(levels))]
+		switch rng.IntN(6) {
 		case 0:
 		case 1:
-			in.Attributes = []Attribute{{Name: "Confidence", Value: levels[rng.IntN(len(levels))]}}
+			in.Attributes = []Attribute{{Name: "Confidence", Value: lvl, Sources: feed}}
 		case 2:
-			in.Attributes = []Attribute{{Name: "Description", Value: "Malicious Host"}, {Name: "Country", Value: countries[rng.IntN(len(countries))]}}
+			in.Attributes = []Attribute{{Name: "Description", Value: "Malicious Host", Sources: feed}, {Name: "Country", Value: countries[rng.IntN(len(countries))], Sources: feed}}
+		case 3:
+			in.Attributes = []Attribute{{Name: "Source", Value: feed[0], Sources: feed}, {Name: "Reference", Value: "https://intel.example/" + b36(h), Sources: feed}}
 		default:
-			in.Attributes = []Attribute{{Name: "Severity", Value: levels[rng.IntN(len(levels))]}}
+			in.Attributes = []Attribute{{Name: "Severity", Value: lvl, Sources: feed}}
 		}
 		out[i] = in
 	}

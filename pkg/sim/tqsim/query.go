@@ -62,6 +62,14 @@ func insertSorted(list []*indicator, in *indicator) []*indicator {
 // query lists up to date without a re-sort or a re-filter. s.mu must be
 // held for writing.
 func (s *Server) mutateLocked(in *indicator, isNew bool, change func()) {
+	if s.sorted && s.inPlace >= maxIncremental {
+		// Many single changes (status PUTs, one request each) cost more
+		// in slice surgery than one sort at the next query: the trade a
+		// bulk write makes.
+		s.sorted = false
+		s.gen++
+	}
+	s.inPlace++
 	if !s.sorted {
 		// Caches are already stale; the next query sorts and filters.
 		change()
@@ -631,6 +639,9 @@ type projection struct {
 	all         bool
 	set         map[string]bool
 	attrs, srcs bool
+	// attrSrcs renders each attribute row with its own sources
+	// (with=attributes.sources, or the field attributes.sources).
+	attrSrcs    bool
 	scoreObject bool
 }
 
@@ -642,6 +653,8 @@ func projectionOf(fields []string, with string) projection {
 			p.attrs = true
 		case "sources":
 			p.srcs = true
+		case "attributes.sources":
+			p.attrs, p.attrSrcs = true, true
 		case "score":
 			p.scoreObject = true
 		}
@@ -659,7 +672,8 @@ func projectionOf(fields []string, with string) projection {
 		}
 		p.set[f] = true
 	}
-	p.attrs = p.attrs || p.set["attributes"]
+	p.attrSrcs = p.attrSrcs || p.set["attributes.sources"]
+	p.attrs = p.attrs || p.set["attributes"] || p.attrSrcs
 	p.srcs = p.srcs || p.set["sources"]
 	return p
 }
@@ -773,7 +787,7 @@ func (s *Server) appendIndicator(b []byte, in *indicator, p projection) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendAttr(b, in.id, &in.attrs[i])
+			b = appendAttr(b, in.id, &in.attrs[i], p.attrSrcs)
 		}
 		b = append(b, ']')
 	}
@@ -798,7 +812,9 @@ func (s *Server) appendIndicator(b []byte, in *indicator, p projection) []byte {
 	return append(b, '}')
 }
 
-func appendAttr(b []byte, indID int64, a *attrRow) []byte {
+// appendAttr renders an attribute row; with srcs, its own sources too
+// (only then: a client that does not ask for them does not get them).
+func appendAttr(b []byte, indID int64, a *attrRow, srcs bool) []byte {
 	b = append(b, `{"id":`...)
 	b = strconv.AppendInt(b, a.id, 10)
 	b = append(b, `,"indicator_id":`...)
@@ -815,6 +831,22 @@ func appendAttr(b []byte, indID int64, a *attrRow) []byte {
 	b = appendTime(b, a.updated)
 	b = append(b, `,"touched_at":`...)
 	b = appendTime(b, a.updated)
+	if srcs {
+		b = append(b, `,"sources":[`...)
+		for i, src := range a.srcs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"id":`...)
+			b = strconv.AppendUint(b, fnv64(src)%100000+1, 10)
+			b = append(b, `,"name":`...)
+			b = appendString(b, src)
+			b = append(b, `,"source_type":"users","pivot":{"id":`...)
+			b = strconv.AppendInt(b, a.id*16+int64(i), 10)
+			b = append(b, `}}`...)
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}')
 }
 

@@ -15,17 +15,21 @@ type named struct {
 
 // refList is one list of reference data, with its answer pre-rendered.
 type refList struct {
-	items  []named
-	byName map[string]int // lower-cased name -> index
+	items []named
+	// exact says names match only as spelt (statuses: the vendor SDK's
+	// getstatusidbyname compares names exactly, corrections 4); else any
+	// case matches (types).
+	exact  bool
+	byName map[string]int // name (lower-cased unless exact) -> index
 	byID   map[int]int    // id -> index
 	answer []byte
 }
 
-func newRefList(items []named, render func(named) map[string]any) refList {
-	l := refList{items: items, byName: map[string]int{}, byID: map[int]int{}}
+func newRefList(items []named, exact bool, render func(named) map[string]any) refList {
+	l := refList{items: items, exact: exact, byName: map[string]int{}, byID: map[int]int{}}
 	data := make([]map[string]any, len(items))
 	for i, it := range items {
-		l.byName[strings.ToLower(it.name)] = i
+		l.byName[l.key(it.name)] = i
 		l.byID[it.id] = i
 		data[i] = render(it)
 	}
@@ -33,9 +37,17 @@ func newRefList(items []named, render func(named) map[string]any) refList {
 	return l
 }
 
-// index returns the index of the item named name (any case).
+func (l *refList) key(name string) string {
+	if l.exact {
+		return name
+	}
+	return strings.ToLower(strings.TrimSpace(name))
+}
+
+// index returns the index of the item named name: as spelt for an exact
+// list, in any case otherwise.
 func (l *refList) index(name string) (int, bool) {
-	i, ok := l.byName[strings.ToLower(strings.TrimSpace(name))]
+	i, ok := l.byName[l.key(name)]
 	return i, ok
 }
 
@@ -88,14 +100,14 @@ func newRefData(shift int, suricata bool) refData {
 	for i := range its {
 		its[i].id = shift + 1 + 2*i
 	}
-	d.indTypes = newRefList(its, func(n named) map[string]any {
+	d.indTypes = newRefList(its, false, func(n named) map[string]any {
 		return map[string]any{"id": n.id, "name": n.name, "class": n.class, "score": nil, "wildcard_matching": "Y", "created_at": refStamp, "updated_at": refStamp}
 	})
 	iss := append([]named(nil), indicatorStatuses...)
 	for i := range iss {
 		iss[i].id = 2*shift + 1 + i
 	}
-	d.indStatuses = newRefList(iss, func(n named) map[string]any {
+	d.indStatuses = newRefList(iss, true, func(n named) map[string]any {
 		return map[string]any{"id": n.id, "name": n.name, "description": n.desc, "user_editable": "N", "visible": "Y",
 			"include_in_export": yn(n.name == "Active"), "protected": "Y", "created_at": refStamp, "updated_at": refStamp}
 	})
@@ -107,12 +119,12 @@ func newRefData(shift int, suricata bool) refData {
 	for i, n := range sts {
 		sigTypes = append(sigTypes, named{id: 3*shift + 1 + i, name: n})
 	}
-	d.sigTypes = newRefList(sigTypes, func(n named) map[string]any { return map[string]any{"id": n.id, "name": n.name} })
+	d.sigTypes = newRefList(sigTypes, false, func(n named) map[string]any { return map[string]any{"id": n.id, "name": n.name} })
 	var sigStatuses []named
 	for i, n := range signatureStatuses {
 		sigStatuses = append(sigStatuses, named{id: 4*shift + 1 + i, name: n})
 	}
-	d.sigStatuses = newRefList(sigStatuses, func(n named) map[string]any { return map[string]any{"id": n.id, "name": n.name} })
+	d.sigStatuses = newRefList(sigStatuses, true, func(n named) map[string]any { return map[string]any{"id": n.id, "name": n.name} })
 	list := func(l refList) []map[string]any {
 		out := make([]map[string]any, len(l.items))
 		for i, n := range l.items {

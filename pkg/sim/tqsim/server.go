@@ -85,15 +85,20 @@ type Server struct {
 	refreshes map[string]bool
 	minted    atomic.Int64
 
-	mu        sync.RWMutex
-	inds      map[int64]*indicator
-	byKey     map[ikey]*indicator
-	order     []*indicator // sorted by (updated, id) when sorted
-	sorted    bool
+	mu     sync.RWMutex
+	inds   map[int64]*indicator
+	byKey  map[ikey]*indicator
+	order  []*indicator // sorted by (updated, id) when sorted
+	sorted bool
+	// inPlace counts the changes applied to the sorted order in place
+	// since the last sort; past maxIncremental, further ones wait for the
+	// next query's sort.
+	inPlace   int
 	gen       uint64 // bumped by every change a query can see
 	nextInd   int64
 	nextRow   int64
 	sigs      map[ikey]*signature
+	sigByID   map[int64]*signature
 	sigOrder  []*signature
 	nextSig   int64
 	searches  []*search
@@ -131,6 +136,7 @@ func New(opts Options) *Server {
 		byKey:     map[ikey]*indicator{},
 		sorted:    true,
 		sigs:      map[ikey]*signature{},
+		sigByID:   map[int64]*signature{},
 		cache:     map[string]*cached{},
 		nextInd:   1,
 		nextRow:   1,
@@ -169,6 +175,7 @@ func (s *Server) Handler() http.Handler {
 	api("PUT /api/indicators/{id}/attributes/{row}", s.updateAttribute)
 	api("DELETE /api/indicators/{id}/attributes/{row}", s.deleteAttribute)
 	api("POST /api/signatures/consume", s.consumeSignatures)
+	api("PUT /api/signatures/{id}", s.updateSignature)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"errors": []string{"Route not found."}})
 	})

@@ -30,13 +30,19 @@ type Indicator struct {
 	Sources                         []string
 }
 
-// Attribute is an attribute row.
+// Attribute is an attribute row. A row holds its own list of sources:
+// several feeds can report the same (name, value), and each is listed on
+// the one row (shared/contracts/threatq.md, corrections 2).
 type Attribute struct {
 	// ID is the row id; assigned when zero.
-	ID     int64
-	Name   string
-	Value  string
+	ID    int64
+	Name  string
+	Value string
+	// Source is the row's first source (Sources[0]); Load takes it as the
+	// only source when Sources is empty.
 	Source string
+	// Sources are every source of the row, in the order they reported it.
+	Sources []string
 }
 
 // ikey identifies an indicator or a signature: its type and value.
@@ -61,9 +67,24 @@ type indicator struct {
 }
 
 type attrRow struct {
-	id               int64
-	name, value, src string
-	created, updated int64
+	id          int64
+	name, value string
+	srcs        []string
+	created     int64
+	updated     int64
+}
+
+// rowSources are the sources Load gives a row: a's Sources (kept, not
+// copied: a row's list is copied before it grows), else its Source alone,
+// else none.
+func rowSources(a Attribute) []string {
+	if len(a.Sources) > 0 {
+		return a.Sources
+	}
+	if a.Source != "" {
+		return []string{a.Source}
+	}
+	return nil
 }
 
 // effectiveScore is the manual score when set, else the generated one.
@@ -138,7 +159,7 @@ func (s *Server) Load(inds []Indicator) error {
 		if len(in.Attributes) > 0 {
 			d.attrs = make([]attrRow, len(in.Attributes))
 			for j, a := range in.Attributes {
-				d.attrs[j] = attrRow{id: a.ID, name: a.Name, value: a.Value, src: a.Source, created: d.created, updated: d.created}
+				d.attrs[j] = attrRow{id: a.ID, name: a.Name, value: a.Value, srcs: rowSources(a), created: d.created, updated: d.created}
 			}
 		}
 		loaded = append(loaded, d)
@@ -177,7 +198,7 @@ func (s *Server) sortLocked() {
 	if !slices.IsSortedFunc(s.order, byUpdated) {
 		slices.SortFunc(s.order, byUpdated)
 	}
-	s.sorted = true
+	s.sorted, s.inPlace = true, 0
 }
 
 func byUpdated(a, b *indicator) int {
@@ -264,7 +285,10 @@ func exportAttrs(rows []attrRow) []Attribute {
 	}
 	out := make([]Attribute, len(rows))
 	for i, a := range rows {
-		out[i] = Attribute{ID: a.id, Name: a.name, Value: a.value, Source: a.src}
+		out[i] = Attribute{ID: a.id, Name: a.name, Value: a.value, Sources: slices.Clone(a.srcs)}
+		if len(a.srcs) > 0 {
+			out[i].Source = a.srcs[0]
+		}
 	}
 	return out
 }

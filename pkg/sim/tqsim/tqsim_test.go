@@ -419,13 +419,14 @@ func TestConsumeIndicatorsLedger(t *testing.T) {
 	if st, _ := call(t, srv, tok, http.MethodPost, "/api/indicators/consume", batch); st != 200 || s.Ledger.Len() != 3 {
 		t.Fatalf("resend: status %d, ledger %q", st, ledgerOps(s, 0))
 	}
-	// A status change and a second Disposition value are recorded once.
+	// A second Disposition value is recorded once; the status of an
+	// existing indicator is not consume's to change (corrections 1).
 	batch[0]["status"] = "Expired"
 	batch[0]["attributes"] = []map[string]any{{"name": "Disposition", "value": "Clean"}}
 	for range 2 {
 		call(t, srv, tok, http.MethodPost, "/api/indicators/consume", batch[:1])
 	}
-	want = []string{"status.set " + obj + " status=Expired", "attribute.add " + obj + " Disposition=Clean"}
+	want = []string{"attribute.add " + obj + " Disposition=Clean"}
 	if got := ledgerOps(s, 3); !slices.Equal(got, want) {
 		t.Fatalf("ledger = %q, want %q", got, want)
 	}
@@ -442,11 +443,11 @@ func TestConsumeIndicatorsLedger(t *testing.T) {
 		t.Errorf("second delete: %d, want 404", st)
 	}
 	want = []string{"attribute.delete " + obj + " Disposition=Malicious"}
-	if got := ledgerOps(s, 5); !slices.Equal(got, want) {
+	if got := ledgerOps(s, 4); !slices.Equal(got, want) {
 		t.Fatalf("ledger = %q, want %q", got, want)
 	}
 	in, _ := s.Indicator(id)
-	if in.Status != "Expired" || len(in.Sources) != 1 || in.Sources[0] != "CTR" {
+	if in.Status != "Active" || len(in.Sources) != 1 || in.Sources[0] != "CTR" {
 		t.Errorf("indicator = %+v", in)
 	}
 }
@@ -481,7 +482,7 @@ func TestAttributeRoutes(t *testing.T) {
 	// PUT status, in its three shapes; only changes are recorded.
 	for _, body := range []any{
 		map[string]any{"status_id": s.StatusID("Whitelisted")},
-		map[string]any{"status": map[string]string{"name": "whitelisted"}},
+		map[string]any{"status": map[string]string{"name": "Whitelisted"}},
 		map[string]any{"status": "Active"},
 	} {
 		if st, b := call(t, srv, tok, http.MethodPut, "/api/indicators/100", body); st != 200 {
@@ -492,8 +493,11 @@ func TestAttributeRoutes(t *testing.T) {
 	if got := ledgerOps(s, 1); !slices.Equal(got, want) {
 		t.Errorf("ledger = %q, want %q", got, want)
 	}
-	if st, _ := call(t, srv, tok, http.MethodPut, "/api/indicators/100", map[string]any{"status": "Bogus"}); st != 400 {
-		t.Errorf("unknown status: %d, want 400", st)
+	// Status names match exactly, as the vendor SDK resolves them.
+	for _, name := range []string{"Bogus", "whitelisted", "Active "} {
+		if st, _ := call(t, srv, tok, http.MethodPut, "/api/indicators/100", map[string]any{"status": name}); st != 400 {
+			t.Errorf("status %q: %d, want 400", name, st)
+		}
 	}
 	if st, _ := call(t, srv, tok, http.MethodGet, "/api/indicators/99999", nil); st != 404 {
 		t.Errorf("missing indicator: %d", st)
@@ -584,11 +588,27 @@ func TestConsumeSignatures(t *testing.T) {
 	if got := ledgerOps(s, 0); len(got) != 1 || !strings.HasPrefix(got[0], "signature.create signature/1 ET TEST=Suricata") {
 		t.Fatalf("ledger = %q", got)
 	}
-	batch[0]["status"] = "non-malicious"
+	// Consume leaves an existing signature's status; PUT sets it, by id,
+	// and only the change is recorded.
+	batch[0]["status"] = "Non-malicious"
 	batch[0]["attributes"] = []map[string]string{{"name": "Revision", "value": "2"}}
 	call(t, srv, tok, http.MethodPost, "/api/signatures/consume", batch)
 	call(t, srv, tok, http.MethodPost, "/api/signatures/consume", batch)
-	want := []string{"signature.update signature/1 status=Non-malicious", "signature.update signature/1 Revision=2"}
+	if sigs := s.Signatures(); sigs[0].Status != "Active" {
+		t.Errorf("consume changed an existing signature's status to %q", sigs[0].Status)
+	}
+	for range 2 {
+		if st, b := call(t, srv, tok, http.MethodPut, "/api/signatures/1", map[string]any{"status_id": s.SignatureStatusID("Non-malicious")}); st != 200 {
+			t.Fatalf("put status: %d %s", st, b)
+		}
+	}
+	if st, _ := call(t, srv, tok, http.MethodPut, "/api/signatures/1", map[string]any{"status": "non-malicious"}); st != 400 {
+		t.Errorf("misspelt status: %d, want 400", st)
+	}
+	if st, _ := call(t, srv, tok, http.MethodPut, "/api/signatures/99", map[string]any{"status_id": 1}); st != 404 {
+		t.Errorf("missing signature: %d, want 404", st)
+	}
+	want := []string{"signature.update signature/1 Revision=2", "signature.status.set signature/1 status=Non-malicious"}
 	if got := ledgerOps(s, 1); !slices.Equal(got, want) {
 		t.Errorf("ledger = %q, want %q", got, want)
 	}
@@ -848,5 +868,57 @@ func TestAgreesWithSamples(t *testing.T) {
 				t.Errorf("%s lacks %q", k, kk)
 			}
 		}
+	}
+}
+
+// TestAttributeRowSources: a row holds its own sources; a second feed
+// reporting the same row is listed on it, the sources are shown only when
+// asked for, and a deletion is recorded with whose row it was.
+func TestAttributeRowSources(t *testing.T) {
+	t.Parallel()
+	s, srv := start(t, tqsim.Options{})
+	tok := token(t, srv)
+	if err := s.Load([]tqsim.Indicator{{ID: 7, Value: "9.9.9.9", Type: "IP Address", Sources: []string{"Feed A"},
+		Attributes: []tqsim.Attribute{{Name: "Description", Value: "Scanner", Source: "Feed A"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	path := "/api/indicators/7/attributes"
+	for _, src := range []string{"Ours", "Ours"} {
+		if st, b := call(t, srv, tok, http.MethodPost, path, map[string]any{"name": "Description", "value": "Scanner", "sources": []map[string]string{{"name": src}}}); st != 200 {
+			t.Fatalf("post existing row: %d %s", st, b)
+		}
+	}
+	call(t, srv, tok, http.MethodPost, path, map[string]any{"name": "Disposition", "value": "Malicious", "sources": []map[string]string{{"name": "Ours"}}})
+	rows := s.Attributes(7)
+	if len(rows) != 2 || !slices.Equal(rows[0].Sources, []string{"Feed A", "Ours"}) || !slices.Equal(rows[1].Sources, []string{"Ours"}) {
+		t.Fatalf("rows = %+v", rows)
+	}
+	if _, b := call(t, srv, tok, http.MethodGet, path, nil); strings.Contains(string(b), `"sources"`) {
+		t.Errorf("sources shown unasked: %s", b)
+	}
+	_, b := call(t, srv, tok, http.MethodGet, path+"?with=sources", nil)
+	var env struct {
+		Data []struct {
+			ID      int64 `json:"id"`
+			Sources []struct {
+				Name string `json:"name"`
+			} `json:"sources"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil || len(env.Data) != 2 || len(env.Data[0].Sources) != 2 || env.Data[0].Sources[1].Name != "Ours" {
+		t.Fatalf("with=sources: %s", b)
+	}
+	for _, r := range rows {
+		if st, _ := call(t, srv, tok, http.MethodDelete, fmt.Sprintf("%s/%d", path, r.ID), nil); st != 204 {
+			t.Fatalf("delete row %d: %d", r.ID, st)
+		}
+	}
+	var got []string
+	for _, e := range s.Ledger.Entries() {
+		got = append(got, e.Op+" "+e.Name+" "+strings.Join(e.Sources, "+"))
+	}
+	want := []string{"attribute.source.add Description Feed A+Ours", "attribute.add Disposition ", "attribute.delete Description Feed A+Ours", "attribute.delete Disposition Ours"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ledger = %q, want %q", got, want)
 	}
 }

@@ -197,29 +197,46 @@ func firstSource(srcs []sourceIn) string {
 	return ""
 }
 
-// addAttrLocked adds the row (name, value) unless the object has it, and
-// reports whether it did.
-func (s *Server) addAttrLocked(rows *[]attrRow, name, value, src string, now int64) (*attrRow, bool) {
+// addAttrLocked adds the row (name, value) attributed to src unless the
+// object has it; a row already there gets src added to its sources, as a
+// second feed reporting the same row does. It reports whether the row is
+// new and whether src was added to an existing one.
+func (s *Server) addAttrLocked(rows *[]attrRow, name, value, src string, now int64) (row *attrRow, added, sourced bool) {
 	for i := range *rows {
-		if (*rows)[i].name == name && (*rows)[i].value == value {
-			return &(*rows)[i], false
+		r := &(*rows)[i]
+		if r.name == name && r.value == value {
+			if src != "" && !slices.Contains(r.srcs, src) {
+				r.srcs = append(slices.Clip(r.srcs), src)
+				r.updated = now
+				return r, false, true
+			}
+			return r, false, false
 		}
 	}
-	*rows = append(*rows, attrRow{id: s.nextRow, name: name, value: value, src: src, created: now, updated: now})
+	var srcs []string
+	if src != "" {
+		srcs = []string{src}
+	}
+	*rows = append(*rows, attrRow{id: s.nextRow, name: name, value: value, srcs: srcs, created: now, updated: now})
 	s.nextRow++
-	return &(*rows)[len(*rows)-1], true
+	return &(*rows)[len(*rows)-1], true, false
 }
 
 // addAttrsLocked adds the attributes as to rows, each with its first
-// source or else the object's (srcs), calling added for each new row.
-func (s *Server) addAttrsLocked(rows *[]attrRow, as []attrIn, srcs []sourceIn, now int64, added func(*attrRow)) {
+// source or else the object's (srcs), calling added for each new row and
+// sourced for each existing row that gained a source.
+func (s *Server) addAttrsLocked(rows *[]attrRow, as []attrIn, srcs []sourceIn, now int64, added, sourced func(*attrRow)) {
 	for _, a := range as {
 		src := firstSource(a.Sources)
 		if src == "" {
 			src = firstSource(srcs)
 		}
-		if row, ok := s.addAttrLocked(rows, a.Name, string(a.Value), src, now); ok {
+		row, isNew, gained := s.addAttrLocked(rows, a.Name, string(a.Value), src, now)
+		switch {
+		case isNew:
 			added(row)
+		case gained:
+			sourced(row)
 		}
 	}
 }
@@ -230,6 +247,9 @@ func (s *Server) addIndAttrsLocked(in *indicator, it objectIn, now int64) {
 	s.addAttrsLocked(&in.attrs, it.Attributes, it.Sources, now, func(row *attrRow) {
 		in.touched = now
 		s.record("attribute.add", indObject(in.id), row.name, row.value)
+	}, func(row *attrRow) {
+		in.touched = now
+		s.recordRow("attribute.source.add", indObject(in.id), row)
 	})
 }
 
@@ -252,6 +272,11 @@ func addSource(srcs []string, name string) ([]string, bool) {
 
 func (s *Server) record(op, object, name, value string) {
 	s.Ledger.Record(sim.Entry{System: System, Op: op, Object: object, Name: name, Value: value})
+}
+
+// recordRow records a change to an attribute row with the row's sources.
+func (s *Server) recordRow(op, object string, row *attrRow) {
+	s.Ledger.Record(sim.Entry{System: System, Op: op, Object: object, Name: row.name, Value: row.value, Sources: slices.Clone(row.srcs)})
 }
 
 func indObject(id int64) string { return "indicator/" + strconv.FormatInt(id, 10) }
@@ -307,9 +332,10 @@ func (s *Server) consumeIndicators(w http.ResponseWriter, r *http.Request) {
 			s.byKey[k] = in
 			s.mutateLocked(in, true, func() {})
 			s.record("indicator.create", indObject(in.id), s.ref.indTypes.items[in.typ].name, in.value)
-		} else {
-			s.setStatusLocked(in, statuses[i], now)
 		}
+		// The status of an item applies to a new indicator only: an
+		// existing one keeps its own (corrections 1; the vendor's apps set
+		// it with PUT /api/indicators/{id} after consuming).
 		if it.Description != nil && *it.Description != in.desc {
 			in.desc = *it.Description
 		}
@@ -408,6 +434,7 @@ func (s *Server) serveAttributes(w http.ResponseWriter, r *http.Request) {
 	}
 	offset = min(max(offset, 0), len(in.attrs))
 	rows := in.attrs[offset:min(offset+limit, len(in.attrs))]
+	withSrcs := projectionOf(nil, q.Get("with")).srcs
 	b := append([]byte(nil), `{"total":`...)
 	b = strconv.AppendInt(b, int64(len(in.attrs)), 10)
 	b = append(b, `,"data":`...)
@@ -419,7 +446,7 @@ func (s *Server) serveAttributes(w http.ResponseWriter, r *http.Request) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendAttr(b, in.id, &rows[i])
+			b = appendAttr(b, in.id, &rows[i], withSrcs)
 		}
 		b = append(b, ']')
 	}
@@ -456,15 +483,19 @@ func (s *Server) addAttribute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now().Unix()
-	row, added := s.addAttrLocked(&in.attrs, a.Name, string(a.Value), firstSource(a.Sources), now)
+	row, added, sourced := s.addAttrLocked(&in.attrs, a.Name, string(a.Value), firstSource(a.Sources), now)
 	status := http.StatusOK
-	if added {
+	switch {
+	case added:
 		status = http.StatusCreated
 		in.touched = now
 		s.record("attribute.add", indObject(in.id), row.name, row.value)
+	case sourced:
+		in.touched = now
+		s.recordRow("attribute.source.add", indObject(in.id), row)
 	}
 	b := append([]byte(nil), `{"total":1,"data":[`...)
-	b = appendAttr(b, in.id, row)
+	b = appendAttr(b, in.id, row, true)
 	writeRaw(w, status, append(b, "]}"...))
 }
 
@@ -496,7 +527,7 @@ func (s *Server) deleteAttribute(w http.ResponseWriter, r *http.Request) {
 	row := in.attrs[i]
 	in.attrs = slices.Delete(slices.Clip(in.attrs), i, i+1)
 	in.touched = s.now().Unix()
-	s.record("attribute.delete", indObject(in.id), row.name, row.value)
+	s.recordRow("attribute.delete", indObject(in.id), &row)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -527,12 +558,12 @@ func (s *Server) updateAttribute(w http.ResponseWriter, r *http.Request) {
 	row := &in.attrs[i]
 	if row.value != v {
 		now := s.now().Unix()
-		s.record("attribute.delete", indObject(in.id), row.name, row.value)
+		s.recordRow("attribute.delete", indObject(in.id), row)
 		row.value, row.updated, in.touched = v, now, now
 		s.record("attribute.add", indObject(in.id), row.name, row.value)
 	}
 	b := append([]byte(nil), `{"data":`...)
-	b = appendAttr(b, in.id, row)
+	b = appendAttr(b, in.id, row, true)
 	writeRaw(w, http.StatusOK, append(b, '}'))
 }
 
@@ -575,8 +606,9 @@ func (s *Server) Signatures() []Signature {
 }
 
 // consumeSignatures implements POST /api/signatures/consume: an upsert by
-// (type, value) that updates status, name, description and attributes of
-// an existing signature. More than MaxConsumeItems is refused.
+// (type, value) that updates name, description and attributes of an
+// existing signature but not its status. More than MaxConsumeItems is
+// refused.
 func (s *Server) consumeSignatures(w http.ResponseWriter, r *http.Request) {
 	items, ok := decodeConsume(w, r)
 	if !ok {
@@ -618,15 +650,15 @@ func (s *Server) consumeSignatures(w http.ResponseWriter, r *http.Request) {
 			}
 			s.nextSig++
 			s.sigs[k] = sg
+			s.sigByID[sg.id] = sg
 			s.sigOrder = append(s.sigOrder, sg)
 			object = "signature/" + strconv.FormatInt(sg.id, 10)
 			s.record("signature.create", object, sg.name, s.ref.sigTypes.items[sg.typ].name)
 		} else {
 			object = "signature/" + strconv.FormatInt(sg.id, 10)
-			if statuses[i] >= 0 && statuses[i] != sg.status {
-				sg.status, sg.updated = statuses[i], now
-				s.record("signature.update", object, "status", s.ref.sigStatuses.items[sg.status].name)
-			}
+			// As for indicators, the status of an item applies to a new
+			// signature only (corrections 1): an existing one's is set
+			// with PUT /api/signatures/{id}.
 			if it.Name != sg.name {
 				sg.name, sg.updated = it.Name, now
 				s.record("signature.update", object, "name", sg.name)
@@ -644,13 +676,46 @@ func (s *Server) consumeSignatures(w http.ResponseWriter, r *http.Request) {
 				sg.updated = now
 				s.record("signature.update", object, row.name, row.value)
 			}
-		})
+		}, func(*attrRow) {})
 		out[i] = map[string]any{
 			"id": sg.id, "name": sg.name, "value": sg.value, "type_id": s.ref.sigTypes.items[sg.typ].id,
 			"status_id": s.ref.sigStatuses.items[sg.status].id, "existing": existing,
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"total": len(out), "data": out})
+}
+
+// updateSignature implements PUT /api/signatures/{id} with a status as
+// status_id, {"status": {"name"}} or {"status": "Name"} (by analogy with
+// indicators, corrections 1).
+func (s *Server) updateSignature(w http.ResponseWriter, r *http.Request) {
+	var it objectIn
+	if !decodeObject(w, r, &it) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	sg := s.sigByID[id]
+	if err != nil || sg == nil {
+		notFound(w)
+		return
+	}
+	if it.Status.given || it.StatusID != 0 {
+		st, ok := it.Status.resolve(&s.ref.sigStatuses, it.StatusID)
+		if !ok {
+			validation(w, map[string][]string{"status_id": {"The selected status id is invalid."}})
+			return
+		}
+		if st != sg.status {
+			sg.status, sg.updated = st, s.now().Unix()
+			s.record("signature.status.set", "signature/"+strconv.FormatInt(sg.id, 10), "status", s.ref.sigStatuses.items[st].name)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{
+		"id": sg.id, "name": sg.name, "value": sg.value, "type_id": s.ref.sigTypes.items[sg.typ].id,
+		"status_id": s.ref.sigStatuses.items[sg.status].id,
+	}})
 }
 
 // decodeObject reads r's body as the JSON object v, and answers the

@@ -176,8 +176,10 @@ func TestEnrichWritesOnlyWhereCTRHasContext(t *testing.T) {
 		if w.Status != "Review" || w.Source != service.DefaultSource || w.Value != in.value {
 			t.Errorf("indicator %d: write %+v", in.id, w)
 		}
-		if names["Disposition"] != "Stale value" && (len(w.RemoveAttributeIDs) != 1 || w.RemoveAttributeIDs[0] != 1000+in.id) {
-			t.Errorf("indicator %d: the stale Disposition row must be removed, got %v", in.id, w.RemoveAttributeIDs)
+		// Which rows go is the writer's to decide, from ThreatQ's rows
+		// and their sources; the write says what the indicator had.
+		if len(w.RemoveAttributeIDs) != 0 || w.ReplaceStale || w.FetchedStatus != "Active" {
+			t.Errorf("indicator %d: write removes %v (replace_stale %v), fetched status %q; want nothing removed by id and Active", in.id, w.RemoveAttributeIDs, w.ReplaceStale, w.FetchedStatus)
 		}
 	}
 	if len(got) != wantWrites {

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/services/signature-loader/internal/load"
 )
 
@@ -29,11 +31,16 @@ type Config struct {
 	Instance string `env:"INSTANCE" envDefault:"default"`
 	// StandardStatus is the status of enabled ("standard") rules: one of
 	// ThreatQ's signature statuses (Active, Expired, Inactive or Indirect,
-	// Non-malicious, Review, Whitelisted), matched ignoring case.
+	// Non-malicious, Review, Whitelisted), spelt exactly as ThreatQ spells
+	// it (its SDK resolves names exactly).
 	StandardStatus string `env:"ET_STANDARD_STATUS" envDefault:"Active"`
 	// NonStandardStatus is the status of the rules ET ships commented out
 	// ("non-standard").
 	NonStandardStatus string `env:"ET_NONSTANDARD_STATUS" envDefault:"Review"`
+	// RetiredStatus is the status of retired signatures: the previous
+	// revision of a rule whose rev went up, and a rule that left the
+	// ruleset.
+	RetiredStatus string `env:"ET_RETIRED_STATUS" envDefault:"Expired"`
 	// IncludeNonStandard loads the non-standard rules too.
 	IncludeNonStandard bool `env:"ET_INCLUDE_NONSTANDARD" envDefault:"false"`
 	// Source is the ThreatQ source of the signatures.
@@ -60,6 +67,7 @@ func (c Config) Validate() error {
 	for _, f := range []struct{ name, value string }{
 		{"ET_STANDARD_STATUS", c.StandardStatus},
 		{"ET_NONSTANDARD_STATUS", c.NonStandardStatus},
+		{"ET_RETIRED_STATUS", c.RetiredStatus},
 		{"ET_SIGNATURE_SOURCE", c.Source},
 		{"ET_SURICATA_TYPE", c.SuricataType},
 	} {
@@ -125,16 +133,17 @@ var StockCatalog = StaticCatalog{
 
 // Resolved is what [Resolve] found in ThreatQ, spelled as ThreatQ spells it.
 type Resolved struct {
-	StandardStatus, NonStandardStatus string
-	SnortType, SuricataType           string
+	StandardStatus, NonStandardStatus, RetiredStatus string
+	SnortType, SuricataType                          string
 	// SuricataFallback is true when ThreatQ has no Suricata type and
 	// SuricataType is the Snort type.
 	SuricataFallback bool
 }
 
-// Resolve matches the configured statuses and types against cat, ignoring
-// case. An unknown status, or no Snort type, is an app.UsageError listing
-// what ThreatQ has.
+// Resolve matches the configured statuses against cat exactly, as
+// ThreatQ's SDK does, and the types ignoring case. An unknown status (a
+// [*threatq.UnknownStatusError] each), or no Snort type, is an
+// app.UsageError listing what ThreatQ has.
 func Resolve(ctx context.Context, c Config, cat Catalog) (Resolved, error) {
 	statuses, err := cat.SignatureStatuses(ctx)
 	if err != nil {
@@ -146,13 +155,21 @@ func Resolve(ctx context.Context, c Config, cat Catalog) (Resolved, error) {
 	}
 	var r Resolved
 	var errs []error
+	for _, st := range []struct {
+		name, value string
+		to          *string
+	}{
+		{"ET_STANDARD_STATUS", c.StandardStatus, &r.StandardStatus},
+		{"ET_NONSTANDARD_STATUS", c.NonStandardStatus, &r.NonStandardStatus},
+		{"ET_RETIRED_STATUS", c.RetiredStatus, &r.RetiredStatus},
+	} {
+		if !slices.Contains(statuses, st.value) {
+			errs = append(errs, &threatq.UnknownStatusError{Var: st.name, Name: st.value, Kind: "signature", Available: statuses})
+			continue
+		}
+		*st.to = st.value
+	}
 	var ok bool
-	if r.StandardStatus, ok = load.MatchName(statuses, c.StandardStatus); !ok {
-		errs = append(errs, fmt.Errorf("ET_STANDARD_STATUS %q: ThreatQ has no such signature status; available: %s", c.StandardStatus, strings.Join(statuses, ", ")))
-	}
-	if r.NonStandardStatus, ok = load.MatchName(statuses, c.NonStandardStatus); !ok {
-		errs = append(errs, fmt.Errorf("ET_NONSTANDARD_STATUS %q: ThreatQ has no such signature status; available: %s", c.NonStandardStatus, strings.Join(statuses, ", ")))
-	}
 	if r.SnortType, ok = load.MatchName(types, "Snort"); !ok {
 		errs = append(errs, fmt.Errorf("ThreatQ has no Snort signature type; available: %s", strings.Join(types, ", ")))
 	}
@@ -189,13 +206,13 @@ func Run(ctx context.Context, c Config, b *bus.Bus, cat Catalog, log *slog.Logge
 	log = log.With("service", "signature-loader")
 	l := &load.Loader{
 		Bus: b, Objects: objs, State: kv, Instance: c.Instance,
-		StandardStatus: res.StandardStatus, NonStandardStatus: res.NonStandardStatus,
+		StandardStatus: res.StandardStatus, NonStandardStatus: res.NonStandardStatus, RetiredStatus: res.RetiredStatus,
 		IncludeNonStandard: c.IncludeNonStandard, Source: c.Source,
 		SnortType: res.SnortType, SuricataType: res.SuricataType, SuricataFallback: res.SuricataFallback,
 		Stats: stats, OnParsed: c.OnParsed,
 	}
 	log.Info("signature-loader started", "instance", c.Instance, "standard_status", res.StandardStatus,
-		"nonstandard_status", res.NonStandardStatus, "include_nonstandard", c.IncludeNonStandard,
+		"nonstandard_status", res.NonStandardStatus, "retired_status", res.RetiredStatus, "include_nonstandard", c.IncludeNonStandard,
 		"suricata_type", res.SuricataType, "source", c.Source)
 	// Beside the rulesets, the writer's dead letters: a sid whose write was
 	// dead-lettered is forgotten, so the next run writes it again.

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ import (
 
 func config() service.Config {
 	return service.Config{
-		Instance: "default", StandardStatus: "Active", NonStandardStatus: "Review", Source: service.DefaultSource,
+		Instance: "default", StandardStatus: "Active", NonStandardStatus: "Review", RetiredStatus: "Expired", Source: service.DefaultSource,
 		SuricataType: "Suricata", Concurrency: 1, MaxDeliver: 3, DrainTimeout: 5 * time.Second,
 	}
 }
@@ -43,19 +44,26 @@ func TestResolve(t *testing.T) {
 		wantErrs []string
 	}{
 		{
-			name: "stock ThreatQ: Suricata falls back to Snort", cfg: func(c *service.Config) { c.NonStandardStatus = "non-MALICIOUS" },
+			name: "stock ThreatQ: Suricata falls back to Snort", cfg: func(c *service.Config) { c.NonStandardStatus = "Non-malicious" },
 			catalog: service.StockCatalog,
-			want:    service.Resolved{StandardStatus: "Active", NonStandardStatus: "Non-malicious", SnortType: "Snort", SuricataType: "Snort", SuricataFallback: true},
+			want: service.Resolved{StandardStatus: "Active", NonStandardStatus: "Non-malicious", RetiredStatus: "Expired",
+				SnortType: "Snort", SuricataType: "Snort", SuricataFallback: true},
 		},
 		{
-			name: "custom Suricata type", catalog: service.StaticCatalog{Types: []string{"snort", "suricata"}, Statuses: []string{"active", "review"}},
-			want: service.Resolved{StandardStatus: "active", NonStandardStatus: "review", SnortType: "snort", SuricataType: "suricata"},
+			// Status names match exactly, as ThreatQ's SDK resolves them.
+			name: "misspelt status", cfg: func(c *service.Config) { c.NonStandardStatus, c.RetiredStatus = "non-MALICIOUS", "Retired" },
+			catalog:  service.StockCatalog,
+			wantErrs: []string{`ET_NONSTANDARD_STATUS "non-MALICIOUS"`, `ET_RETIRED_STATUS "Retired"`, "statuses are: Active, Expired, Inactive, Indirect, Non-malicious, Review, Whitelisted"},
+		},
+		{
+			name: "custom Suricata type", catalog: service.StaticCatalog{Types: []string{"snort", "suricata"}, Statuses: []string{"Active", "Review", "Expired"}},
+			want: service.Resolved{StandardStatus: "Active", NonStandardStatus: "Review", RetiredStatus: "Expired", SnortType: "snort", SuricataType: "suricata"},
 		},
 		{
 			name:     "unknown statuses and no Snort",
 			cfg:      func(c *service.Config) { c.StandardStatus, c.NonStandardStatus = "Enabled", "Disabled" },
 			catalog:  service.StaticCatalog{Types: []string{"YARA"}, Statuses: []string{"Active", "Review"}},
-			wantErrs: []string{`ET_STANDARD_STATUS "Enabled"`, `ET_NONSTANDARD_STATUS "Disabled"`, "available: Active, Review", "no Snort signature type"},
+			wantErrs: []string{`ET_STANDARD_STATUS "Enabled"`, `ET_NONSTANDARD_STATUS "Disabled"`, "statuses are: Active, Review", "no Snort signature type"},
 		},
 	}
 	for _, tt := range tests {
@@ -315,7 +323,8 @@ func TestLoaderDisabledRuleWithNonStandardOff(t *testing.T) {
 		{"still disabled", "#" + rule("one", 5) + never + "# new comment\n", nil},
 		{"re-enabled", rule("one", 5) + never + "# re-enabled\n", []string{"Active"}},
 		{"re-enabled again", rule("one", 5) + never + "\n", nil},
-		{"disabled with a new rev", "#" + rule("one", 6) + never, []string{"Review"}},
+		// New text, a new signature: the previous revision's is retired.
+		{"disabled with a new rev", "#" + rule("one", 6) + never, []string{"Review", "Expired"}},
 		{"disabled, rev 6 again", "#" + rule("one", 6) + never + "\n", nil},
 		{"a disabled rev 7 of a rule now non-standard", "#" + rule("one", 7) + never, nil},
 	}
@@ -330,6 +339,47 @@ func TestLoaderDisabledRuleWithNonStandardOff(t *testing.T) {
 		}
 		if strings.Join(statuses, ",") != strings.Join(s.want, ",") {
 			t.Fatalf("%s: wrote %v, want %v", s.name, statuses, s.want)
+		}
+	}
+}
+
+// TestLoaderRetires: over three versions of a file, a rev bump retires
+// the previous revision's signature, a rule ET disables moves to the
+// non-standard status on its signature, and a rule that leaves the file
+// is retired; each write says the status last written, so the writer
+// PUTs the status of the existing signature.
+func TestLoaderRetires(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, config())
+	a, b, c := sid(rule("a", 1), 2000301), sid(rule("b", 1), 2000302), sid(rule("c", 1), 2000303)
+	type w struct{ sid, rev, status, last string }
+	steps := []struct {
+		name, content string
+		want          []w
+	}{
+		{"v1", a + b + c, []w{{"2000301", "1", "Active", ""}, {"2000302", "1", "Active", ""}, {"2000303", "1", "Active", ""}}},
+		{"v2: a bumped, b disabled", sid(rule("a", 2), 2000301) + "#" + b + c,
+			[]w{{"2000301", "2", "Active", ""}, {"2000302", "1", "Review", "Active"}, {"2000301", "1", "Expired", "Active"}}},
+		{"v3: c removed", sid(rule("a", 2), 2000301) + "#" + b,
+			[]w{{"2000303", "1", "Expired", "Active"}}},
+		{"v3 again", sid(rule("a", 2), 2000301) + "#" + b + "\n", nil},
+	}
+	for _, s := range steps {
+		var got []w
+		for _, x := range h.load(t, "open", "suricata-5.0", "emerging-malware.rules", s.content) {
+			var sidV, revV string
+			for _, at := range x.Attributes {
+				switch at.Name {
+				case "SID":
+					sidV = at.Value
+				case "Revision":
+					revV = at.Value
+				}
+			}
+			got = append(got, w{sidV, revV, x.Status, x.LastStatus})
+		}
+		if fmt.Sprint(got) != fmt.Sprint(s.want) {
+			t.Fatalf("%s: wrote %v, want %v", s.name, got, s.want)
 		}
 	}
 }

@@ -127,8 +127,51 @@ type Pipeline struct {
 // (for metrics); call it before starting the workers.
 func (p *Pipeline) Observe(f func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) { p.observe = f }
 
+// statusNames are the status names the enabled jobs write.
+func (pc *Config) statusNames() []threatq.StatusName {
+	var names []threatq.StatusName
+	if pc.has(schemas.JobCTR) {
+		names = append(names, threatq.StatusName{Var: "CTR_STATUS", Name: pc.Enricher.Status})
+	}
+	if pc.has(fetchersvc.JobET) {
+		names = append(names,
+			threatq.StatusName{Var: "ET_STANDARD_STATUS", Name: pc.Loader.StandardStatus, Signature: true},
+			threatq.StatusName{Var: "ET_NONSTANDARD_STATUS", Name: pc.Loader.NonStandardStatus, Signature: true},
+			threatq.StatusName{Var: "ET_RETIRED_STATUS", Name: pc.Loader.RetiredStatus, Signature: true})
+	}
+	return names
+}
+
+// checkStatuses resolves every configured status name in ThreatQ, exactly
+// as spelt; a name it does not have is a usage error naming it and
+// listing the instance's statuses, before anything is fetched or
+// published.
+func checkStatuses(ctx context.Context, cfg Config) error {
+	names := cfg.statusNames()
+	if len(names) == 0 {
+		return nil
+	}
+	tq, err := threatq.New(cfg.Writer.ThreatQ)
+	if err != nil {
+		return fmt.Errorf("check configured statuses: %w", err)
+	}
+	_, err = tq.ResolveStatuses(ctx, names)
+	var unknown *threatq.UnknownStatusError
+	if errors.As(err, &unknown) {
+		return app.UsageError{Err: err}
+	}
+	if err != nil {
+		return fmt.Errorf("check configured statuses: %w", err)
+	}
+	return nil
+}
+
 // New builds the pipeline; nothing runs until RunOnce or StartWorkers.
+// It first resolves every configured status name in ThreatQ.
 func New(ctx context.Context, cfg Config, buses Buses, log *slog.Logger) (*Pipeline, error) {
+	if err := checkStatuses(ctx, cfg); err != nil {
+		return nil, err
+	}
 	f, err := fetchersvc.New(ctx, cfg.Fetcher, buses.pick(buses.Fetcher), log)
 	if err != nil {
 		return nil, err

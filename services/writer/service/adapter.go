@@ -2,7 +2,10 @@ package service
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
+	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
 	"github.com/tqflow/tqflow/services/writer/internal/write"
@@ -21,8 +24,36 @@ func attrs(as []schemas.Attribute) []threatq.Attribute {
 	return out
 }
 
-func (a adapter) ConsumeIndicators(ctx context.Context, ws []schemas.IndicatorWrite) error {
+// statusErr makes a status name the instance does not have permanent: no
+// retry mends a misspelt name.
+func statusErr(err error) error {
+	if errors.Is(err, threatq.ErrNotFound) {
+		return bus.Permanent(err)
+	}
+	return err
+}
+
+// upserted turns consume answers into the writer's, comparing each
+// answer's status id with the one the write asks for.
+func upserted(ctx context.Context, cs []threatq.Consumed, want []string, resolve func(context.Context, string) (int, error)) ([]write.Upserted, error) {
+	out := make([]write.Upserted, len(cs))
+	for i, c := range cs {
+		out[i] = write.Upserted{ID: c.ID, Existing: c.Existing}
+		if c.StatusID == 0 || want[i] == "" {
+			continue
+		}
+		id, err := resolve(ctx, want[i])
+		if err != nil {
+			return nil, statusErr(fmt.Errorf("compare status: %w", err))
+		}
+		out[i].StatusMatches = new(id == c.StatusID)
+	}
+	return out, nil
+}
+
+func (a adapter) UpsertIndicators(ctx context.Context, ws []schemas.IndicatorWrite) ([]write.Upserted, error) {
 	items := make([]threatq.IndicatorWrite, len(ws))
+	want := make([]string, len(ws))
 	for i, w := range ws {
 		items[i] = threatq.IndicatorWrite{
 			Value:      w.Value,
@@ -31,21 +62,34 @@ func (a adapter) ConsumeIndicators(ctx context.Context, ws []schemas.IndicatorWr
 			Source:     w.Source,
 			Attributes: attrs(w.Attributes),
 		}
+		want[i] = w.Status
 	}
-	_, err := a.tq.ConsumeIndicators(ctx, items)
-	return err
+	cs, err := a.tq.UpsertIndicators(ctx, items)
+	if err != nil {
+		return nil, err
+	}
+	return upserted(ctx, cs, want, a.tq.IndicatorStatusID)
+}
+
+func (a adapter) StaleRows(ctx context.Context, indicatorID int64, as []schemas.Attribute, source string) ([]int64, error) {
+	return a.tq.StaleRowsOf(ctx, indicatorID, attrs(as), source)
 }
 
 func (a adapter) DeleteIndicatorAttribute(ctx context.Context, indicatorID, rowID int64) error {
 	return a.tq.DeleteIndicatorAttribute(ctx, indicatorID, rowID)
 }
 
-func (a adapter) StaleAttributeRows(ctx context.Context, indicatorID int64, as []schemas.Attribute) ([]int64, error) {
-	return a.tq.StaleAttributeRows(ctx, indicatorID, attrs(as))
+func (a adapter) SetIndicatorStatus(ctx context.Context, indicatorID int64, status string) error {
+	id, err := a.tq.IndicatorStatusID(ctx, status)
+	if err != nil {
+		return statusErr(err)
+	}
+	return a.tq.SetIndicatorStatus(ctx, indicatorID, id)
 }
 
-func (a adapter) ConsumeSignatures(ctx context.Context, ws []schemas.SignatureWrite) error {
+func (a adapter) UpsertSignatures(ctx context.Context, ws []schemas.SignatureWrite) ([]write.Upserted, error) {
 	items := make([]threatq.SignatureWrite, len(ws))
+	want := make([]string, len(ws))
 	for i, w := range ws {
 		items[i] = threatq.SignatureWrite{
 			Name:       w.Name,
@@ -55,7 +99,19 @@ func (a adapter) ConsumeSignatures(ctx context.Context, ws []schemas.SignatureWr
 			Source:     w.Source,
 			Attributes: attrs(w.Attributes),
 		}
+		want[i] = w.Status
 	}
-	_, err := a.tq.ConsumeSignatures(ctx, items)
-	return err
+	cs, err := a.tq.UpsertSignatures(ctx, items)
+	if err != nil {
+		return nil, err
+	}
+	return upserted(ctx, cs, want, a.tq.SignatureStatusID)
+}
+
+func (a adapter) SetSignatureStatus(ctx context.Context, signatureID int64, status string) error {
+	id, err := a.tq.SignatureStatusID(ctx, status)
+	if err != nil {
+		return statusErr(err)
+	}
+	return a.tq.SetSignatureStatus(ctx, signatureID, id)
 }

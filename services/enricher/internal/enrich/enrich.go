@@ -206,18 +206,23 @@ func (e *Enricher) lookup(ctx context.Context, parsed []item, items []int) (map[
 	return answers, ask
 }
 
-// holds reports whether ind already carries exactly attrs, one value per
-// name, and the status the enricher sets.
+// holds reports whether ind already carries every row of attrs and the
+// status the enricher sets. Other rows under the same names may be there:
+// other feeds' rows, which are never ours to remove (threatq.StaleRows).
+// TODO(tq): a row of ours CTR no longer reports, under a name it no
+// longer gives, is only removed at the next write that changes
+// something: indicator.v1 does not carry the rows' sources (issue 9).
 func (e *Enricher) holds(ind schemas.IndicatorData, attrs []schemas.Attribute) bool {
 	if e.Status != "" && ind.Status != e.Status {
 		return false
 	}
-	have := make(map[string][]string, len(ind.Attributes))
+	type row struct{ name, value string }
+	have := make(map[row]bool, len(ind.Attributes))
 	for _, a := range ind.Attributes {
-		have[a.Name] = append(have[a.Name], a.Value)
+		have[row{a.Name, a.Value}] = true
 	}
 	for _, a := range attrs {
-		if v := have[a.Name]; len(v) != 1 || v[0] != a.Value {
+		if !have[row{a.Name, a.Value}] {
 			return false
 		}
 	}
@@ -227,28 +232,17 @@ func (e *Enricher) holds(ind schemas.IndicatorData, attrs []schemas.Attribute) b
 // write builds the write.v1 message for an indicator CTR has context for.
 // Its ID is derived from what it writes, so the same enrichment published
 // twice is stored once; a replay adds its ID, since a replay exists to
-// write again what was written before.
+// write again what was written before. Which rows the write replaces is
+// the writer's to decide, from the rows and their sources as ThreatQ
+// holds them then (threatq.StaleRows), for replays alike.
 func (e *Enricher) write(ind schemas.IndicatorData, attrs []schemas.Attribute, replay string) (bus.Outgoing, error) {
-	names := make(map[string]string, len(attrs))
-	for _, a := range attrs {
-		names[a.Name] = a.Value
-	}
-	var remove []int64
-	for _, old := range ind.Attributes {
-		if v, ours := names[old.Name]; ours && v != old.Value && old.ID > 0 {
-			remove = append(remove, old.ID)
-		}
-	}
 	w := schemas.Write{
 		Schema:   schemas.WriteV1,
 		Kind:     schemas.KindIndicator,
 		Instance: e.Instance,
 		Indicator: &schemas.IndicatorWrite{
-			ID: ind.ID, Value: ind.Value, Type: ind.Type, Status: e.Status, Source: e.Source,
-			Attributes: attrs, RemoveAttributeIDs: remove,
-			// A replayed message shows the indicator as it was: what was
-			// written since, under these names, is not in remove.
-			ReplaceStale: replay != "",
+			ID: ind.ID, Value: ind.Value, Type: ind.Type, Status: e.Status, FetchedStatus: ind.Status, Source: e.Source,
+			Attributes: attrs,
 		},
 	}
 	data, err := json.Marshal(w)

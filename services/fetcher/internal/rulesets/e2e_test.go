@@ -200,8 +200,10 @@ func TestEndToEnd(t *testing.T) {
 		first       map[string]int // writes by status
 		second      int
 	}{
-		{"standard only", false, map[string]int{"Active": enabled2017}, 4}, // The disabled rule goes to Review all the same.
-		{"with non-standard", true, map[string]int{"Active": enabled2017, "Review": disabled2017}, 4},
+		// The disabled rule goes to Review all the same; each bumped rev
+		// also retires the previous revision's signature.
+		{"standard only", false, map[string]int{"Active": enabled2017}, 7},
+		{"with non-standard", true, map[string]int{"Active": enabled2017, "Review": disabled2017}, 7},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,7 +213,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			settled, stats := startLoader(t, fx.bus, service.Config{
-				Instance: instance, StandardStatus: "active", NonStandardStatus: "REVIEW",
+				Instance: instance, StandardStatus: "Active", NonStandardStatus: "Review", RetiredStatus: "Expired",
 				IncludeNonStandard: tt.nonStandard, Source: service.DefaultSource, SuricataType: "Suricata",
 				Concurrency: 2, MaxDeliver: 5, DrainTimeout: 5 * time.Second,
 			})
@@ -269,15 +271,15 @@ func TestEndToEnd(t *testing.T) {
 			}
 			waitFor(t, "the second ruleset", func() bool { return settled.Load() == 2*files2017 })
 			ws = writesSince(t, fx.bus, total, tt.second)
-			got := map[int]string{}
+			got := map[int][]string{}
 			for _, w := range ws {
-				got[sidOf(t, w)] = w.Signature.Status
+				got[sidOf(t, w)] = append(got[sidOf(t, w)], w.Signature.Status)
 			}
-			want := map[int]string{}
+			want := map[int][]string{}
 			for _, sid := range bumped {
-				want[sid] = "Active"
+				want[sid] = []string{"Active", "Expired"} // The new rev, then the old one retired.
 			}
-			want[disabledSID] = "Review"
+			want[disabledSID] = []string{"Review"}
 			if len(ws) != tt.second || fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("second load wrote %d: %v, want %v", len(ws), got, want)
 			}

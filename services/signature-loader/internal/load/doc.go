@@ -19,6 +19,21 @@
 // is new, its rev went up, or its status changed at the same rev. A rule whose rev is
 // lower than the one already written (ET Open behind ET Pro, which carries
 // the same sids) is left alone: the higher rev wins, as in suricata-update.
+// Retiring: a new rev of a rule is new rule text, so ThreatQ makes it a
+// new signature; the previous revision's signature is written once more
+// with the retired status (ET_RETIRED_STATUS), and so is the signature of
+// a rule that left its file. For this the loader also keeps, per rules
+// file of a source (<instance>.files.<hash>), the object its last version
+// came from and the rev of each rule in it: the rules that left are those
+// of the old list missing from the new, and their text (the signature's
+// value, what ThreatQ finds it by) is read back from that object, so no
+// signature is read back from ThreatQ and the sid state stays small. A
+// rule that went to another file at the same rev is retired by the first
+// and written again by the second only if its status differs. Status
+// changes of existing signatures carry the status last written
+// (last_status), and the writer PUTs them: consume leaves an existing
+// signature's status alone.
+//
 // The state moves only after the stream has stored every write, by
 // compare-and-set, so that a crash repeats writes (deduplicated by their
 // content-derived message IDs, and idempotent in the writer) and never

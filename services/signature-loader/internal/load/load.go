@@ -71,6 +71,13 @@ type Stats struct {
 	NonStandardSkipped atomic.Int64
 	// BadLines is the number of lines that are not valid rules.
 	BadLines atomic.Int64
+	// Retired is the number of signatures retired: older revisions of a
+	// rule whose rev went up, and rules that left their file.
+	Retired atomic.Int64
+	// RetireUnknown is the number of signatures that should have been
+	// retired but whose text the loader could not find (no record of the
+	// file's previous version, or its tarball gone from the Object Store).
+	RetireUnknown atomic.Int64
 }
 
 // Loader handles ruleset.v1 messages of one instance. Set its fields, then
@@ -87,6 +94,10 @@ type Loader struct {
 	// StandardStatus and NonStandardStatus are the ThreatQ status names of
 	// enabled and of disabled rules, as ThreatQ spells them.
 	StandardStatus, NonStandardStatus string
+	// RetiredStatus is the ThreatQ status name of signatures that are
+	// retired: the previous revision of a rule whose rev went up, and a
+	// rule that left the ruleset.
+	RetiredStatus string
 	// IncludeNonStandard loads disabled rules too. Without it, a rule
 	// loaded enabled that ET later disables is still written once, with the
 	// non-standard status: it is a signature this loader wrote.
@@ -170,6 +181,36 @@ type candidate struct {
 	status string
 	// disabled is a rule ET ships commented out (non-standard).
 	disabled bool
+	// last is the status last written on this rule's signature (same
+	// rev), empty for a signature not written before.
+	last string
+}
+
+// fileState is what the state remembers of one rules file of a source:
+// the object its last loaded version came from, and the rev of each rule
+// in it. It is what finds the rules that left the file, and the text of a
+// rule's previous revision, without reading any signature back.
+type fileState struct {
+	Object string         `json:"o"`
+	Revs   map[string]int `json:"r"`
+}
+
+// FileKey returns the KV key of the state of a rules file of a source:
+// <instance>.files.<16 hex digits of sha256(source, file)>.
+func FileKey(instance, source, file string) string {
+	h := sha256.New()
+	h.Write([]byte(source))
+	h.Write([]byte{0})
+	h.Write([]byte(file))
+	return instance + ".files." + hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// retirement is a signature to retire: the rule of key at rev, as the
+// file's previous version has it, last written with status last.
+type retirement struct {
+	key  string
+	rev  int
+	last string
 }
 
 // better reports whether c replaces old, the same sid earlier in the same
@@ -200,10 +241,20 @@ func (l *Loader) Handle(ctx context.Context, m *bus.Message) error {
 	if err != nil {
 		return err
 	}
-	writes, next, st, err := l.diff(ctx, rs, cands)
+	fkey := FileKey(l.Instance, rs.Source, rs.File)
+	prev, err := l.loadFile(ctx, fkey)
 	if err != nil {
 		return err
 	}
+	writes, retire, next, st, err := l.diff(ctx, rs, cands, prev)
+	if err != nil {
+		return err
+	}
+	retired, unknown, err := l.previous(ctx, rs, prev, retire)
+	if err != nil {
+		return err
+	}
+	writes = append(writes, retired...)
 	batch := l.Bus.NewBatch(500)
 	for _, c := range writes {
 		o, err := l.write(rs, c, typ)
@@ -220,7 +271,12 @@ func (l *Loader) Handle(ctx context.Context, m *bus.Message) error {
 	if err := l.save(ctx, next); err != nil {
 		return fmt.Errorf("load %s: %w", rs.File, err)
 	}
+	if err := l.saveFile(ctx, fkey, rs.Object, cands); err != nil {
+		return fmt.Errorf("load %s: %w", rs.File, err)
+	}
 	if s := l.Stats; s != nil {
+		s.Retired.Add(int64(len(retired)))
+		s.RetireUnknown.Add(int64(unknown))
 		s.Files.Add(1)
 		s.Rules.Add(int64(pst.Rules()))
 		s.Written.Add(int64(len(writes)))
@@ -229,8 +285,11 @@ func (l *Loader) Handle(ctx context.Context, m *bus.Message) error {
 		s.NonStandardSkipped.Add(int64(st.skipped))
 		s.BadLines.Add(int64(pst.Errors))
 	}
+	if unknown > 0 {
+		log.Warn("signatures to retire not found in the file's previous version; they keep their status", "count", unknown)
+	}
 	log.Info("rules file loaded", "enabled", pst.Enabled, "disabled", pst.Disabled, "bad_lines", pst.Errors,
-		"written", len(writes), "unchanged", st.unchanged, "older", st.older, "nonstandard_skipped", st.skipped)
+		"written", len(writes), "retired", len(retired), "unchanged", st.unchanged, "older", st.older, "nonstandard_skipped", st.skipped)
 	return nil
 }
 
@@ -381,25 +440,39 @@ type shardState struct {
 }
 
 // diff loads the state of the candidates' shards and returns the
-// candidates to write and the shards to save.
-func (l *Loader) diff(ctx context.Context, rs schemas.Ruleset, cands []candidate) ([]candidate, []*shardState, diffStats, error) {
+// candidates to write, the signatures to retire and the shards to save.
+// A rule whose rev went up retires the signature of its previous
+// revision; a rule of prev (the file's previous version) no longer in the
+// file retires its signature, when this source wrote it at that rev.
+func (l *Loader) diff(ctx context.Context, rs schemas.Ruleset, cands []candidate, prev *fileState) ([]candidate, []retirement, []*shardState, diffStats, error) {
 	shards := map[string]*shardState{}
 	var order []*shardState
-	var st diffStats
-	var writes []candidate
-	for _, c := range cands {
-		k := ShardKey(l.Instance, c.rule.SID)
+	shardOf := func(sid int) (*shardState, error) {
+		k := ShardKey(l.Instance, sid)
 		sh, ok := shards[k]
 		if !ok {
 			sh = &shardState{key: k, ours: shard{}}
 			if err := l.loadShard(ctx, sh); err != nil {
-				return nil, nil, st, err
+				return nil, err
 			}
 			shards[k] = sh
 			order = append(order, sh)
 		}
-		prev, had := sh.m[c.key]
-		if c.disabled && !l.IncludeNonStandard && (!had || l.wasDisabled(prev)) {
+		return sh, nil
+	}
+	ourSource := func(e entry) bool { return e.Source == "" || e.Source == rs.Source }
+	var st diffStats
+	var writes []candidate
+	var retire []retirement
+	inFile := make(map[string]bool, len(cands))
+	for _, c := range cands {
+		inFile[c.key] = true
+		sh, err := shardOf(c.rule.SID)
+		if err != nil {
+			return nil, nil, nil, st, err
+		}
+		prevE, had := sh.m[c.key]
+		if c.disabled && !l.IncludeNonStandard && (!had || l.wasDisabled(prevE)) {
 			// Non-standard rules are not loaded; but a rule written as
 			// enabled that ET has since disabled goes on (to the
 			// non-standard status), since nobody should keep alerting on
@@ -408,22 +481,131 @@ func (l *Loader) diff(ctx context.Context, rs schemas.Ruleset, cands []candidate
 			continue
 		}
 		switch {
-		case !had || c.rule.Rev > prev.Rev:
-		case c.rule.Rev < prev.Rev:
+		case !had:
+		case c.rule.Rev > prevE.Rev:
+			// New rule text, so a new signature: the previous revision's
+			// is retired, unless another source wrote it or it is retired
+			// already.
+			if ourSource(prevE) && prevE.Status != l.RetiredStatus {
+				retire = append(retire, retirement{key: c.key, rev: prevE.Rev, last: prevE.Status})
+			}
+		case c.rule.Rev < prevE.Rev:
 			st.older++
 			continue
-		case c.status == prev.Status:
+		case c.status == prevE.Status:
 			st.unchanged++
 			continue
-		case prev.Source != "" && prev.Source != rs.Source:
+		case prevE.Source != "" && prevE.Source != rs.Source:
 			// Another source wrote this rev with another status: it stays.
 			st.older++
 			continue
+		default:
+			c.last = prevE.Status // Same rev, same signature: its status changes.
 		}
 		writes = append(writes, c)
 		sh.ours[c.key] = entry{Rev: c.rule.Rev, Status: c.status, Source: rs.Source, Disabled: new(c.disabled)}
 	}
-	return writes, order, st, nil
+	if prev != nil {
+		gone := make([]string, 0)
+		for k := range prev.Revs {
+			if !inFile[k] {
+				gone = append(gone, k)
+			}
+		}
+		slices.Sort(gone)
+		for _, k := range gone {
+			sh, err := shardOf(sidOfKey(k))
+			if err != nil {
+				return nil, nil, nil, st, err
+			}
+			e, ok := sh.m[k]
+			if !ok || e.Rev != prev.Revs[k] || !ourSource(e) || e.Status == l.RetiredStatus {
+				continue
+			}
+			retire = append(retire, retirement{key: k, rev: e.Rev, last: e.Status})
+			sh.ours[k] = entry{Rev: e.Rev, Status: l.RetiredStatus, Source: rs.Source, Disabled: e.Disabled}
+		}
+	}
+	return writes, retire, order, st, nil
+}
+
+// sidOfKey returns the sid of a shard key ("sid" or "gid:sid").
+func sidOfKey(k string) int {
+	if i := strings.LastIndexByte(k, ':'); i >= 0 {
+		k = k[i+1:]
+	}
+	sid, _ := strconv.Atoi(k) // Keys are written by sidKey.
+	return sid
+}
+
+// loadFile returns the state of a rules file, nil when none is stored.
+func (l *Loader) loadFile(ctx context.Context, key string) (*fileState, error) {
+	e, err := l.State.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load rules file state %s: %w", key, err)
+	}
+	var fs fileState
+	if err := json.Unmarshal(e.Value(), &fs); err != nil {
+		return nil, bus.Permanent(fmt.Errorf("load rules file state %s: decode: %w", key, err))
+	}
+	return &fs, nil
+}
+
+// saveFile stores the state of a rules file loaded from object.
+func (l *Loader) saveFile(ctx context.Context, key, object string, cands []candidate) error {
+	fs := fileState{Object: object, Revs: make(map[string]int, len(cands))}
+	for _, c := range cands {
+		fs.Revs[c.key] = c.rule.Rev
+	}
+	data, err := json.Marshal(fs)
+	if err != nil {
+		return fmt.Errorf("save rules file state %s: %w", key, err)
+	}
+	if _, err := l.State.Put(ctx, key, data); err != nil {
+		return fmt.Errorf("save rules file state %s: %w", key, err)
+	}
+	return nil
+}
+
+// previous reads the file's previous version and returns the signatures
+// of retire as candidates at the retired status, and how many it could
+// not find (no previous version recorded, its object gone, or the rule
+// not in it at that rev).
+func (l *Loader) previous(ctx context.Context, rs schemas.Ruleset, prev *fileState, retire []retirement) ([]candidate, int, error) {
+	if len(retire) == 0 {
+		return nil, 0, nil
+	}
+	if prev == nil {
+		return nil, len(retire), nil
+	}
+	old := rs
+	old.Object = prev.Object
+	cands, _, err := l.read(ctx, old, slog.New(slog.DiscardHandler))
+	if errors.Is(err, jetstream.ErrObjectNotFound) || errors.Is(err, ErrMemberNotFound) {
+		return nil, len(retire), nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read previous version from %s: %w", prev.Object, err)
+	}
+	byKey := make(map[string]candidate, len(cands))
+	for _, c := range cands {
+		byKey[c.key] = c
+	}
+	var out []candidate
+	unknown := 0
+	for _, r := range retire {
+		c, ok := byKey[r.key]
+		if !ok || c.rule.Rev != r.rev {
+			unknown++
+			continue
+		}
+		c.status, c.last = l.RetiredStatus, r.last
+		out = append(out, c)
+	}
+	return out, unknown, nil
 }
 
 func (l *Loader) loadShard(ctx context.Context, sh *shardState) error {
@@ -516,7 +698,7 @@ func (l *Loader) write(rs schemas.Ruleset, c candidate, typ string) (bus.Outgoin
 	w := schemas.Write{
 		Schema: schemas.WriteV1, Kind: schemas.KindSignature, Instance: l.Instance,
 		Signature: &schemas.SignatureWrite{
-			Name: name, Value: r.Raw, Type: typ, Status: c.status, Source: l.Source, Attributes: attrs,
+			Name: name, Value: r.Raw, Type: typ, Status: c.status, LastStatus: c.last, Source: l.Source, Attributes: attrs,
 		},
 	}
 	if err := w.Validate(); err != nil {

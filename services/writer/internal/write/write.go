@@ -2,32 +2,52 @@ package write
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"slices"
 	"sync/atomic"
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/schemas"
 )
 
-// ThreatQ is what the writer asks of ThreatQ. ConsumeIndicators and
-// ConsumeSignatures upsert a batch in one call (the bulk path of the API);
-// a permanent error means the batch as a whole was refused.
-type ThreatQ interface {
-	ConsumeIndicators(ctx context.Context, ws []schemas.IndicatorWrite) error
-	DeleteIndicatorAttribute(ctx context.Context, indicatorID, rowID int64) error
-	// StaleAttributeRows lists the indicator's attribute rows that now
-	// hold, under one of attrs' names, another value than attrs gives it.
-	StaleAttributeRows(ctx context.Context, indicatorID int64, attrs []schemas.Attribute) ([]int64, error)
-	ConsumeSignatures(ctx context.Context, ws []schemas.SignatureWrite) error
+// Upserted is what ThreatQ's answer to a consume call says of one item.
+type Upserted struct {
+	// ID is the object's id.
+	ID int64
+	// StatusMatches, when the answer shows the object's status, says
+	// whether it is the one the write asks for; nil when it does not show
+	// it. Consume sets the status of new objects only.
+	StatusMatches *bool
+	// Existing, when the answer says, tells whether the object existed
+	// before the call.
+	Existing *bool
 }
 
-// deleteParallel bounds the attribute-row deletions in flight per batch.
-const deleteParallel = 8
+// ThreatQ is what the writer asks of ThreatQ. The Upsert calls write a
+// batch in one call (the bulk path of the API); a permanent error means
+// the batch as a whole was refused. Status names are ThreatQ's spelling.
+type ThreatQ interface {
+	UpsertIndicators(ctx context.Context, ws []schemas.IndicatorWrite) ([]Upserted, error)
+	// StaleRows reads the indicator's rows with their sources and returns
+	// those a write of attrs under source replaces (threatq.StaleRows):
+	// rows listing source alone that attrs does not hold.
+	StaleRows(ctx context.Context, indicatorID int64, attrs []schemas.Attribute, source string) ([]int64, error)
+	DeleteIndicatorAttribute(ctx context.Context, indicatorID, rowID int64) error
+	SetIndicatorStatus(ctx context.Context, indicatorID int64, status string) error
+	UpsertSignatures(ctx context.Context, ws []schemas.SignatureWrite) ([]Upserted, error)
+	SetSignatureStatus(ctx context.Context, signatureID int64, status string) error
+}
+
+// parallel bounds the indicators finished at once per batch (each a read
+// of its rows, then deletions, beside a status PUT): ThreatQ has no bulk
+// form of these calls.
+const parallel = 8
 
 // Stats counts what a Writer did. Safe for concurrent use.
 type Stats struct {
 	Indicators, Signatures, Attributes, Removed, Invalid, Failed atomic.Int64
+	// StatusSet counts status PUTs, on indicators and signatures.
+	StatusSet atomic.Int64
 }
 
 // Writer handles batches of write.v1 messages.
@@ -36,30 +56,31 @@ type Writer struct {
 	Stats   *Stats
 }
 
-// toRemove returns the attribute rows to delete after w is written: those
-// the message names and, when its view of the indicator may be stale (a
-// replay), every row now under one of its names with another value.
-func (w *Writer) toRemove(ctx context.Context, iw schemas.IndicatorWrite) ([]int64, error) {
-	if !iw.ReplaceStale {
-		return iw.RemoveAttributeIDs, nil
+// needsStatus reports whether the status must be PUT: the write asks for
+// one and ThreatQ's answer shows another, or, where the answer does not
+// show it, what the writer was told the object has (fetched or last
+// written) differs. A new object got its status from consume.
+func needsStatus(want, known string, u Upserted) bool {
+	switch {
+	case want == "":
+		return false
+	case u.StatusMatches != nil:
+		return !*u.StatusMatches
+	case u.Existing != nil && !*u.Existing:
+		return false
+	default:
+		return known != want
 	}
-	stale, err := w.ThreatQ.StaleAttributeRows(ctx, iw.ID, iw.Attributes)
-	if err != nil {
-		return nil, err
-	}
-	remove := slices.Clone(iw.RemoveAttributeIDs)
-	for _, id := range stale {
-		if !slices.Contains(remove, id) {
-			remove = append(remove, id)
-		}
-	}
-	return remove, nil
 }
 
 // Handle is a [bus.BatchHandler]. Indicator writes are consumed in one
-// call, then the rows they replace are deleted: the new value is in place
-// before the old goes, and a redelivery repeats both harmlessly (the
-// upsert adds nothing twice, a deleted row's 404 counts as done).
+// call; then, per indicator, the rows it replaces are read from ThreatQ
+// with their sources and deleted (only rows listing our source alone: see
+// threatq.StaleRows), and the status is PUT where it differs. The new
+// values are in place before the old go, and a redelivery repeats all of
+// it harmlessly (the upsert adds nothing twice, a deleted row's 404
+// counts as done, a status already set is not PUT again). Signature
+// writes are consumed, then their status PUT where it differs.
 func (w *Writer) Handle(ctx context.Context, ms []*bus.Message) []error {
 	errs := make([]error, len(ms))
 	var inds []schemas.IndicatorWrite
@@ -82,47 +103,141 @@ func (w *Writer) Handle(ctx context.Context, ms []*bus.Message) []error {
 			sigIdx = append(sigIdx, i)
 		}
 	}
-	// The rows to remove go one request each (ThreatQ has no bulk
-	// delete), so they go several at a time.
-	sem := make(chan struct{}, deleteParallel)
+	sem := make(chan struct{}, parallel)
 	var wg bus.Group // A helper's panic reaches the runner's recover.
-	for j, err := range bus.Bisect(ctx, inds, w.ThreatQ.ConsumeIndicators) {
+	for j, r := range bisect(ctx, inds, w.ThreatQ.UpsertIndicators) {
 		i := indIdx[j]
-		if err != nil {
-			errs[i] = fmt.Errorf("write indicator %d: %w", inds[j].ID, err)
+		if r.err != nil {
+			errs[i] = fmt.Errorf("write indicator %d: %w", inds[j].ID, r.err)
 			continue
 		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			remove, err := w.toRemove(ctx, inds[j])
-			if err != nil {
+			if err := w.finishIndicator(ctx, inds[j], r.u); err != nil {
 				errs[i] = fmt.Errorf("write indicator %d: %w", inds[j].ID, err)
-				return
 			}
-			for _, row := range remove {
-				if err := w.ThreatQ.DeleteIndicatorAttribute(ctx, inds[j].ID, row); err != nil {
-					errs[i] = fmt.Errorf("write indicator %d: remove old attribute row %d: %w", inds[j].ID, row, err)
-					return
-				}
-				w.Stats.Removed.Add(1)
-			}
-			w.Stats.Indicators.Add(1)
-			w.Stats.Attributes.Add(int64(len(inds[j].Attributes)))
 		})
 	}
 	wg.Wait()
-	for j, err := range bus.Bisect(ctx, sigs, w.ThreatQ.ConsumeSignatures) {
-		if err != nil {
-			errs[sigIdx[j]] = fmt.Errorf("write signature %q: %w", sigs[j].Name, err)
+	for j, r := range bisect(ctx, sigs, w.ThreatQ.UpsertSignatures) {
+		i := sigIdx[j]
+		if r.err != nil {
+			errs[i] = fmt.Errorf("write signature %q: %w", sigs[j].Name, r.err)
 			continue
 		}
-		w.Stats.Signatures.Add(1)
+		if !needsStatus(sigs[j].Status, sigs[j].LastStatus, r.u) {
+			w.Stats.Signatures.Add(1)
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := w.ThreatQ.SetSignatureStatus(ctx, r.u.ID, sigs[j].Status); err != nil {
+				errs[i] = fmt.Errorf("write signature %q: set status %s: %w", sigs[j].Name, sigs[j].Status, err)
+				return
+			}
+			w.Stats.StatusSet.Add(1)
+			w.Stats.Signatures.Add(1)
+		})
 	}
+	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
 			w.Stats.Failed.Add(1)
 		}
 	}
 	return errs
+}
+
+// finishIndicator removes the rows an upserted write replaces and sets
+// its status where it differs. The two are independent (the new rows are
+// in place already), so the status PUT goes beside the read of the rows.
+// A write known by value and type only (ID 0, an ET IP list address)
+// takes the id consume answered, and removes no rows: it holds none of
+// its own, and the rows of another feed under the same source name are
+// not ours to judge.
+func (w *Writer) finishIndicator(ctx context.Context, iw schemas.IndicatorWrite, u Upserted) error {
+	byValue := iw.ID == 0
+	if byValue {
+		if u.ID == 0 {
+			return errors.New("consume answered no id for an indicator written by value and type")
+		}
+		iw.ID = u.ID
+	}
+	var status error
+	var g bus.Group // A helper's panic reaches the runner's recover.
+	if needsStatus(iw.Status, iw.FetchedStatus, u) {
+		g.Go(func() {
+			if err := w.ThreatQ.SetIndicatorStatus(ctx, iw.ID, iw.Status); err != nil {
+				status = fmt.Errorf("set status %s: %w", iw.Status, err)
+				return
+			}
+			w.Stats.StatusSet.Add(1)
+		})
+	}
+	var err error
+	if !byValue {
+		err = w.removeStale(ctx, iw)
+	}
+	g.Wait()
+	if err = errors.Join(err, status); err != nil {
+		return err
+	}
+	w.Stats.Indicators.Add(1)
+	w.Stats.Attributes.Add(int64(len(iw.Attributes)))
+	return nil
+}
+
+// removeStale deletes the rows of the indicator threatq.StaleRows finds.
+func (w *Writer) removeStale(ctx context.Context, iw schemas.IndicatorWrite) error {
+	stale, err := w.ThreatQ.StaleRows(ctx, iw.ID, iw.Attributes, iw.Source)
+	if err != nil {
+		return err
+	}
+	for _, row := range stale {
+		if err := w.ThreatQ.DeleteIndicatorAttribute(ctx, iw.ID, row); err != nil {
+			return fmt.Errorf("remove old attribute row %d: %w", row, err)
+		}
+		w.Stats.Removed.Add(1)
+	}
+	return nil
+}
+
+// result is one item's outcome of a bisected upsert.
+type result struct {
+	u   Upserted
+	err error
+}
+
+// bisect runs upsert over items through [bus.Bisect], keeping what the
+// successful calls answered for each item. It bisects the items' indexes,
+// so each answer finds its item's place.
+func bisect[T any](ctx context.Context, items []T, upsert func(context.Context, []T) ([]Upserted, error)) []result {
+	out := make([]result, len(items))
+	idx := make([]int, len(items))
+	for i := range idx {
+		idx[i] = i
+	}
+	errs := bus.Bisect(ctx, idx, func(ctx context.Context, part []int) error {
+		batch := make([]T, len(part))
+		for k, i := range part {
+			batch[k] = items[i]
+		}
+		us, err := upsert(ctx, batch)
+		if err != nil {
+			return err
+		}
+		if len(us) != len(part) {
+			return fmt.Errorf("upsert answered %d items for %d", len(us), len(part))
+		}
+		for k, i := range part {
+			out[i].u = us[k]
+		}
+		return nil
+	})
+	for i, err := range errs {
+		out[i].err = err
+	}
+	return out
 }
