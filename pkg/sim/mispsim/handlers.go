@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tqflow/tqflow/pkg/misp"
 	"github.com/tqflow/tqflow/pkg/sim"
 )
 
@@ -44,6 +43,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /attributes/describeTypes.json", s.rest(s.describeTypes))
 	mux.HandleFunc("GET /servers/getVersion", s.rest(s.version))
 	mux.HandleFunc("GET /servers/getVersion.json", s.rest(s.version))
+	mux.HandleFunc("GET /users/view/me", s.rest(s.me))
+	mux.HandleFunc("GET /users/view/me.json", s.rest(s.me))
+	// Any other route: CakePHP's MissingController/MissingAction
+	// exception, rendered as MISP's JSON 404 for a REST call.
+	mux.HandleFunc("/", s.rest(func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		writeException(w, http.StatusNotFound, "Not Found", r.URL.Path)
+	}))
 	h := s.Base.Handler(mux, nil)
 	if !s.opts.HTMLErrors {
 		return h
@@ -160,7 +166,15 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request, body []byte) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.opts.OrgBlocklisted {
+		writeException(w, http.StatusForbidden, "Event blocked by organisation blocklist.", url)
+		return
+	}
 	if in.UUID != "" && s.blocklist[in.UUID] {
+		if s.opts.OldBlocklist {
+			writeValidation(w, "Event", url, []any{})
+			return
+		}
 		writeException(w, http.StatusForbidden, "Event blocked by event blocklist.", url)
 		return
 	}
@@ -207,7 +221,7 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request, body []byte) {
 		id: int64(len(s.events) + 1), uuid: in.UUID, info: in.Info, date: in.Date,
 		threatLevel: string(in.ThreatLevelID), analysis: string(in.Analysis),
 		distribution: string(in.Distribution), sgID: string(in.SharingGroupID),
-		timestamp: now, tags: s.tagList(in.Tag), keys: map[string]bool{},
+		timestamp: now, tags: s.tagList(in.Tag), keys: map[string]bool{}, org: s.orgs[0],
 	}
 	if e.uuid == "" {
 		e.uuid = s.uuid4()
@@ -216,13 +230,13 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request, body []byte) {
 		e.date = s.today()
 	}
 	if e.threatLevel == "" {
-		e.threatLevel = misp.ThreatLevelUndefined
+		e.threatLevel = "4"
 	}
 	if e.analysis == "" {
-		e.analysis = misp.AnalysisInitial
+		e.analysis = "0"
 	}
 	if e.distribution == "" {
-		e.distribution = misp.DistributionOrganisation
+		e.distribution = "0"
 	}
 	s.events = append(s.events, e)
 	s.byUUID[e.uuid] = e
@@ -303,14 +317,45 @@ func (s *Server) version(w http.ResponseWriter, _ *http.Request, _ []byte) {
 	})
 }
 
+// me is GET /users/view/me: the API user with its role and organisation.
+func (s *Server) me(w http.ResponseWriter, _ *http.Request, _ []byte) {
+	o := s.orgs[0]
+	writeJSON(w, http.StatusOK, map[string]any{
+		"User": map[string]any{"id": "1", "org_id": itoa(o.id), "email": "admin@admin.test", "role_id": "1",
+			"disabled": false},
+		"Role": map[string]any{"id": "1", "name": "admin", "perm_add": true, "perm_modify": true,
+			"perm_publish": true, "perm_tag_editor": true, "perm_auth": true, "perm_sync": false},
+		"Organisation": map[string]any{"id": itoa(o.id), "name": o.name, "uuid": o.uuid, "local": true},
+	})
+}
+
+// searchFilters are the restSearch parameters the simulator implements.
+// Any other is refused (501), so that a test never reads an unfiltered
+// answer as a filtered one.
+var searchFilters = map[string]bool{
+	"returnFormat": true, "uuid": true, "eventid": true, "eventinfo": true, "event_tags": true,
+	"tags": true, "from": true, "to": true, "published": true, "metadata": true, "limit": true,
+	"page": true, "org": true,
+}
+
 // restSearch is POST /events/restSearch with the filters tqflow uses.
 func (s *Server) restSearch(w http.ResponseWriter, r *http.Request, body []byte) {
 	q := map[string]json.RawMessage{}
 	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeBody(body, &q); err != nil {
+		if err := decodeBody(unwrap(body, "request"), &q); err != nil {
 			writeException(w, http.StatusMethodNotAllowed, msgInvalidJSON, r.URL.Path)
 			return
 		}
+	}
+	for k := range q {
+		if !searchFilters[k] {
+			writeException(w, http.StatusNotImplemented, "mispsim: restSearch filter "+strconv.Quote(k)+" is not simulated", r.URL.Path)
+			return
+		}
+	}
+	if f := strList(q["returnFormat"]); len(f) > 0 && f[0] != "json" {
+		writeException(w, http.StatusNotImplemented, "mispsim: restSearch returnFormat "+strconv.Quote(f[0])+" is not simulated", r.URL.Path)
+		return
 	}
 	f := parseFilters(q)
 	s.mu.Lock()
@@ -336,11 +381,11 @@ func (s *Server) restSearch(w http.ResponseWriter, r *http.Request, body []byte)
 }
 
 type filters struct {
-	uuids, eventIDs, infos, tags []string
-	from, to                     string
-	published                    *bool
-	metadata                     bool
-	limit, page                  int
+	uuids, eventIDs, infos, tags, orgs []string
+	from, to                           string
+	published                          *bool
+	metadata                           bool
+	limit, page                        int
 }
 
 // strList reads a filter that may be a string, a number or a list of them.
@@ -381,7 +426,7 @@ func dateFilter(raw json.RawMessage) string {
 func parseFilters(q map[string]json.RawMessage) filters {
 	f := filters{
 		uuids: strList(q["uuid"]), eventIDs: strList(q["eventid"]), infos: strList(q["eventinfo"]),
-		tags: append(strList(q["event_tags"]), strList(q["tags"])...),
+		tags: append(strList(q["event_tags"]), strList(q["tags"])...), orgs: strList(q["org"]),
 		from: dateFilter(q["from"]), to: dateFilter(q["to"]),
 	}
 	var b lenientBool
@@ -431,6 +476,11 @@ func (f filters) match(e *event) bool {
 			}
 		}
 		return false
+	}) {
+		return false
+	}
+	if len(f.orgs) > 0 && !anyOf(f.orgs, func(o string) bool {
+		return o == itoa(e.org.id) || strings.EqualFold(o, e.org.name) || strings.EqualFold(o, e.org.uuid)
 	}) {
 		return false
 	}
