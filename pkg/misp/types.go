@@ -120,6 +120,23 @@ type Tag struct {
 	Local bool `json:"local,omitempty"`
 }
 
+// User is GET /users/view/me's answer, the parts tqflow reads.
+type User struct {
+	// User holds the user's own fields.
+	User struct {
+		ID    NumStr `json:"id"`
+		OrgID NumStr `json:"org_id"`
+		Email string `json:"email"`
+	} `json:"User"`
+	// Role says what the user may do.
+	Role struct {
+		PermPublish   bool `json:"perm_publish"`
+		PermTagEditor bool `json:"perm_tag_editor"`
+	} `json:"Role"`
+	// Organisation is the user's organisation.
+	Organisation Org `json:"Organisation"`
+}
+
 // Org is an organisation as MISP shows it on an event (Org, Orgc).
 type Org struct {
 	ID   NumStr `json:"id,omitempty"`
