@@ -505,3 +505,28 @@ func (c *Client) ServerVersion(ctx context.Context) (Version, error) {
 	}
 	return v, nil
 }
+
+// SearchAttributes runs POST /attributes/restSearch and returns the
+// matching attributes (none: no error), each with its event_id.
+func (c *Client) SearchAttributes(ctx context.Context, q AttributeQuery) ([]Attribute, error) {
+	const op = "misp: search attributes"
+	a, err := c.call(ctx, op, http.MethodPost, "/attributes/restSearch", struct {
+		ReturnFormat string `json:"returnFormat"`
+		AttributeQuery
+	}{"json", q})
+	if err != nil {
+		return nil, err
+	}
+	if !a.ok() {
+		return nil, c.apiError(op, a, ErrForbidden)
+	}
+	var out struct {
+		Response struct {
+			Attribute []Attribute `json:"Attribute"`
+		} `json:"response"`
+	}
+	if err := decode(op, a, &out); err != nil {
+		return nil, err
+	}
+	return out.Response.Attribute, nil
+}

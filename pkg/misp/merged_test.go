@@ -101,7 +101,27 @@ func TestAgainstSimulator(t *testing.T) {
 	if fmt.Sprint(res.Existing) != "[0]" || fmt.Sprint(res.Merged) != "[1 2]" {
 		t.Errorf("result %+v", res)
 	}
+	got, err := c.SearchAttributes(ctx, misp.AttributeQuery{EventID: []string{ours}, Type: "filename", Value: []string{"INVOICÉ.EXE", "other.exe"}})
+	if err != nil || len(got) != 1 || got[0].Value != "Invoice.exe" {
+		t.Errorf("SearchAttributes: %+v, %v", got, err)
+	}
 	if _, err := c.AddAttributes(ctx, theirs, []misp.Attribute{attr("x.exe")}); !errors.Is(err, misp.ErrForbidden) {
 		t.Errorf("adding to another organisation's event: %v", err)
+	}
+}
+
+func TestFoldKey(t *testing.T) {
+	t.Parallel()
+	same := [][2]string{{"Invoice.exe", "invoice.EXE"}, {"café", "cafe"}, {"Straße", "STRASSE"}, {"ＡＢ", "ab"}, {"http://A/Path", "http://a/path"}}
+	for _, p := range same {
+		if string(misp.FoldKey(p[0])) != string(misp.FoldKey(p[1])) {
+			t.Errorf("%q and %q: different keys, MISP takes them for one value", p[0], p[1])
+		}
+	}
+	differ := [][2]string{{"a.exe", "b.exe"}, {"a", "a "}, {"1.2.3.4", "1.2.3.5"}}
+	for _, p := range differ {
+		if string(misp.FoldKey(p[0])) == string(misp.FoldKey(p[1])) {
+			t.Errorf("%q and %q: one key", p[0], p[1])
+		}
 	}
 }

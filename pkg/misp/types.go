@@ -247,3 +247,17 @@ type Version struct {
 	PermSighting    bool     `json:"perm_sighting"`
 	RequestEncoding []string `json:"request_encoding"`
 }
+
+// AttributeQuery is the body of POST /attributes/restSearch, the filters
+// tqflow uses. Values are matched as MySQL compares value1 and value2:
+// under utf8mb3_unicode_ci, so a case or accent variant matches too.
+type AttributeQuery struct {
+	// EventID restricts the search to these events (ids or uuids).
+	EventID []string `json:"eventid,omitempty"`
+	// Type restricts the search to one attribute type.
+	Type string `json:"type,omitempty"`
+	// Value lists the values to find (any of them).
+	Value []string `json:"value,omitempty"`
+	Limit int      `json:"limit,omitempty"`
+	Page  int      `json:"page,omitempty"`
+}

@@ -38,6 +38,7 @@ func (s *Server) Handler() http.Handler {
 			r.URL.Path)
 	}))
 	mux.HandleFunc("POST /events/publish/{id}", s.rest(s.publish))
+	mux.HandleFunc("POST /attributes/restSearch", s.rest(s.attributeSearch))
 	mux.HandleFunc("POST /attributes/add/{event}", s.rest(s.addAttributes))
 	mux.HandleFunc("POST /attributes/add/{event}/{opts...}", s.rest(s.addAttributes))
 	mux.HandleFunc("GET /attributes/describeTypes.json", s.rest(s.describeTypes))
@@ -524,4 +525,73 @@ func like(s, pattern string) bool {
 	b.WriteString("$")
 	re, err := regexp.Compile(b.String())
 	return err == nil && re.MatchString(s)
+}
+
+// attributeFilters are the /attributes/restSearch parameters simulated.
+var attributeFilters = map[string]bool{
+	"returnFormat": true, "eventid": true, "type": true, "value": true, "limit": true, "page": true,
+}
+
+// attributeSearch is POST /attributes/restSearch: value matches value1 as
+// MySQL's utf8mb3_unicode_ci compares (case and accents ignored).
+func (s *Server) attributeSearch(w http.ResponseWriter, r *http.Request, body []byte) {
+	q := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeException(w, http.StatusBadRequest, "Restsearch queries using GET and no parameters are not allowed. If you have passed parameters via a JSON body, make sure you use POST requests.", r.URL.Path)
+		return
+	}
+	if err := decodeBody(unwrap(body, "request"), &q); err != nil {
+		writeException(w, http.StatusMethodNotAllowed, msgInvalidJSON, r.URL.Path)
+		return
+	}
+	for k := range q {
+		if !attributeFilters[k] {
+			writeException(w, http.StatusNotImplemented, "mispsim: attributes restSearch filter "+strconv.Quote(k)+" is not simulated", r.URL.Path)
+			return
+		}
+	}
+	if f := strList(q["returnFormat"]); len(f) > 0 && f[0] != "json" {
+		writeException(w, http.StatusNotImplemented, "mispsim: restSearch returnFormat "+strconv.Quote(f[0])+" is not simulated", r.URL.Path)
+		return
+	}
+	eventIDs, types := strList(q["eventid"]), strList(q["type"])
+	values := map[string]bool{}
+	for _, v := range strList(q["value"]) {
+		values[foldKey(v)] = true
+	}
+	limit, page := 0, 1
+	if l := strList(q["limit"]); len(l) > 0 {
+		limit, _ = strconv.Atoi(l[0])
+	}
+	if p := strList(q["page"]); len(p) > 0 {
+		page, _ = strconv.Atoi(p[0])
+		page = max(page, 1)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hits []wireAttr
+	for _, e := range s.events {
+		if e.deleted || (len(eventIDs) > 0 && !anyOf(eventIDs, func(id string) bool {
+			return id == itoa(e.id) || strings.EqualFold(id, e.uuid)
+		})) {
+			continue
+		}
+		for _, a := range e.attrs {
+			if len(types) > 0 && !anyOf(types, func(t string) bool { return t == a.typ }) {
+				continue
+			}
+			if len(values) > 0 && !values[foldKey(a.value)] {
+				continue
+			}
+			hits = append(hits, a.wire(false))
+		}
+	}
+	if limit > 0 {
+		from := min((page-1)*limit, len(hits))
+		hits = hits[from:min(from+limit, len(hits))]
+	}
+	if hits == nil {
+		hits = []wireAttr{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"response": map[string]any{"Attribute": hits}})
 }
