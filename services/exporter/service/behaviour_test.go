@@ -131,6 +131,11 @@ func TestFaultsLeaveTheSameFinalState(t *testing.T) {
 			publish(t, b, inds)
 			cfg := testConfig(url)
 			cfg.MaxPerEvent, cfg.BatchSize, cfg.SendSize = 600, 300, 300
+			if tt.opts.TimeoutAfter > 0 {
+				// The exporter waits MISP_TIMEOUT before resending after a
+				// 504: keep it short here.
+				cfg.MISP.Timeout = time.Second
+			}
 			_, sc := run(t, b, cfg, int64(len(inds)), 2*time.Minute)
 			if sc.dead.Load() != 0 {
 				t.Errorf("%d dead letters: %+v", sc.dead.Load(), deadLetters(t, b))

@@ -211,7 +211,11 @@ func run(t testing.TB, b *bus.Bus, cfg service.Config, n int64, timeout time.Dur
 	stats, sc := &service.Stats{}, &settleCounter{}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- service.Run(ctx, cfg, b, slog.New(slog.DiscardHandler), stats, sc.onSettle) }()
+	lg := slog.New(slog.DiscardHandler)
+	if os.Getenv("EXPORTER_TEST_LOG") != "" {
+		lg = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	go func() { errc <- service.Run(ctx, cfg, b, lg, stats, sc.onSettle) }()
 	deadline := time.Now().Add(timeout)
 	for sc.total() < n && time.Now().Before(deadline) {
 		select {
