@@ -51,7 +51,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", s.rest(func(w http.ResponseWriter, r *http.Request, _ []byte) {
 		writeException(w, http.StatusNotFound, "Not Found", r.URL.Path)
 	}))
-	h := s.Base.Handler(mux, nil)
+	h := s.Base.Handler(s.countStatuses(mux), nil)
 	if !s.opts.HTMLErrors {
 		return h
 	}
@@ -594,4 +594,43 @@ func (s *Server) attributeSearch(w http.ResponseWriter, r *http.Request, body []
 		hits = []wireAttr{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"response": map[string]any{"Attribute": hits}})
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// countStatuses counts the statuses the API answers (faults injected by
+// [sim.Injector] excepted).
+func (s *Server) countStatuses(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		s.statusMu.Lock()
+		s.statuses[sw.status]++
+		s.statusMu.Unlock()
+	})
+}
+
+// Answered returns how many API answers had the given status.
+func (s *Server) Answered(status int) int64 {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	return s.statuses[status]
 }

@@ -180,7 +180,7 @@ func TestWorkerKeepsSavingAfter504(t *testing.T) {
 	if r := e.do("POST", "/attributes/add/"+evUUID, body, nil); r.status != 504 {
 		t.Fatalf("first: %d", r.status)
 	}
-	if r := e.do("POST", "/attributes/add/"+evUUID, "["+strings.Join(items[2:], ",")+"]", nil); r.status != 500 {
+	if r := e.do("POST", "/attributes/add/"+evUUID, "["+strings.Join(items[2:], ",")+"]", nil); r.status != 500 || e.s.Answered(500) != 1 {
 		t.Errorf("resend at once: %d %s, want 500", r.status, r.body)
 	}
 	e.s.WaitWorkers()

@@ -81,6 +81,9 @@ type Server struct {
 
 	workers sync.WaitGroup // Saves still going on after a 504.
 
+	statusMu sync.Mutex
+	statuses map[int]int64
+
 	mu         sync.Mutex
 	rng        *rand.Rand
 	events     []*event // id order
@@ -170,6 +173,7 @@ func New(opts Options) *Server {
 		byUUID:    map[string]*event{},
 		attrUUIDs: map[string]bool{},
 		pending:   map[string]bool{},
+		statuses:  map[int]int64{},
 		blocklist: map[string]bool{},
 		tags:      map[string]*tag{},
 	}
