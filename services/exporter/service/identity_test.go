@@ -220,3 +220,37 @@ func TestPublishOncePerRun(t *testing.T) {
 		t.Errorf("stats say %d published", stats.Published.Load())
 	}
 }
+
+// TestDeletedEventMovesToANewUUID deletes the day's event (MISP
+// blocklists its UUID): the next values go to an event under the next
+// UUID generation, whether MISP says so clearly or, before 2.4.150, with a
+// 403 saved:false and empty errors, which is not a validation failure.
+func TestDeletedEventMovesToANewUUID(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		old  bool
+	}{{"MISP 2.5", false}, {"MISP before 2.4.150", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, url := newMISP(t, mispsim.Options{Seed: 16, OldBlocklist: tt.old})
+			cfg := testConfig(url)
+			b := bustest.New(t)
+			first := generate(10, 0, day1)
+			publish(t, b, first)
+			run(t, b, cfg, 10, time.Minute)
+			gone := s.Events()[0].UUID
+			s.DeleteEvent(gone)
+			more := generate(5, 10, day1)
+			publish(t, b, more)
+			_, sc := run(t, b, cfg, 5, time.Minute)
+			if sc.dead.Load() != 0 {
+				t.Errorf("%d dead letters: %+v", sc.dead.Load(), deadLetters(t, b))
+			}
+			evs := s.Events()
+			if len(evs) != 1 || evs[0].UUID == gone || evs[0].AttributeCount != 5 {
+				t.Errorf("events after the delete: %+v", evs)
+			}
+		})
+	}
+}
