@@ -5,6 +5,11 @@
 //
 //   php golden-gen.php /path/to/MISP/app < golden-cases.json > golden.json
 //
+// golden-cases.json lists [type, value] or [type, value, source]: rows
+// without a source are AttributeValidationToolTest.php's values (the first
+// 49) followed by edge values of misp.md's corrections; ComplexTypeToolTest
+// rows name their file. MISP 2.5.1 (bb0909a3), PHP 8.2.36, ICU 72.1.
+//
 // MISP's code is loaded from a MISP checkout given on the command line; none
 // of it is copied here. Only the rules tqflow depends on are reproduced:
 // stringNotEmpty, stringNotControlCharacters, validateAttributeValue and
@@ -24,6 +29,7 @@ $cases = json_decode(file_get_contents('php://stdin'), true);
 $out = [];
 foreach ($cases as $c) {
     [$type, $value] = $c;
+    $source = $c[2] ?? null;
     $v = ComplexTypeTool::refangValue(trim($value), $type);
     $v = AttributeValidationTool::modifyBeforeValidation($type, $v);
     $v = (string)$v;
@@ -42,6 +48,9 @@ foreach ($cases as $c) {
         }
     }
     $row = ['type' => $type, 'in' => $value];
+    if ($source !== null) {
+        $row['source'] = $source;
+    }
     if ($err === null) {
         $row['out'] = $v;
     } else {
