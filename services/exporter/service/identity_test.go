@@ -181,7 +181,7 @@ func TestStormOf504s(t *testing.T) {
 	inds := generate(800, 0, day1)
 	b := bustest.New(t)
 	publish(t, b, inds)
-	_, sc := run(t, b, cfg, int64(len(inds)), 20*time.Second)
+	_, sc := run(t, b, cfg, int64(len(inds)), 2*time.Minute)
 	s.WaitWorkers()
 	if sc.dead.Load() != 0 {
 		t.Errorf("%d dead letters: %+v", sc.dead.Load(), deadLetters(t, b))
