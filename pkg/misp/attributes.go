@@ -16,15 +16,22 @@ import (
 
 // AddResult sorts the attributes sent to [Client.AddAttributes] by outcome.
 // Indexes point into the submitted slice; every index is in exactly one of
-// Saved, Existing and Rejected.
+// Saved, Existing, Merged and Rejected.
 type AddResult struct {
 	// Saved are the attributes this call stored.
 	Saved []int
 	// Existing are the attributes MISP refused only because they are
 	// already there ("A similar attribute already exists for this event.",
 	// "The UUID provided is not unique"): a retry of an earlier call. They
-	// count as done.
+	// count as done. MISP says so with both messages: the UUID is ours and
+	// the value is there.
 	Existing []int
+	// Merged are the attributes MISP refused only as "A similar attribute
+	// already exists for this event." while their UUID is new to it: the
+	// event holds another value MISP's duplicate rule takes for the same
+	// (it ignores case and accents, misp.md correction 1), so this exact
+	// value is not in MISP. They are done, but not as Existing.
+	Merged []int
 	// Rejected are the attributes MISP refused for another reason, which
 	// a retry will not change: dead-letter them.
 	Rejected []Rejection
@@ -145,10 +152,14 @@ func sortOutcomes(sent []Attribute, rawAttrs, rawErrs json.RawMessage, anySaved 
 		switch {
 		case isSaved[i]:
 			res.Saved = append(res.Saved, i)
+		case failed && onlyDuplicates(fields) && !uuidTaken(fields):
+			res.Merged = append(res.Merged, i)
 		case failed && onlyDuplicates(fields):
 			res.Existing = append(res.Existing, i)
 		case failed:
 			res.Rejected = append(res.Rejected, Rejection{Index: i, Fields: fields})
+		case general != nil && onlyDuplicates(general) && !uuidTaken(general):
+			res.Merged = append(res.Merged, i)
 		case general != nil && onlyDuplicates(general):
 			res.Existing = append(res.Existing, i)
 		case general != nil:
@@ -247,9 +258,10 @@ func matchByUUID(sent, got []Attribute) ([]bool, bool) {
 // Done returns the indexes that need no further attempt: saved now or
 // already there, sorted.
 func (r AddResult) Done() []int {
-	out := make([]int, 0, len(r.Saved)+len(r.Existing))
+	out := make([]int, 0, len(r.Saved)+len(r.Existing)+len(r.Merged))
 	out = append(out, r.Saved...)
 	out = append(out, r.Existing...)
+	out = append(out, r.Merged...)
 	sort.Ints(out)
 	return out
 }

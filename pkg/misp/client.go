@@ -153,7 +153,17 @@ type errorBody struct {
 }
 
 func (e errorBody) validation() bool {
-	return e.Saved != nil && !*e.Saved && len(e.Errors) > 0 && string(e.Errors) != "null"
+	return e.Saved != nil && !*e.Saved && len(e.Errors) > 0 && string(e.Errors) != "null" && !e.emptyErrors()
+}
+
+// emptyErrors reports a saveFailResponse whose errors are [] or {}: what
+// MISP before 2.4.150 sent for a blocklisted event UUID (PyMISP #1308).
+func (e errorBody) emptyErrors() bool {
+	if e.Saved == nil || *e.Saved {
+		return false
+	}
+	b := bytes.TrimSpace(e.Errors)
+	return string(b) == "[]" || string(b) == "{}"
 }
 
 func (e errorBody) text() string {
@@ -210,7 +220,10 @@ func (c *Client) apiError(op string, a answer, forbiddenEmpty error) error {
 		kind = forbiddenEmpty
 	case a.status == http.StatusForbidden && isAuthMessage(msg):
 		kind = ErrAuth
-	case a.status == http.StatusForbidden && strings.Contains(strings.ToLower(msg), "blocklist"):
+	case a.status == http.StatusForbidden && strings.Contains(strings.ToLower(msg), "organisation blocklist"):
+		kind = ErrForbidden
+	case a.status == http.StatusForbidden && strings.Contains(strings.ToLower(msg), "blocklist"),
+		a.status == http.StatusForbidden && isJSONBody && eb.emptyErrors() && strings.HasPrefix(op, "misp: add event"):
 		kind = ErrEventBlocked
 	case a.status == http.StatusForbidden,
 		a.status == http.StatusMethodNotAllowed && strings.Contains(strings.ToLower(msg), "permission"):
@@ -323,9 +336,12 @@ func flattenInto(out map[string][]string, prefix string, raw json.RawMessage) {
 // [Client.AddAttributes].
 //
 // When ev.UUID is already taken MISP does not create a second event: it
-// answers 302 with a Location header (or a 404 "Event already exists"). That
-// counts as success: AddEvent looks the existing event up by UUID and
-// returns it. A blocklisted UUID (a deleted event's) gives ErrEventBlocked.
+// answers 404 with a Location header and the JSON "Event already exists"
+// body (302 on some setups), whoever owns that event. AddEvent then looks
+// the existing event up by UUID and returns it, with its Orgc, Tag and
+// attribute_count: the caller must check it is its own before filling it.
+// A blocklisted UUID (a deleted event's) gives ErrEventBlocked; an
+// organisation blocklist ErrForbidden.
 func (c *Client) AddEvent(ctx context.Context, ev Event) (Event, error) {
 	const op = "misp: add event"
 	ev.UUID = strings.ToLower(ev.UUID)
@@ -478,6 +494,27 @@ func (c *Client) DescribeTypes(ctx context.Context) (*DescribeTypes, error) {
 	return dt, nil
 }
 
+// Me fetches GET /users/view/me: the API user, its role and its
+// organisation (the owner of every event it creates).
+func (c *Client) Me(ctx context.Context) (User, error) {
+	const op = "misp: view own user"
+	a, err := c.call(ctx, op, http.MethodGet, "/users/view/me", nil)
+	if err != nil {
+		return User{}, err
+	}
+	if !a.ok() {
+		return User{}, c.apiError(op, a, ErrAuth)
+	}
+	var u User
+	if err := decode(op, a, &u); err != nil {
+		return User{}, err
+	}
+	if u.Organisation.ID == "" && u.Organisation.Name == "" {
+		return User{}, &httpx.DecodeError{Op: op, Err: errors.New("answer has no Organisation")}
+	}
+	return u, nil
+}
+
 // ServerVersion fetches GET /servers/getVersion, the cheap call that checks
 // the URL, the key and the role.
 func (c *Client) ServerVersion(ctx context.Context) (Version, error) {
@@ -494,4 +531,29 @@ func (c *Client) ServerVersion(ctx context.Context) (Version, error) {
 		return Version{}, err
 	}
 	return v, nil
+}
+
+// SearchAttributes runs POST /attributes/restSearch and returns the
+// matching attributes (none: no error), each with its event_id.
+func (c *Client) SearchAttributes(ctx context.Context, q AttributeQuery) ([]Attribute, error) {
+	const op = "misp: search attributes"
+	a, err := c.call(ctx, op, http.MethodPost, "/attributes/restSearch", struct {
+		ReturnFormat string `json:"returnFormat"`
+		AttributeQuery
+	}{"json", q})
+	if err != nil {
+		return nil, err
+	}
+	if !a.ok() {
+		return nil, c.apiError(op, a, ErrForbidden)
+	}
+	var out struct {
+		Response struct {
+			Attribute []Attribute `json:"Attribute"`
+		} `json:"response"`
+	}
+	if err := decode(op, a, &out); err != nil {
+		return nil, err
+	}
+	return out.Response.Attribute, nil
 }

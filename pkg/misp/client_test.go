@@ -486,7 +486,7 @@ func TestAnswerShapes(t *testing.T) {
 		{"object plus indexed errors", 200, `{"Attribute":{"id":"1","uuid":"22222222-2222-4222-8222-222222222222","type":"md5","value":"y"},"AttributeTag":[],"errors":{"attribute_0":{"uuid":["The UUID provided is not unique"],"value":["A similar attribute already exists for this event."]}}}`, "[1]", "[0]", 0, nil},
 		{"unkeyed errors matched by uuid", 200, `{"Attribute":{"id":"1","uuid":"11111111-1111-4111-8111-111111111111","type":"md5","value":"x"},"errors":{"value":["Checksum has an invalid length"]}}`, "[0]", "[]", 1, nil},
 		{"403 string errors", 403, `{"saved":false,"name":"Could not add Attribute","message":"Could not add Attribute","url":"/attributes/add","errors":"Something broke."}`, "[]", "[]", 2, nil},
-		{"403 indexed strings", 403, `{"saved":false,"errors":{"attribute_0":{"value":"A similar attribute already exists for this event."},"attribute_1":{"type":["Invalid type."]}}}`, "[]", "[0]", 1, nil},
+		{"403 indexed strings", 403, `{"saved":false,"errors":{"attribute_0":{"uuid":"The UUID provided is not unique","value":"A similar attribute already exists for this event."},"attribute_1":{"type":["Invalid type."]}}}`, "[]", "[0]", 1, nil},
 		{"403 permission", 403, `{"name":"You do not have permission to do that.","message":"You do not have permission to do that.","url":"/attributes/add/1"}`, "", "", 0, misp.ErrForbidden},
 		{"403 expired key", 403, `{"name":"Auth key is expired","message":"Auth key is expired","url":"/attributes/add/1"}`, "", "", 0, misp.ErrAuth},
 		{"401", 401, ``, "", "", 0, misp.ErrAuth},

@@ -17,8 +17,10 @@ var ErrAuth = errors.New("misp: authentication rejected")
 var ErrForbidden = errors.New("misp: permission denied")
 
 // ErrEventBlocked says the event UUID is on MISP's event blocklist, as every
-// deleted event's UUID is by default. Move to another UUID (a new
-// generation of the day's chunk) and log it.
+// deleted event's UUID is by default: "Event blocked by event blocklist."
+// or, before MISP 2.4.150, a 403 saved:false with empty errors. Move to
+// another UUID (a new generation of the day's chunk) and log it. "Event
+// blocked by organisation blocklist." is ErrForbidden: no UUID helps.
 var ErrEventBlocked = errors.New("misp: event blocked by blocklist")
 
 // ErrValidation says MISP refused the data (HTTP 403 with saved:false and
@@ -106,6 +108,17 @@ func onlyDuplicates(fields map[string][]string) bool {
 		}
 	}
 	return n > 0
+}
+
+// uuidTaken reports whether MISP refused an attribute's UUID as not
+// unique, i.e. the attribute sent (by its deterministic UUID) is stored.
+func uuidTaken(fields map[string][]string) bool {
+	for _, m := range fields["uuid"] {
+		if strings.Contains(m, "not unique") {
+			return true
+		}
+	}
+	return false
 }
 
 // summary renders fields as "field: msg; field: msg", sorted.

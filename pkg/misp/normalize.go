@@ -8,8 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"golang.org/x/text/cases"
-	"golang.org/x/text/unicode/norm"
+	"golang.org/x/net/idna"
 )
 
 // MaxValueBytes is the longest value MISP stores (its maxTextLength rule).
@@ -20,7 +19,7 @@ const MaxValueBytes = 65535
 const (
 	msgWrongFormat = `Value not in the right type/format. Please double check the value or select type "other".`
 	msgNewline     = "Value must not contain new line character."
-	msgEmpty       = "Value is empty."
+	msgEmpty       = "Value cannot be empty."
 	msgControl     = "Value provided consists purely of control characters and is therefore considered to be empty."
 	msgTooLong     = "The entered string is too long and would get truncated. Please consider adding the data as an attachment instead"
 	msgBadIP       = "IP address has an invalid format."
@@ -105,16 +104,19 @@ func Known(t string) bool {
 //     ip-src/ip-dst, domain, hostname, email/email-src/email-dst);
 //     [@] [at] → @ (email, email-src, email-dst);
 //   - 4-byte UTF-8 characters (emoji, …) become "?" (MISP's utf8 columns);
-//   - per type: ip-src/ip-dst compress IPv6 (only when ":" is not the first
-//     character, as MISP does) and drop a /32 (IPv4) or /128 (IPv6) suffix,
+//   - per type: ip-src/ip-dst write IPv6 as glibc's inet_ntop does (only
+//     when ":" is not the first character, as MISP does) and drop a /32 (IPv4) or /128 (IPv6) suffix,
 //     keeping other CIDR prefixes as given; domain is lower-cased, stripped
 //     of leading and trailing dots and, when not valid as is, converted to
-//     punycode; hostname, email types and hash types are lower-cased;
+//     its ASCII form by UTS #46 as PHP's idn_to_ascii (ICU) does
+//     (golang.org/x/net/idna); hostname, email types and hash types are
+//     lower-cased (ASCII letters only, as PHP's strtolower);
 //     vulnerability is upper-cased (en dash → "-"); AS loses an "AS"
 //     prefix and asdot "a.b" becomes a*65536+b; mac-address becomes
 //     aa:bb:cc:dd:ee:ff; x509 fingerprints lose their colons;
 //   - validate: hashes by hex length, IPs and CIDRs, the domain regex
-//     ^[A-Z0-9.\-_]+\.[A-Z0-9\-]{2,}$ (i), emails ^.[^\s]*@.*\..*$,
+//     ^[A-Z0-9.\-_]+\.[A-Z0-9\-]{2,}$ (i, ASCII only as in PCRE without
+//     /u), emails ^.[^\s]*@.*\..*$,
 //     CVE-nnnn-nnnn…, AS 0..4294967295, ssdeep blocksize:hash:hash,
 //     windows-service-name ≤ 256 bytes without slashes, no newline for
 //     url, uri, filename, regkey, user-agent and the like; no value empty,
@@ -357,8 +359,8 @@ func validate(t, v string) string {
 }
 
 var (
-	domainRE = regexp.MustCompile(`(?i)^[A-Z0-9.\-_]+\.[A-Z0-9\-]{2,}$`)
-	emailRE  = regexp.MustCompile(`(?i)^.[^\t\n\v\f\r ]*@.*\..*$`)
+	domainRE = regexp.MustCompile(`^[A-Za-z0-9.\-_]+\.[A-Za-z0-9\-]{2,}$`)
+	emailRE  = regexp.MustCompile(`^.[^\t\n\v\f\r ]*@.*\..*$`)
 	cveRE    = regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,}$`)
 	macRE    = regexp.MustCompile(`^([a-fA-F0-9]{2}:?){6}$`)
 	eui64RE  = regexp.MustCompile(`^([a-fA-F0-9]{2}:?){8}$`)
@@ -447,26 +449,59 @@ func normalizeIP(v string) string {
 	return v
 }
 
-// ntop formats an address as glibc's inet_ntop does: RFC 5952
-// compression, and dotted IPv4 for IPv4-mapped and (deprecated)
-// IPv4-compatible addresses.
+// ntop formats an address as glibc's inet_ntop does: lower-case hex
+// words without leading zeros, the first longest run of two or more zero
+// words as "::", and dotted IPv4 for the last 32 bits when the first 96
+// bits are zero in a run of exactly six words (IPv4-compatible, so ::2
+// stays ::2 but ::1.2.3.4 is dotted) or the address is IPv4-mapped.
 func ntop(a netip.Addr) string {
 	if a.Is4() {
 		return a.String()
 	}
 	b := a.As16()
-	zero := func(from, to int) bool {
-		for i := from; i < to; i++ {
-			if b[i] != 0 {
-				return false
-			}
+	var w [8]uint16
+	for i := range w {
+		w[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+	}
+	best, bestLen := -1, 0
+	for i := 0; i < 8; {
+		if w[i] != 0 {
+			i++
+			continue
 		}
-		return true
+		j := i
+		for j < 8 && w[j] == 0 {
+			j++
+		}
+		if j-i > bestLen {
+			best, bestLen = i, j-i
+		}
+		i = j
 	}
-	if zero(0, 12) && !zero(12, 16) && !(zero(12, 15) && b[15] == 1) {
-		return "::" + netip.AddrFrom4([4]byte(b[12:16])).String()
+	if bestLen < 2 {
+		best = -1
 	}
-	return a.String()
+	var sb strings.Builder
+	for i := 0; i < 8; i++ {
+		if best >= 0 && i >= best && i < best+bestLen {
+			if i == best {
+				sb.WriteByte(':')
+			}
+			continue
+		}
+		if i > 0 {
+			sb.WriteByte(':')
+		}
+		if i == 6 && best == 0 && (bestLen == 6 || (bestLen == 5 && w[5] == 0xffff)) {
+			sb.WriteString(netip.AddrFrom4([4]byte(b[12:16])).String())
+			break
+		}
+		sb.WriteString(strconv.FormatUint(uint64(w[i]), 16))
+	}
+	if best >= 0 && best+bestLen == 8 {
+		sb.WriteByte(':')
+	}
+	return sb.String()
 }
 
 func validateIP(v string) string {
@@ -496,127 +531,29 @@ func validateIP(v string) string {
 	return ""
 }
 
-// toASCII converts a domain to its IDNA (punycode) form, as PHP's
-// idn_to_ascii (UTS #46) does: each non-ASCII label is case-folded,
-// NFKC-normalised and encoded as xn--…. It fails on an empty label or a
-// label longer than 63 bytes once encoded.
+// icuUTS46 is PHP's idn_to_ascii($d) with its defaults (IDNA_DEFAULT,
+// INTL_IDNA_VARIANT_UTS46) as ICU applies them: UTS #46 mapping with
+// transitional processing (ß → ss, joiners dropped), hyphen, leading
+// combining mark and DNS length checks, no STD3 ASCII rules, no Bidi rule.
+// (x/net ties the combining-mark check to CheckJoiners; its ContextJ part
+// never fires, because transitional mapping has already dropped the
+// joiners, as ICU's has.)
+var icuUTS46 = idna.New(
+	idna.MapForLookup(),
+	idna.Transitional(true),
+	idna.StrictDomainName(false),
+	idna.CheckJoiners(true),
+	idna.CheckHyphens(true),
+	idna.VerifyDNSLength(true),
+)
+
+// toASCII is idn_to_ascii: the ASCII (punycode) form of a domain, or false
+// where ICU reports any error (PHP then returns false and MISP keeps the
+// value as it was).
 func toASCII(d string) (string, bool) {
-	labels := strings.Split(d, ".")
-	for i, l := range labels {
-		if isASCII(l) {
-			continue
-		}
-		l = norm.NFKC.String(cases.Fold().String(l))
-		if isASCII(l) {
-			labels[i] = l
-			continue
-		}
-		enc, ok := punycode(l)
-		if !ok || len(enc)+4 > 63 {
-			return "", false
-		}
-		labels[i] = "xn--" + enc
+	out, err := icuUTS46.ToASCII(d)
+	if err != nil {
+		return "", false
 	}
-	return strings.Join(labels, "."), true
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-// punycode encodes s as RFC 3492 Punycode (without the xn-- prefix).
-func punycode(s string) (string, bool) {
-	const (
-		base        = 36
-		tmin        = 1
-		tmax        = 26
-		skew        = 38
-		damp        = 700
-		initialBias = 72
-		initialN    = 128
-		maxInt      = 1<<31 - 1
-	)
-	adapt := func(delta, numPoints int, first bool) int {
-		if first {
-			delta /= damp
-		} else {
-			delta /= 2
-		}
-		delta += delta / numPoints
-		k := 0
-		for delta > ((base-tmin)*tmax)/2 {
-			delta /= base - tmin
-			k += base
-		}
-		return k + (base-tmin+1)*delta/(delta+skew)
-	}
-	digit := func(d int) byte {
-		if d < 26 {
-			return byte('a' + d)
-		}
-		return byte('0' + d - 26)
-	}
-	runes := []rune(s)
-	out := make([]byte, 0, len(s)+8)
-	for _, r := range runes {
-		if r < 0x80 {
-			out = append(out, byte(r))
-		}
-	}
-	b := len(out)
-	h := b
-	if b > 0 {
-		out = append(out, '-')
-	}
-	n, delta, bias := initialN, 0, initialBias
-	for h < len(runes) {
-		m := maxInt
-		for _, r := range runes {
-			if int(r) >= n && int(r) < m {
-				m = int(r)
-			}
-		}
-		if (m - n) > (maxInt-delta)/(h+1) {
-			return "", false
-		}
-		delta += (m - n) * (h + 1)
-		n = m
-		for _, r := range runes {
-			if int(r) < n {
-				delta++
-				if delta > maxInt-1 {
-					return "", false
-				}
-			}
-			if int(r) != n {
-				continue
-			}
-			q := delta
-			for k := base; ; k += base {
-				t := k - bias
-				if t < tmin {
-					t = tmin
-				} else if t > tmax {
-					t = tmax
-				}
-				if q < t {
-					break
-				}
-				out = append(out, digit(t+(q-t)%(base-t)))
-				q = (q - t) / (base - t)
-			}
-			out = append(out, digit(q))
-			bias = adapt(delta, h+1, h == b)
-			delta = 0
-			h++
-		}
-		delta++
-		n++
-	}
-	return string(out), true
+	return out, true
 }

@@ -120,6 +120,23 @@ type Tag struct {
 	Local bool `json:"local,omitempty"`
 }
 
+// User is GET /users/view/me's answer, the parts tqflow reads.
+type User struct {
+	// User holds the user's own fields.
+	User struct {
+		ID    NumStr `json:"id"`
+		OrgID NumStr `json:"org_id"`
+		Email string `json:"email"`
+	} `json:"User"`
+	// Role says what the user may do.
+	Role struct {
+		PermPublish   bool `json:"perm_publish"`
+		PermTagEditor bool `json:"perm_tag_editor"`
+	} `json:"Role"`
+	// Organisation is the user's organisation.
+	Organisation Org `json:"Organisation"`
+}
+
 // Org is an organisation as MISP shows it on an event (Org, Orgc).
 type Org struct {
 	ID   NumStr `json:"id,omitempty"`
@@ -229,4 +246,18 @@ type Version struct {
 	PermSync        bool     `json:"perm_sync"`
 	PermSighting    bool     `json:"perm_sighting"`
 	RequestEncoding []string `json:"request_encoding"`
+}
+
+// AttributeQuery is the body of POST /attributes/restSearch, the filters
+// tqflow uses. Values are matched as MySQL compares value1 and value2:
+// under utf8mb3_unicode_ci, so a case or accent variant matches too.
+type AttributeQuery struct {
+	// EventID restricts the search to these events (ids or uuids).
+	EventID []string `json:"eventid,omitempty"`
+	// Type restricts the search to one attribute type.
+	Type string `json:"type,omitempty"`
+	// Value lists the values to find (any of them).
+	Value []string `json:"value,omitempty"`
+	Limit int      `json:"limit,omitempty"`
+	Page  int      `json:"page,omitempty"`
 }

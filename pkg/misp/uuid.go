@@ -13,14 +13,23 @@ import (
 const Namespace = "1580d064-667b-4d2e-a059-edf14b478e3d"
 
 // EventUUID returns the deterministic UUID of chunk n (1, 2, …) of a day's
-// export to one MISP instance: UUIDv5(Namespace,
-// "threatq-misp|<instance>|<day>|<chunk>"). instance identifies the target
-// (use the MISP base URL; trailing slashes are ignored), day is YYYY-MM-DD
-// in UTC. To move past a blocklisted UUID, put a generation suffix in
-// instance (e.g. "<url>|g2").
+// export: UUIDv5(Namespace, "threatq-misp|<seed>|<day>|<chunk>"). seed must
+// say what makes an export this export, so that two deployments never
+// share an event: the exporter uses "<MISP base URL>|<ThreatQ URL>|<instance>"
+// (see [Seed]) or an operator's override; trailing slashes are ignored. day
+// is YYYY-MM-DD. To move past a blocklisted or foreign UUID, put a
+// generation suffix in seed (e.g. "<seed>|g2").
 func EventUUID(instance, day string, chunk int) string {
 	name := "threatq-misp|" + strings.TrimRight(instance, "/") + "|" + day + "|" + strconv.Itoa(chunk)
 	return uuid5(parseUUID(Namespace), name)
+}
+
+// Seed returns the event UUID seed of an export from a ThreatQ into a MISP
+// under an instance name: both URLs lower-cased, without trailing slashes,
+// and the instance, joined with "|".
+func Seed(mispURL, threatqURL, instance string) string {
+	clean := func(u string) string { return strings.TrimRight(strings.ToLower(strings.TrimSpace(u)), "/") }
+	return clean(mispURL) + "|" + clean(threatqURL) + "|" + instance
 }
 
 // AttributeUUID returns the deterministic UUID of an attribute in an event:

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
-	"github.com/tqflow/tqflow/pkg/misp"
 	"github.com/tqflow/tqflow/pkg/sim"
 )
 
@@ -26,15 +26,30 @@ func (s *Server) addAttributes(w http.ResponseWriter, r *http.Request, body []by
 		writeException(w, http.StatusMethodNotAllowed, msgInvalidJSON, r.URL.Path)
 		return
 	}
+	if e.org != s.orgs[0] {
+		// __canModifyEvent: not the user's organisation.
+		writeException(w, http.StatusForbidden, "You do not have permission to do that.", r.URL.Path)
+		return
+	}
 	n := len(items)
 	timeout := s.opts.TimeoutAfter > 0 && n > s.opts.TimeoutAfter
+	var rest []inAttr
 	if timeout {
-		items = items[:s.opts.TimeoutAfter]
+		items, rest = items[:s.opts.TimeoutAfter], items[s.opts.TimeoutAfter:]
 	}
 	var saved []*attribute
 	errs := map[string]any{}
 	var single map[string][]string
 	for i, in := range items {
+		if s.pending[strings.ToLower(strings.TrimSpace(in.UUID))] {
+			// The row passed validation but its INSERT hits the uuid
+			// UNIQUE KEY a still-running worker has just filled: PDO
+			// throws, PHP answers 500 and the rest of the batch is lost.
+			s.touch(e, saved)
+			writeHTML(w, http.StatusInternalServerError, "Internal Error",
+				"SQLSTATE[23000]: Integrity constraint violation: 1062 Duplicate entry for key 'uuid'")
+			return
+		}
 		a, fails := s.capture(e, in)
 		if a != nil {
 			saved = append(saved, a)
@@ -43,11 +58,11 @@ func (s *Server) addAttributes(w http.ResponseWriter, r *http.Request, body []by
 		errs["attribute_"+itoaInt(i)] = fails
 		single = fails
 	}
-	if len(saved) > 0 {
-		e.published = false
-		e.timestamp = s.nowUnix()
-	}
+	s.touch(e, saved)
 	if timeout {
+		if s.opts.KeepSaving > 0 {
+			s.keepSaving(e, rest)
+		}
 		writeHTML(w, http.StatusGatewayTimeout, "504 Gateway Time-out", "Maximum execution time of 300 seconds exceeded")
 		return
 	}
@@ -73,6 +88,47 @@ func (s *Server) addAttributes(w http.ResponseWriter, r *http.Request, body []by
 		}
 		writeJSON(w, http.StatusOK, out)
 	}
+}
+
+// touch unpublishes an event that got attributes. Callers hold mu.
+func (s *Server) touch(e *event, saved []*attribute) {
+	if len(saved) > 0 {
+		e.published = false
+		e.timestamp = s.nowUnix()
+	}
+}
+
+// keepSaving is the PHP worker going on after the proxy's 504: it saves
+// rest one by one over KeepSaving. Their UUIDs are pending meanwhile.
+// Callers hold mu.
+func (s *Server) keepSaving(e *event, rest []inAttr) {
+	var mine []string
+	for _, in := range rest {
+		u := strings.ToLower(strings.TrimSpace(in.UUID))
+		if u != "" && !s.attrUUIDs[u] && !s.pending[u] {
+			s.pending[u] = true
+			mine = append(mine, u)
+		}
+	}
+	step := s.opts.KeepSaving / time.Duration(len(rest)+1)
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		for _, in := range rest {
+			time.Sleep(step)
+			s.mu.Lock()
+			delete(s.pending, strings.ToLower(strings.TrimSpace(in.UUID)))
+			if a, _ := s.capture(e, in); a != nil {
+				s.touch(e, []*attribute{a})
+			}
+			s.mu.Unlock()
+		}
+		s.mu.Lock()
+		for _, u := range mine {
+			delete(s.pending, u)
+		}
+		s.mu.Unlock()
+	}()
 }
 
 func itoaInt(i int) string { return itoa(int64(i)) }
@@ -158,40 +214,31 @@ func (s *Server) capture(e *event, in inAttr) (*attribute, map[string][]string) 
 	case typ == "":
 		errs["type"] = []string{"No type set."}
 		return nil, errs
-	case !s.types.HasType(typ):
+	case !s.types.hasType(typ):
 		errs["type"] = []string{"Invalid type."}
 		return nil, errs
 	}
 	category := in.Category
 	if category == "" {
-		category = s.types.SaneDefaults[typ].DefaultCategory
+		category, _ = s.types.defaults(typ)
 	}
 	switch {
-	case !s.types.HasCategory(category):
+	case !s.types.hasCategory(category):
 		errs["category"] = []string{"Options : Payload delivery, Antivirus detection, Payload installation, Files dropped ..."}
-	case !s.types.Allowed(typ, category):
+	case !s.types.allowed(typ, category):
 		errs["type"] = []string{"Options depend on the selected category."}
 	}
 	var raw lenientString
 	if len(in.Value) > 0 {
 		_ = json.Unmarshal(in.Value, &raw)
 	}
-	value, err := misp.Normalize(typ, string(raw))
-	var inv *misp.InvalidValueError
-	switch {
-	case errors.As(err, &inv):
-		errs["value"] = []string{inv.Reason}
-	case errors.Is(err, misp.ErrUnknownType):
-		// A type MISP knows but the normaliser does not (a composite):
-		// trimmed only.
-		value = strings.Trim(string(raw), " \t\n\r\x00\x0b")
-		if value == "" {
-			errs["value"] = []string{"Value is empty."}
-		}
-	case err != nil:
-		errs["value"] = []string{err.Error()}
+	value := massage(typ, string(raw))
+	if msg := checkValue(typ, value, composite(typ)); msg != "" {
+		errs["value"] = []string{msg}
 	}
-	key := typ + "|" + category + "|" + value
+	// findAttributeByValue: same event, type, category and value1 under
+	// value1's utf8mb3_unicode_ci collation (case and accents ignored).
+	key := typ + "|" + category + "|" + foldKey(value)
 	if errs["value"] == nil && e.keys[key] {
 		errs["value"] = []string{"A similar attribute already exists for this event."}
 	}
@@ -205,7 +252,7 @@ func (s *Server) capture(e *event, in inAttr) (*attribute, map[string][]string) 
 	}
 	dist := string(in.Distribution)
 	if dist == "" {
-		dist = misp.DistributionInherit
+		dist = "5"
 	}
 	if !inList(dist, "0", "1", "2", "3", "4", "5") {
 		errs["distribution"] = []string{"Options: Your organisation only, This community only, Connected communities, All communities, Sharing group, Inherit event"}
@@ -213,7 +260,7 @@ func (s *Server) capture(e *event, in inAttr) (*attribute, map[string][]string) 
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	toIDs := s.types.SaneDefaults[typ].ToIDs == 1
+	_, toIDs := s.types.defaults(typ)
 	if in.ToIDs != nil {
 		toIDs = bool(*in.ToIDs)
 	}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tqflow/tqflow/pkg/misp"
 	"github.com/tqflow/tqflow/pkg/sim"
 )
 
@@ -39,12 +38,20 @@ func (s *Server) Handler() http.Handler {
 			r.URL.Path)
 	}))
 	mux.HandleFunc("POST /events/publish/{id}", s.rest(s.publish))
+	mux.HandleFunc("POST /attributes/restSearch", s.rest(s.attributeSearch))
 	mux.HandleFunc("POST /attributes/add/{event}", s.rest(s.addAttributes))
 	mux.HandleFunc("POST /attributes/add/{event}/{opts...}", s.rest(s.addAttributes))
 	mux.HandleFunc("GET /attributes/describeTypes.json", s.rest(s.describeTypes))
 	mux.HandleFunc("GET /servers/getVersion", s.rest(s.version))
 	mux.HandleFunc("GET /servers/getVersion.json", s.rest(s.version))
-	h := s.Base.Handler(mux, nil)
+	mux.HandleFunc("GET /users/view/me", s.rest(s.me))
+	mux.HandleFunc("GET /users/view/me.json", s.rest(s.me))
+	// Any other route: CakePHP's MissingController/MissingAction
+	// exception, rendered as MISP's JSON 404 for a REST call.
+	mux.HandleFunc("/", s.rest(func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		writeException(w, http.StatusNotFound, "Not Found", r.URL.Path)
+	}))
+	h := s.Base.Handler(s.countStatuses(mux), nil)
 	if !s.opts.HTMLErrors {
 		return h
 	}
@@ -160,7 +167,15 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request, body []byte) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.opts.OrgBlocklisted {
+		writeException(w, http.StatusForbidden, "Event blocked by organisation blocklist.", url)
+		return
+	}
 	if in.UUID != "" && s.blocklist[in.UUID] {
+		if s.opts.OldBlocklist {
+			writeValidation(w, "Event", url, []any{})
+			return
+		}
 		writeException(w, http.StatusForbidden, "Event blocked by event blocklist.", url)
 		return
 	}
@@ -207,7 +222,7 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request, body []byte) {
 		id: int64(len(s.events) + 1), uuid: in.UUID, info: in.Info, date: in.Date,
 		threatLevel: string(in.ThreatLevelID), analysis: string(in.Analysis),
 		distribution: string(in.Distribution), sgID: string(in.SharingGroupID),
-		timestamp: now, tags: s.tagList(in.Tag), keys: map[string]bool{},
+		timestamp: now, tags: s.tagList(in.Tag), keys: map[string]bool{}, org: s.orgs[0],
 	}
 	if e.uuid == "" {
 		e.uuid = s.uuid4()
@@ -216,13 +231,13 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request, body []byte) {
 		e.date = s.today()
 	}
 	if e.threatLevel == "" {
-		e.threatLevel = misp.ThreatLevelUndefined
+		e.threatLevel = "4"
 	}
 	if e.analysis == "" {
-		e.analysis = misp.AnalysisInitial
+		e.analysis = "0"
 	}
 	if e.distribution == "" {
-		e.distribution = misp.DistributionOrganisation
+		e.distribution = "0"
 	}
 	s.events = append(s.events, e)
 	s.byUUID[e.uuid] = e
@@ -303,14 +318,45 @@ func (s *Server) version(w http.ResponseWriter, _ *http.Request, _ []byte) {
 	})
 }
 
+// me is GET /users/view/me: the API user with its role and organisation.
+func (s *Server) me(w http.ResponseWriter, _ *http.Request, _ []byte) {
+	o := s.orgs[0]
+	writeJSON(w, http.StatusOK, map[string]any{
+		"User": map[string]any{"id": "1", "org_id": itoa(o.id), "email": "admin@admin.test", "role_id": "1",
+			"disabled": false},
+		"Role": map[string]any{"id": "1", "name": "admin", "perm_add": true, "perm_modify": true,
+			"perm_publish": true, "perm_tag_editor": true, "perm_auth": true, "perm_sync": false},
+		"Organisation": map[string]any{"id": itoa(o.id), "name": o.name, "uuid": o.uuid, "local": true},
+	})
+}
+
+// searchFilters are the restSearch parameters the simulator implements.
+// Any other is refused (501), so that a test never reads an unfiltered
+// answer as a filtered one.
+var searchFilters = map[string]bool{
+	"returnFormat": true, "uuid": true, "eventid": true, "eventinfo": true, "event_tags": true,
+	"tags": true, "from": true, "to": true, "published": true, "metadata": true, "limit": true,
+	"page": true, "org": true,
+}
+
 // restSearch is POST /events/restSearch with the filters tqflow uses.
 func (s *Server) restSearch(w http.ResponseWriter, r *http.Request, body []byte) {
 	q := map[string]json.RawMessage{}
 	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeBody(body, &q); err != nil {
+		if err := decodeBody(unwrap(body, "request"), &q); err != nil {
 			writeException(w, http.StatusMethodNotAllowed, msgInvalidJSON, r.URL.Path)
 			return
 		}
+	}
+	for k := range q {
+		if !searchFilters[k] {
+			writeException(w, http.StatusNotImplemented, "mispsim: restSearch filter "+strconv.Quote(k)+" is not simulated", r.URL.Path)
+			return
+		}
+	}
+	if f := strList(q["returnFormat"]); len(f) > 0 && f[0] != "json" {
+		writeException(w, http.StatusNotImplemented, "mispsim: restSearch returnFormat "+strconv.Quote(f[0])+" is not simulated", r.URL.Path)
+		return
 	}
 	f := parseFilters(q)
 	s.mu.Lock()
@@ -336,11 +382,11 @@ func (s *Server) restSearch(w http.ResponseWriter, r *http.Request, body []byte)
 }
 
 type filters struct {
-	uuids, eventIDs, infos, tags []string
-	from, to                     string
-	published                    *bool
-	metadata                     bool
-	limit, page                  int
+	uuids, eventIDs, infos, tags, orgs []string
+	from, to                           string
+	published                          *bool
+	metadata                           bool
+	limit, page                        int
 }
 
 // strList reads a filter that may be a string, a number or a list of them.
@@ -381,7 +427,7 @@ func dateFilter(raw json.RawMessage) string {
 func parseFilters(q map[string]json.RawMessage) filters {
 	f := filters{
 		uuids: strList(q["uuid"]), eventIDs: strList(q["eventid"]), infos: strList(q["eventinfo"]),
-		tags: append(strList(q["event_tags"]), strList(q["tags"])...),
+		tags: append(strList(q["event_tags"]), strList(q["tags"])...), orgs: strList(q["org"]),
 		from: dateFilter(q["from"]), to: dateFilter(q["to"]),
 	}
 	var b lenientBool
@@ -434,6 +480,11 @@ func (f filters) match(e *event) bool {
 	}) {
 		return false
 	}
+	if len(f.orgs) > 0 && !anyOf(f.orgs, func(o string) bool {
+		return o == itoa(e.org.id) || strings.EqualFold(o, e.org.name) || strings.EqualFold(o, e.org.uuid)
+	}) {
+		return false
+	}
 	if f.from != "" && e.date < f.from || f.to != "" && e.date > f.to {
 		return false
 	}
@@ -474,4 +525,112 @@ func like(s, pattern string) bool {
 	b.WriteString("$")
 	re, err := regexp.Compile(b.String())
 	return err == nil && re.MatchString(s)
+}
+
+// attributeFilters are the /attributes/restSearch parameters simulated.
+var attributeFilters = map[string]bool{
+	"returnFormat": true, "eventid": true, "type": true, "value": true, "limit": true, "page": true,
+}
+
+// attributeSearch is POST /attributes/restSearch: value matches value1 as
+// MySQL's utf8mb3_unicode_ci compares (case and accents ignored).
+func (s *Server) attributeSearch(w http.ResponseWriter, r *http.Request, body []byte) {
+	q := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeException(w, http.StatusBadRequest, "Restsearch queries using GET and no parameters are not allowed. If you have passed parameters via a JSON body, make sure you use POST requests.", r.URL.Path)
+		return
+	}
+	if err := decodeBody(unwrap(body, "request"), &q); err != nil {
+		writeException(w, http.StatusMethodNotAllowed, msgInvalidJSON, r.URL.Path)
+		return
+	}
+	for k := range q {
+		if !attributeFilters[k] {
+			writeException(w, http.StatusNotImplemented, "mispsim: attributes restSearch filter "+strconv.Quote(k)+" is not simulated", r.URL.Path)
+			return
+		}
+	}
+	if f := strList(q["returnFormat"]); len(f) > 0 && f[0] != "json" {
+		writeException(w, http.StatusNotImplemented, "mispsim: restSearch returnFormat "+strconv.Quote(f[0])+" is not simulated", r.URL.Path)
+		return
+	}
+	eventIDs, types := strList(q["eventid"]), strList(q["type"])
+	values := map[string]bool{}
+	for _, v := range strList(q["value"]) {
+		values[foldKey(v)] = true
+	}
+	limit, page := 0, 1
+	if l := strList(q["limit"]); len(l) > 0 {
+		limit, _ = strconv.Atoi(l[0])
+	}
+	if p := strList(q["page"]); len(p) > 0 {
+		page, _ = strconv.Atoi(p[0])
+		page = max(page, 1)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hits []wireAttr
+	for _, e := range s.events {
+		if e.deleted || (len(eventIDs) > 0 && !anyOf(eventIDs, func(id string) bool {
+			return id == itoa(e.id) || strings.EqualFold(id, e.uuid)
+		})) {
+			continue
+		}
+		for _, a := range e.attrs {
+			if len(types) > 0 && !anyOf(types, func(t string) bool { return t == a.typ }) {
+				continue
+			}
+			if len(values) > 0 && !values[foldKey(a.value)] {
+				continue
+			}
+			hits = append(hits, a.wire(false))
+		}
+	}
+	if limit > 0 {
+		from := min((page-1)*limit, len(hits))
+		hits = hits[from:min(from+limit, len(hits))]
+	}
+	if hits == nil {
+		hits = []wireAttr{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"response": map[string]any{"Attribute": hits}})
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// countStatuses counts the statuses the API answers (faults injected by
+// [sim.Injector] excepted).
+func (s *Server) countStatuses(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		s.statusMu.Lock()
+		s.statuses[sw.status]++
+		s.statusMu.Unlock()
+	})
+}
+
+// Answered returns how many API answers had the given status.
+func (s *Server) Answered(status int) int64 {
+	s.statusMu.Lock()
+	defer s.statusMu.Unlock()
+	return s.statuses[status]
 }

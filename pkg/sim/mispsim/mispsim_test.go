@@ -131,7 +131,7 @@ func TestEvents(t *testing.T) {
 	e := newEnv(t, mispsim.Options{})
 	id := e.addEvent(evUUID)
 	r := e.do("POST", "/events/add", `{"uuid":"`+strings.ToUpper(evUUID)+`","info":"again"}`, nil)
-	if r.status != 302 || r.header.Get("Location") == "" || !strings.HasSuffix(r.header.Get("Location"), "/events/"+id) {
+	if r.status != 404 || r.header.Get("Location") == "" || !bytes.Contains(r.body, []byte("Event already exists")) || !strings.HasSuffix(r.header.Get("Location"), "/events/"+id) {
 		t.Errorf("duplicate uuid: %d %v %s", r.status, r.header, r.body)
 	}
 	for _, tt := range []struct {

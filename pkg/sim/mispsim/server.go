@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tqflow/tqflow/pkg/misp"
 	"github.com/tqflow/tqflow/pkg/sim"
 )
 
@@ -37,14 +36,30 @@ type Options struct {
 	TimeoutAfter int
 	// DescribeTypes is the describeTypes.json to serve and to validate
 	// types and categories with (shared/data/misp/describeTypes.json). When
-	// empty or not decodable, the subset from [misp.BuiltinDescribeTypes]
+	// empty or not decodable, the simulator's own subset (the types of
+	// misp.md §7)
 	// is used.
 	DescribeTypes []byte
+	// KeepSaving, with TimeoutAfter, makes the PHP worker go on after
+	// the 504 (a proxy gives up, PHP does not): the rest of the batch is
+	// saved in the background, spread over KeepSaving. Until each is
+	// saved, its UUID is taken but not yet visible, so a request resending
+	// it gets 500 (the uuid UNIQUE KEY) and loses the rest of its batch.
+	KeepSaving time.Duration
 	// DuplicateEventStatus is the status of POST /events/add for a UUID
-	// already used: 302 (the default, what CakePHP most likely sends) or
-	// 404. Both carry a Location header and the "Event already exists"
+	// already used: 404 (the default: EventsController::add sends
+	// Location, then throws NotFoundException, misp.md correction 3) or
+	// 302. Both carry a Location header and the "Event already exists"
 	// message.
 	DuplicateEventStatus int
+	// OldBlocklist answers a blocklisted event UUID as MISP before 2.4.150
+	// did: 403 {"saved":false,…,"errors":[]} instead of "Event blocked by
+	// event blocklist.".
+	OldBlocklist bool
+	// OrgBlocklisted makes every POST /events/add answer 403 "Event
+	// blocked by organisation blocklist." (the user's organisation is on
+	// the instance's organisation blocklist).
+	OrgBlocklisted bool
 	// HTMLErrors gives the 5xx answers injected by the fault injector (and
 	// any other 5xx without a body) an HTML body, as PHP and proxies do.
 	HTMLErrors bool
@@ -59,20 +74,32 @@ type Server struct {
 	sim.Base
 
 	opts      Options
-	types     *misp.DescribeTypes
+	types     *describeTypes
 	typesJSON []byte
 	keys      map[string]bool
 	now       func() time.Time
+
+	workers sync.WaitGroup // Saves still going on after a 504.
+
+	statusMu sync.Mutex
+	statuses map[int]int64
 
 	mu         sync.Mutex
 	rng        *rand.Rand
 	events     []*event // id order
 	byUUID     map[string]*event
 	attrUUIDs  map[string]bool
+	pending    map[string]bool // UUIDs a worker is still saving
+	orgs       []*org          // [0] is the API user's
 	blocklist  map[string]bool
 	tags       map[string]*tag // by lower-cased name
 	nextAttrID int64
 	nextEvent  int64
+}
+
+type org struct {
+	id         int64
+	name, uuid string
 }
 
 type tag struct {
@@ -89,8 +116,9 @@ type event struct {
 	timestamp, published0 int64
 	tags                  []*tag
 	attrs                 []*attribute
-	keys                  map[string]bool // type|category|value
+	keys                  map[string]bool // type|category|collation key of value
 	deleted               bool
+	org                   *org
 }
 
 type attribute struct {
@@ -117,6 +145,8 @@ type Event struct {
 	Published      bool
 	AttributeCount int
 	Tags           []string
+	// Org is the owning organisation's name.
+	Org string
 }
 
 // Attribute is an attribute as [Server.Attributes] reports it.
@@ -142,6 +172,8 @@ func New(opts Options) *Server {
 		rng:       rand.New(rand.NewPCG(opts.Seed^0x6d697370, opts.Seed+1)),
 		byUUID:    map[string]*event{},
 		attrUUIDs: map[string]bool{},
+		pending:   map[string]bool{},
+		statuses:  map[int]int64{},
 		blocklist: map[string]bool{},
 		tags:      map[string]*tag{},
 	}
@@ -152,15 +184,16 @@ func New(opts Options) *Server {
 		s.opts.OrgName = "ORGNAME"
 	}
 	if s.opts.DuplicateEventStatus == 0 {
-		s.opts.DuplicateEventStatus = http.StatusFound
+		s.opts.DuplicateEventStatus = http.StatusNotFound
 	}
+	s.orgs = []*org{{id: 1, name: s.opts.OrgName, uuid: orgUUID}}
 	for _, k := range opts.Keys {
 		s.keys[k] = true
 	}
-	if dt, err := misp.ParseDescribeTypes(opts.DescribeTypes); err == nil {
+	if dt, err := parseDescribeTypes(opts.DescribeTypes); err == nil {
 		s.types, s.typesJSON = dt, opts.DescribeTypes
 	} else {
-		s.types = misp.BuiltinDescribeTypes()
+		s.types = builtinTypes()
 	}
 	return s
 }
@@ -177,7 +210,7 @@ func (s *Server) Events() []Event {
 		out = append(out, Event{
 			ID: e.id, UUID: e.uuid, Info: e.info, Date: e.date, Distribution: e.distribution,
 			ThreatLevelID: e.threatLevel, Analysis: e.analysis, Published: e.published,
-			AttributeCount: len(e.attrs), Tags: tagNames(e.tags),
+			AttributeCount: len(e.attrs), Tags: tagNames(e.tags), Org: e.org.name,
 		})
 	}
 	return out
@@ -201,6 +234,61 @@ func (s *Server) Attributes(eventUUID string) []Attribute {
 	}
 	return out
 }
+
+// AddForeignEvent stores an event owned by another organisation (orgName),
+// as a sync or another user of the instance would, with the given UUID,
+// info, tags and count plain-text attributes. MISP hands it back for its
+// UUID like any other event; adding attributes to it is refused with 403
+// "You do not have permission to do that.".
+func (s *Server) AddForeignEvent(uuid, info, orgName string, tags []string, count int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var o *org
+	for _, x := range s.orgs {
+		if x.name == orgName {
+			o = x
+		}
+	}
+	if o == nil {
+		o = &org{id: int64(len(s.orgs) + 1), name: orgName, uuid: s.uuid4()}
+		s.orgs = append(s.orgs, o)
+	}
+	s.insertEvent(uuid, info, tags, count, o)
+}
+
+// AddOwnEvent stores an event of the API user's organisation as another
+// tool of it (or an analyst) would, with count plain-text attributes.
+func (s *Server) AddOwnEvent(uuid, info string, tags []string, count int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.insertEvent(uuid, info, tags, count, s.orgs[0])
+}
+
+// insertEvent stores an event. Callers hold mu.
+func (s *Server) insertEvent(uuid, info string, tags []string, count int, o *org) *event {
+	e := &event{
+		id: int64(len(s.events) + 1), uuid: strings.ToLower(uuid), info: info, date: s.today(),
+		threatLevel: "4", analysis: "0", distribution: "0", timestamp: s.nowUnix(),
+		keys: map[string]bool{}, org: o,
+	}
+	for _, t := range tags {
+		e.tags = append(e.tags, s.tagFor(t))
+	}
+	s.events = append(s.events, e)
+	s.byUUID[e.uuid] = e
+	for i := range count {
+		s.nextAttrID++
+		a := &attribute{id: s.nextAttrID, eventID: e.id, uuid: s.uuid4(), typ: "text", category: "Other",
+			value: "seeded " + strconv.Itoa(i), distribution: "5", timestamp: e.timestamp}
+		e.attrs = append(e.attrs, a)
+		e.keys["text|Other|"+foldKey(a.value)] = true
+		s.attrUUIDs[a.uuid] = true
+	}
+	return e
+}
+
+// WaitWorkers waits until every save still going on after a 504 is done.
+func (s *Server) WaitWorkers() { s.workers.Wait() }
 
 // DeleteEvent deletes an event (by UUID) with its attributes, and puts its
 // UUID on the event blocklist, as MISP does by default. It reports whether

@@ -4,13 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/tqflow/tqflow/pkg/misp"
 )
 
 // Wire shapes: what MISP's JSONConverterTool sends, ids and counters as
@@ -121,13 +120,13 @@ func (a *attribute) wire(withTags bool) wireAttr {
 
 // wire renders an event. Callers hold mu.
 func (s *Server) wire(e *event, withAttrs bool) wireEvent {
-	org := wireOrg{ID: "1", Name: s.opts.OrgName, UUID: orgUUID}
+	org := wireOrg{ID: itoa(e.org.id), Name: e.org.name, UUID: e.org.uuid}
 	sg := e.sgID
 	if sg == "" {
 		sg = "0"
 	}
 	w := wireEvent{
-		ID: itoa(e.id), OrgcID: "1", OrgID: "1", Date: e.date, ThreatLevelID: e.threatLevel, Info: e.info,
+		ID: itoa(e.id), OrgcID: org.ID, OrgID: org.ID, Date: e.date, ThreatLevelID: e.threatLevel, Info: e.info,
 		Published: e.published, UUID: e.uuid, AttributeCount: strconv.Itoa(len(e.attrs)), Analysis: e.analysis,
 		Timestamp: itoa(e.timestamp), Distribution: e.distribution, PublishTimestamp: itoa(e.published0),
 		SharingGroupID: sg, EventCreatorEmail: "admin@admin.test", Org: org, Orgc: org, Tag: wireTags(e.tags),
@@ -225,12 +224,45 @@ type inTag struct {
 	Name string `json:"name"`
 }
 
+// numStr is what PHP's json_decode and CakePHP's casts make of a scalar:
+// a string as it is, a number in its JSON text, true "1", false and null
+// "".
+type numStr string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *numStr) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	switch {
+	case len(data) == 0:
+		return errors.New("empty JSON value")
+	case data[0] == '"':
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		*n = numStr(s)
+	case string(data) == "null" || string(data) == "false":
+		*n = ""
+	case string(data) == "true":
+		*n = "1"
+	case data[0] == '-' || (data[0] >= '0' && data[0] <= '9'):
+		var num json.Number
+		if err := json.Unmarshal(data, &num); err != nil {
+			return err
+		}
+		*n = numStr(num.String())
+	default:
+		return errors.New("not a scalar")
+	}
+	return nil
+}
+
 // lenientBool accepts true/false, 1/0 and "1"/"0"/"true"/"false".
 type lenientBool bool
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (b *lenientBool) UnmarshalJSON(data []byte) error {
-	var n misp.NumStr
+	var n numStr
 	if err := n.UnmarshalJSON(data); err != nil {
 		return err
 	}
@@ -248,7 +280,7 @@ type lenientString string
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (s *lenientString) UnmarshalJSON(data []byte) error {
-	var n misp.NumStr
+	var n numStr
 	if err := n.UnmarshalJSON(data); err != nil {
 		return err
 	}
@@ -260,10 +292,10 @@ type inEvent struct {
 	UUID           string            `json:"uuid"`
 	Info           string            `json:"info"`
 	Date           string            `json:"date"`
-	ThreatLevelID  misp.NumStr       `json:"threat_level_id"`
-	Analysis       misp.NumStr       `json:"analysis"`
-	Distribution   misp.NumStr       `json:"distribution"`
-	SharingGroupID misp.NumStr       `json:"sharing_group_id"`
+	ThreatLevelID  numStr            `json:"threat_level_id"`
+	Analysis       numStr            `json:"analysis"`
+	Distribution   numStr            `json:"distribution"`
+	SharingGroupID numStr            `json:"sharing_group_id"`
 	Published      lenientBool       `json:"published"`
 	Tag            []inTag           `json:"Tag"`
 	Attribute      []json.RawMessage `json:"Attribute"`
@@ -275,8 +307,8 @@ type inAttr struct {
 	Value              json.RawMessage `json:"value"`
 	ToIDs              *lenientBool    `json:"to_ids"`
 	UUID               string          `json:"uuid"`
-	Distribution       misp.NumStr     `json:"distribution"`
-	SharingGroupID     misp.NumStr     `json:"sharing_group_id"`
+	Distribution       numStr          `json:"distribution"`
+	SharingGroupID     numStr          `json:"sharing_group_id"`
 	Comment            string          `json:"comment"`
 	FirstSeen          string          `json:"first_seen"`
 	LastSeen           string          `json:"last_seen"`

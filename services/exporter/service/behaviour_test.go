@@ -118,6 +118,7 @@ func TestFaultsLeaveTheSameFinalState(t *testing.T) {
 		{name: "503s and dropped connections", faults: sim.Faults{ErrorRate: 0.25, DropRate: 0.05}},
 		{name: "503s with HTML bodies", opts: mispsim.Options{HTMLErrors: true}, faults: sim.Faults{ErrorRate: 0.3, PathPrefix: "/attributes/"}},
 		{name: "timeouts leaving batches partly saved", opts: mispsim.Options{TimeoutAfter: 150}},
+		{name: "500s retried later, not dead-lettered", faults: sim.Faults{ErrorRate: 0.3, ErrorStatus: 500, PathPrefix: "/attributes/add"}},
 		{name: "request body limit", opts: mispsim.Options{MaxPayloadBytes: 40_000}},
 	}
 	for _, tt := range tests {
@@ -131,6 +132,11 @@ func TestFaultsLeaveTheSameFinalState(t *testing.T) {
 			publish(t, b, inds)
 			cfg := testConfig(url)
 			cfg.MaxPerEvent, cfg.BatchSize, cfg.SendSize = 600, 300, 300
+			if tt.opts.TimeoutAfter > 0 || tt.faults.ErrorStatus == 500 {
+				// The exporter waits MISP_TIMEOUT before resending after a
+				// 504: keep it short here.
+				cfg.MISP.Timeout = time.Second
+			}
 			_, sc := run(t, b, cfg, int64(len(inds)), 2*time.Minute)
 			if sc.dead.Load() != 0 {
 				t.Errorf("%d dead letters: %+v", sc.dead.Load(), deadLetters(t, b))

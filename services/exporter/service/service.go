@@ -28,8 +28,28 @@ type Config struct {
 	// event UUIDs derive from it: keep it stable.
 	Instance string `env:"INSTANCE" envDefault:"default"`
 	// MISP is where to export: MISP_URL, MISP_KEY, MISP_DISABLE_SSL,
-	// MISP_CA_FILE, MISP_TIMEOUT.
+	// MISP_CA_FILE, MISP_TIMEOUT. MISP_TIMEOUT is also how long the
+	// exporter waits before resending attributes after a 504 or a time-out
+	// (set it to MISP's max_execution_time).
 	MISP misp.Config `envPrefix:"MISP_"`
+	// ThreatQURL is the ThreatQ the indicators come from (the fetcher's
+	// THREATQ_URL). With the MISP URL and the instance it seeds the event
+	// UUIDs, so that deployments exporting different ThreatQs into one
+	// MISP never share an event.
+	ThreatQURL string `env:"THREATQ_URL"`
+	// EventSeed, when set, replaces "<MISP_URL>|<THREATQ_URL>|<INSTANCE>"
+	// as the event UUID seed: to keep filling the events of a deployment
+	// whose URLs changed, or to keep two deployments apart by hand.
+	EventSeed string `env:"EXPORTER_EVENT_SEED"`
+	// Publish publishes each event that got attributes, without e-mail
+	// alerts, once the export has been quiet for PublishQuiet (once per
+	// fetch run). Off by default: it needs perm_publish, and an event with
+	// the default distribution 0 leaves the instance in no case; turn it
+	// on with EXPORTER_DISTRIBUTION 1 or more for events to synchronise.
+	Publish bool `env:"EXPORTER_PUBLISH" envDefault:"false"`
+	// PublishQuiet is how long an event gets no attributes before it is
+	// published.
+	PublishQuiet time.Duration `env:"EXPORTER_PUBLISH_QUIET" envDefault:"1m"`
 	// TimeZone is the IANA zone days are cut in.
 	TimeZone string `env:"EXPORTER_TIMEZONE" envDefault:"UTC"`
 	// DayFrom picks the time that decides an indicator's day: updated_at
@@ -156,6 +176,12 @@ func (c Config) Validate() error {
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("EXPORTER_RETRY_MIN %s and EXPORTER_RETRY_MAX %s: want 0 < min <= max", c.RetryMin, c.RetryMax))
 	}
+	if c.Publish && c.PublishQuiet <= 0 {
+		errs = append(errs, fmt.Errorf("EXPORTER_PUBLISH_QUIET %s: want a positive duration", c.PublishQuiet))
+	}
+	if len(c.EventSeed) > 1000 || strings.ContainsAny(c.EventSeed, "\r\n") {
+		errs = append(errs, errors.New("EXPORTER_EVENT_SEED: want at most 1000 characters on one line"))
+	}
 	if c.StartupTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("EXPORTER_STARTUP_TIMEOUT %s: want a positive duration", c.StartupTimeout))
 	}
@@ -217,10 +243,30 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 	if err := checkMISP(ctx, client, c, log); err != nil {
 		return err
 	}
+	me, err := client.Me(ctx)
+	switch {
+	case err == nil:
+	case errors.Is(err, misp.ErrAuth):
+		return fmt.Errorf("exporter: read the misp user: %w", err)
+	default:
+		log.Warn("misp /users/view/me unavailable; events found under our uuids are not checked for their owner", "err", err)
+	}
+	if c.Publish && err == nil && !me.Role.PermPublish {
+		return errors.New("exporter: EXPORTER_PUBLISH is on but the misp user's role has no perm_publish")
+	}
+	seed := c.EventSeed
+	if seed == "" {
+		if strings.TrimSpace(c.ThreatQURL) == "" {
+			log.Warn("THREATQ_URL not set: event uuids are seeded by the misp url and instance only; two deployments exporting into this misp under one instance name would share events")
+		}
+		seed = misp.Seed(c.MISP.URL, c.ThreatQURL, c.Instance)
+	}
 	loc, _ := time.LoadLocation(c.TimeZone) // Validate checked it.
 	threshold, _ := c.toIDsThreshold()
 	set := export.Settings{
-		Instance: c.Instance, Location: loc, DayFrom: export.DayFrom(c.DayFrom),
+		Instance: c.Instance, Seed: seed, OrgID: me.Organisation.ID.String(), OrgName: me.Organisation.Name,
+		ResendAfter: c.MISP.Timeout,
+		Location:    loc, DayFrom: export.DayFrom(c.DayFrom),
 		InfoPrefix: c.InfoPrefix, MaxPerEvent: c.MaxPerEvent, ClaimTTL: c.ClaimTTL, SendSize: c.SendSize, Parallel: c.Parallel,
 		Distribution: c.Distribution, ThreatLevel: c.ThreatLevel, Analysis: c.Analysis,
 		EventTags: c.EventTags, ToIDsThreshold: threshold, ScoreTag: c.ScoreTag, MinScore: c.MinScore,
@@ -252,13 +298,27 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 		return fmt.Errorf("exporter: %w", err)
 	}
 	log.Info("exporter started", "misp_url", c.MISP.URL, "timezone", c.TimeZone, "day_from", c.DayFrom,
-		"max_per_event", c.MaxPerEvent, "claim_ttl", c.ClaimTTL, "to_ids_threshold", c.ToIDsThreshold)
+		"max_per_event", c.MaxPerEvent, "claim_ttl", c.ClaimTTL, "to_ids_threshold", c.ToIDsThreshold,
+		"misp_org", me.Organisation.Name, "publish", c.Publish)
+	var pubs sync.WaitGroup
+	if c.Publish {
+		pubs.Go(func() { publishLoop(rctx, ex, c.PublishQuiet, log) })
+	}
 	err = b.RunBatch(rctx, c.Spec(), ex.Handle, c.WorkerConfig.Options(bus.RunOptions{
 		BatchWait: c.BatchWait,
 		Backoff:   bus.ExponentialBackoff(c.RetryMin, c.RetryMax),
 		Logger:    log,
 		OnSettle:  onSettle,
 	}))
+	pubs.Wait()
+	if c.Publish {
+		// What the run touched and the loop did not publish yet.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.DrainTimeout)
+		if perr := ex.Publish(pctx, 0); perr != nil {
+			log.Warn("misp events left unpublished at shutdown", "err", perr)
+		}
+		cancel()
+	}
 	if cause := context.Cause(rctx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
 		return fmt.Errorf("exporter: %w", cause)
 	}
@@ -266,6 +326,23 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 		return fmt.Errorf("exporter: %w", err)
 	}
 	return nil
+}
+
+// publishLoop publishes the events that have been quiet for quiet, until
+// ctx ends.
+func publishLoop(ctx context.Context, ex *export.Exporter, quiet time.Duration, log *slog.Logger) {
+	t := time.NewTicker(max(quiet/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := ex.Publish(ctx, quiet); err != nil && ctx.Err() == nil {
+				log.Warn("misp publish failed; trying again later", "err", err)
+			}
+		}
+	}
 }
 
 // checkMISP calls GET /servers/getVersion until it answers, for at most

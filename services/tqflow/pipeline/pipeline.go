@@ -434,6 +434,7 @@ func (s Summary) Print(w io.Writer) {
 		fmt.Fprintf(tw, "MISP: Active indicators at or above the score read\t%d\t\n", r.Read-r.Skipped)
 		fmt.Fprintf(tw, "MISP: attributes added\t%d\t\n", s.Exporter.Saved.Load())
 		fmt.Fprintf(tw, "MISP: attributes already there\t%d\t\n", s.Exporter.Existing.Load())
+		fmt.Fprintf(tw, "MISP: values merged by MISP with another (case, accents)\t%d\t\n", s.Exporter.Merged.Load())
 		fmt.Fprintf(tw, "MISP: events created\t%d\t\n", s.Exporter.Events.Load())
 		fmt.Fprintf(tw, "MISP: types MISP has no place for\t%d\t\n", s.Exporter.Unsupported.Load())
 	}

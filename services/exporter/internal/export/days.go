@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,6 +46,11 @@ type Chunk struct {
 	Created bool `json:"created,omitempty"`
 	// EventID is MISP's id of the event, once created.
 	EventID string `json:"event_id,omitempty"`
+	// Adopted says the event was found in MISP, made by an earlier run
+	// whose state is gone: values arriving for the day are looked up in it
+	// before they are given a slot, and Claimed was raised to its
+	// attribute_count.
+	Adopted bool `json:"adopted,omitempty"`
 }
 
 // Alloc is a run of slots reserved in one chunk.
@@ -56,29 +62,41 @@ type Alloc struct {
 type days struct {
 	kv       jetstream.KeyValue
 	instance string
-	max      int
+	// seed makes event UUIDs this export's own (misp.Seed).
+	seed string
+	max  int
 	// claimTTL is the per-key TTL of claim keys. Day keys have none.
 	claimTTL time.Duration
 }
 
 func (d *days) dayKey(day string) string { return d.instance + "." + day }
 
-// valueKey is the claim key of a (type, normalised value) on a day.
+// valueKey is the claim key of a (type, normalised value) on a day. The
+// value is taken as MISP's duplicate rule sees it (misp.FoldKey: case and
+// accents ignored), so that two values MISP takes for one share a claim
+// and go to the same chunk, where MISP keeps one of them.
 func (d *days) valueKey(day, mispType, value string) string {
 	h := sha256.New()
 	h.Write([]byte(mispType))
 	h.Write([]byte{0})
-	h.Write([]byte(value))
+	h.Write(misp.FoldKey(value))
 	return d.instance + "." + day + ".v." + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// exactHash names a value exactly as it is (not folded), for a claim to
+// record which of the values sharing its key MISP holds.
+func exactHash(value string) string {
+	h := sha256.Sum256([]byte(value))
+	return hex.EncodeToString(h[:8])
 }
 
 // eventUUID is the UUID of a chunk's event in its generation.
 func (d *days) eventUUID(day string, c Chunk) string {
-	inst := d.instance
+	seed := d.seed
 	if c.Gen > 0 {
-		inst += "|g" + strconv.Itoa(c.Gen+1)
+		seed += "|g" + strconv.Itoa(c.Gen+1)
 	}
-	return misp.EventUUID(inst, day, c.N)
+	return misp.EventUUID(seed, day, c.N)
 }
 
 // get reads a day; a day never written is empty, revision 0.
@@ -174,10 +192,35 @@ func (d *days) created(ctx context.Context, day string, n, gen int, id string) (
 // replica already did, and returns the day.
 func (d *days) nextGen(ctx context.Context, day string, n, gen int) (Day, error) {
 	return d.change(ctx, day, func(st *Day) bool {
+		if n == len(st.Chunks)+1 && gen == 0 {
+			st.Chunks = append(st.Chunks, Chunk{N: n, Gen: 1})
+			return true
+		}
 		if n > len(st.Chunks) || st.Chunks[n-1].Gen != gen {
 			return false
 		}
 		st.Chunks[n-1] = Chunk{N: n, Gen: gen + 1, Claimed: st.Chunks[n-1].Claimed}
+		return true
+	})
+}
+
+// adopt records that chunk n's event (of generation gen) was found in
+// MISP holding count attributes: the chunk counts at least that many slots
+// taken. A chunk beyond the state's last is added.
+func (d *days) adopt(ctx context.Context, day string, n, gen int, id string, count int) (Day, error) {
+	return d.change(ctx, day, func(st *Day) bool {
+		if n == len(st.Chunks)+1 {
+			st.Chunks = append(st.Chunks, Chunk{N: n, Gen: gen})
+		}
+		if n > len(st.Chunks) || st.Chunks[n-1].Gen != gen {
+			return false
+		}
+		c := &st.Chunks[n-1]
+		if c.Created && c.Adopted && c.Claimed >= count && c.EventID == id {
+			return false
+		}
+		c.Created, c.Adopted, c.EventID = true, true, id
+		c.Claimed = max(c.Claimed, count)
 		return true
 	})
 }
@@ -194,40 +237,47 @@ func (d *days) forget(ctx context.Context, day string, n, gen int) (Day, error) 
 	})
 }
 
-// lookup returns the chunk a claim holds, or 0 when the value is not
+// claimValue is what a claim key holds: "<chunk>:<exactHash>" (claims
+// written before MISP's folding was known hold "<chunk>" alone).
+func claimValue(n int, exact string) []byte { return []byte(strconv.Itoa(n) + ":" + exact) }
+
+// lookup returns the chunk a claim holds and the exact hash of the value
+// it was made for ("" for an old claim), or 0 when the value is not
 // claimed yet.
-func (d *days) lookup(ctx context.Context, key string) (int, error) {
+func (d *days) lookup(ctx context.Context, key string) (int, string, error) {
 	e, err := d.kv.Get(ctx, key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return 0, nil
+		return 0, "", nil
 	case err != nil:
-		return 0, fmt.Errorf("read claim %s: %w", key, err)
+		return 0, "", fmt.Errorf("read claim %s: %w", key, err)
 	}
-	n, err := strconv.Atoi(string(e.Value()))
+	num, exact, _ := strings.Cut(string(e.Value()), ":")
+	n, err := strconv.Atoi(num)
 	if err != nil || n < 1 {
-		return 0, fmt.Errorf("read claim %s: value %q is not a chunk number", key, e.Value())
+		return 0, "", fmt.Errorf("read claim %s: value %q is not a chunk number", key, e.Value())
 	}
-	return n, nil
+	return n, exact, nil
 }
 
-// claim records that the value of key goes to chunk n, unless another
-// claimant was first: it returns the chunk that holds the claim and whether
-// it is ours. The claim expires after claimTTL.
-func (d *days) claim(ctx context.Context, key string, n int) (int, bool, error) {
-	_, err := d.kv.Create(ctx, key, []byte(strconv.Itoa(n)), jetstream.KeyTTL(d.claimTTL))
+// claim records that the value of key, exactly the value named by exact,
+// goes to chunk n, unless another claimant was first: it returns the chunk
+// and exact hash that hold the claim and whether it is ours. The claim
+// expires after claimTTL.
+func (d *days) claim(ctx context.Context, key string, n int, exact string) (int, string, bool, error) {
+	_, err := d.kv.Create(ctx, key, claimValue(n, exact), jetstream.KeyTTL(d.claimTTL))
 	if err == nil {
-		return n, true, nil
+		return n, exact, true, nil
 	}
 	if !errors.Is(err, jetstream.ErrKeyExists) {
-		return 0, false, fmt.Errorf("claim %s: %w", key, err)
+		return 0, "", false, fmt.Errorf("claim %s: %w", key, err)
 	}
-	got, err := d.lookup(ctx, key)
+	got, gotExact, err := d.lookup(ctx, key)
 	if err != nil {
-		return 0, false, err
+		return 0, "", false, err
 	}
 	if got == 0 {
-		return 0, false, fmt.Errorf("claim %s: %w", key, ErrContention)
+		return 0, "", false, fmt.Errorf("claim %s: %w", key, ErrContention)
 	}
-	return got, false, nil
+	return got, gotExact, false, nil
 }

@@ -84,12 +84,18 @@ func TestClaimFirstWins(t *testing.T) {
 		{name: "second", chunk: 3, wantN: 2, wantOur: false},
 	}
 	for _, tt := range tests { // In order: the second depends on the first.
-		n, ours, err := d.claim(context.Background(), k, tt.chunk)
+		n, _, ours, err := d.claim(context.Background(), k, tt.chunk, exactHash("192.0.2.1"))
 		if err != nil || n != tt.wantN || ours != tt.wantOur {
 			t.Errorf("%s: claim = %d, %v, %v; want %d, %v", tt.name, n, ours, err, tt.wantN, tt.wantOur)
 		}
 	}
-	if n, err := d.lookup(context.Background(), k); err != nil || n != 2 {
-		t.Errorf("lookup = %d, %v; want 2", n, err)
+	if n, exact, err := d.lookup(context.Background(), k); err != nil || n != 2 || exact != exactHash("192.0.2.1") {
+		t.Errorf("lookup = %d, %q, %v; want 2", n, exact, err)
+	}
+	if d.valueKey("2025-01-15", "filename", "Invoice.exe") != d.valueKey("2025-01-15", "filename", "invoicé.EXE") {
+		t.Error("case and accent variants have different claim keys; MISP takes them for one value")
+	}
+	if d.valueKey("2025-01-15", "filename", "a.exe") == d.valueKey("2025-01-15", "filename", "b.exe") {
+		t.Error("distinct values share a claim key")
 	}
 }

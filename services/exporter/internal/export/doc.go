@@ -20,8 +20,12 @@
 //     retried on conflict, so two replicas never hand out the same slot and
 //     never open the same chunk twice.
 //   - "<instance>.<day>.v.<hash>" is the claim of one (type, normalised
-//     value) on that day, created with Create (first claimant wins) and
-//     holding the chunk it went to. A value already claimed is sent again
+//     value) on that day, the value folded as MISP's duplicate rule sees it
+//     (utf8mb3_unicode_ci: case and accents ignored, [misp.FoldKey]),
+//     created with Create (first claimant wins) and holding the chunk it
+//     went to and which exact value it was (a hash). A value sharing the
+//     claim in another form is "merged by MISP": not sent, counted as
+//     Merged. A value already claimed is sent again
 //     to the same chunk (MISP answers "already exists": success), never to a
 //     later one. A claim expires (a NATS per-key TTL, [Settings].ClaimTTL,
 //     30 days by default); see below.
@@ -64,7 +68,31 @@
 // before claims expired carry no TTL and stay until purged.
 //
 // Event and attribute UUIDs are deterministic ([misp.EventUUID] of the
-// instance, day and chunk; [misp.AttributeUUID] of the event, type and
-// value), so a retried call or a replayed message never stores anything
-// twice in one event.
+// seed — the MISP URL, the ThreatQ URL and the instance, [misp.Seed] — day
+// and chunk; [misp.AttributeUUID] of the event, type and value), so a
+// retried call or a replayed message never stores anything twice in one
+// event, and two deployments never share an event.
+//
+// # Events found in MISP
+//
+// MISP hands back whatever event holds a UUID, whoever owns it. An event
+// under one of our UUIDs is used only when it is ours (created by the API
+// user's organisation, with the chunk's info or one of our tags);
+// otherwise the chunk moves to the next UUID generation and the event is
+// left alone. When a day's state does not know its events (a new day, or
+// the NATS state was lost), the day's chunks are looked for in MISP before
+// any slot is given: an event of ours found there is adopted, its
+// attribute_count raising the chunk's count, and new values of the day are
+// first looked up in the adopted events (attributes/restSearch) and
+// claimed where MISP holds them. So a rerun after a state loss adds
+// nothing and no event passes MaxPerEvent.
+//
+// # Time-outs
+//
+// After a 504, a 500 or a client time-out on /attributes/add the messages
+// go back to the runner with a delay of [Settings].ResendAfter (MISP's
+// max_execution_time): PHP goes on saving after a proxy gave up, and a
+// resend racing it would meet the uuid unique key (a 500 that loses the
+// rest of the batch). Later calls are halved, growing back as calls go
+// through.
 package export

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -41,11 +42,18 @@ const (
 // MISP is what the exporter needs of a MISP instance. *misp.Client
 // implements it.
 type MISP interface {
-	// AddEvent creates an event; a UUID already taken is success.
+	// AddEvent creates an event; a UUID already taken returns the event
+	// that has it, whoever owns it.
 	AddEvent(ctx context.Context, ev misp.Event) (misp.Event, error)
 	// AddAttributes adds attributes to an event (id or UUID), sorting each
-	// into saved, already there or rejected.
+	// into saved, already there, merged or rejected.
 	AddAttributes(ctx context.Context, event string, attrs []misp.Attribute) (misp.AddResult, error)
+	// SearchEvents finds events (here: by UUID, metadata only).
+	SearchEvents(ctx context.Context, q misp.SearchQuery) ([]misp.Event, error)
+	// SearchAttributes finds attributes by event, type and values.
+	SearchAttributes(ctx context.Context, q misp.AttributeQuery) ([]misp.Attribute, error)
+	// PublishEvent publishes an event without e-mail alerts.
+	PublishEvent(ctx context.Context, idOrUUID string) error
 }
 
 var _ MISP = (*misp.Client)(nil)
@@ -66,9 +74,25 @@ const (
 // Settings say what the exporter sends. The zero value of each field but
 // Instance has a default.
 type Settings struct {
-	// Instance names the job instance: KV keys and event UUIDs derive from
-	// it.
+	// Instance names the job instance: KV keys derive from it.
 	Instance string
+	// Seed makes the event UUIDs this export's own (misp.Seed of the MISP
+	// URL, the ThreatQ URL and the instance, or an operator's override):
+	// two deployments with different seeds never share an event. Instance
+	// when empty.
+	Seed string
+	// OrgID and OrgName are the API user's organisation (/users/view/me).
+	// An event found under one of our UUIDs is filled only when its
+	// creator organisation is this one (and its info or a tag is ours);
+	// otherwise the chunk moves to the next UUID generation. Unchecked
+	// when both are empty.
+	OrgID, OrgName string
+	// ResendAfter is how long to wait before resending attributes after a
+	// 504, a client time-out or a 5xx on /attributes/add: PHP goes on
+	// saving the batch after the proxy gave up, and a resend racing it
+	// gets a 500 from the uuid unique key (misp.md correction 5). Use
+	// MISP's max_execution_time (MISP_TIMEOUT); 5 minutes when zero.
+	ResendAfter time.Duration
 	// Location is the time zone days are cut in; UTC when nil.
 	Location *time.Location
 	// DayFrom picks the time that decides an indicator's day.
@@ -146,6 +170,12 @@ func (s *Settings) setDefaults() {
 	if s.Analysis == "" {
 		s.Analysis = misp.AnalysisCompleted
 	}
+	if s.Seed == "" {
+		s.Seed = s.Instance
+	}
+	if s.ResendAfter <= 0 {
+		s.ResendAfter = 5 * time.Minute
+	}
 }
 
 // Stats counts what an Exporter did, by indicator message. Safe for
@@ -165,6 +195,18 @@ type Stats struct {
 	Saved atomic.Int64
 	// Existing counts attributes MISP already held (a retry or re-run).
 	Existing atomic.Int64
+	// Merged counts values MISP took for another value of the same event,
+	// type and category (its duplicate rule ignores case and accents): the
+	// exact value is not in MISP; the one it was merged with is.
+	Merged atomic.Int64
+	// Adopted counts events found in MISP under our UUIDs and used (an
+	// earlier run's, its state lost).
+	Adopted atomic.Int64
+	// Foreign counts events found under our UUIDs that are not ours
+	// (another organisation's, or not an export's): left alone.
+	Foreign atomic.Int64
+	// Published counts events published.
+	Published atomic.Int64
 	// Rejected counts attributes MISP refused (dead-lettered).
 	Rejected atomic.Int64
 	// Claimed counts values claimed for a day for the first time.
@@ -187,6 +229,18 @@ type Exporter struct {
 
 	mu   sync.Mutex // Serialises event creation in this process.
 	refs sync.Map   // "<day>#<n>" → eventRef of an event known to exist
+	// discovered holds the days whose events were looked for in MISP;
+	// discoverMu makes one batch at a time look.
+	discovered sync.Map
+	discoverMu sync.Mutex
+
+	// sendSize is the current most attributes per call: SendSize, halved
+	// after a call that timed out (the batch was too slow for MISP), grown
+	// back by an eighth after each call that went through.
+	sendSize atomic.Int64
+
+	pubMu   sync.Mutex
+	touched map[string]time.Time // event UUID → last save, until published
 }
 
 // New returns an Exporter that keeps day state in kv (the
@@ -229,10 +283,12 @@ func New(m MISP, kv jetstream.KeyValue, s Settings, stats *Stats, log *slog.Logg
 	if fatal == nil {
 		fatal = func(error) {}
 	}
-	return &Exporter{
-		misp: m, days: &days{kv: kv, instance: s.Instance, max: s.MaxPerEvent, claimTTL: s.ClaimTTL},
-		set: s, stats: stats, log: log, fatal: fatal,
-	}, nil
+	ex := &Exporter{
+		misp: m, days: &days{kv: kv, instance: s.Instance, seed: s.Seed, max: s.MaxPerEvent, claimTTL: s.ClaimTTL},
+		set: s, stats: stats, log: log, fatal: fatal, touched: map[string]time.Time{},
+	}
+	ex.sendSize.Store(int64(s.SendSize))
+	return ex, nil
 }
 
 // Day returns a day's state as stored, for tools and tests.
@@ -259,9 +315,62 @@ type item struct {
 	msgs  []int
 	day   string
 	key   string
+	exact string // exactHash of attr.Value
 	attr  misp.Attribute
 	chunk int
 	err   error
+	// variants are messages of the batch whose values MISP takes for
+	// this one's (same claim key, another exact value): merged.
+	variants []variant
+	// merged says MISP holds another value for this item's key: nothing
+	// is sent, its messages count as merged.
+	merged bool
+	// done says MISP already holds exactly this value (found in an
+	// adopted event): nothing is sent.
+	done bool
+}
+
+// variant is a message whose value shares an item's claim key.
+type variant struct {
+	msg   int
+	value string
+}
+
+// hold makes the item stand for the value MISP (or the day's claim) holds,
+// named by its exact hash: when that is one of the item's variants, the
+// variant becomes the item's value and the others its variants. It
+// reports whether the item's value is now the one held; if not, the item
+// is merged.
+func (it *item) hold(held string) bool {
+	if held == "" || held == it.exact {
+		return true
+	}
+	for i, v := range it.variants {
+		if exactHash(v.value) != held {
+			continue
+		}
+		rest := append([]variant(nil), it.variants[:i]...)
+		rest = append(rest, it.variants[i+1:]...)
+		for _, m := range it.msgs {
+			rest = append(rest, variant{m, it.attr.Value})
+		}
+		var same []int
+		for _, r := range rest {
+			if r.value == v.value {
+				same = append(same, r.msg)
+			}
+		}
+		it.msgs = append([]int{v.msg}, same...)
+		it.variants = it.variants[:0]
+		for _, r := range rest {
+			if r.value != v.value {
+				it.variants = append(it.variants, r)
+			}
+		}
+		it.attr.Value, it.exact = v.value, held
+		return true
+	}
+	return false
 }
 
 // Handle is a [bus.BatchHandler].
@@ -275,10 +384,14 @@ func (e *Exporter) Handle(ctx context.Context, ms []*bus.Message) []error {
 	e.send(ctx, byDay)
 	for _, it := range items {
 		if it.err == nil {
+			e.stats.Merged.Add(int64(len(it.variants)))
 			continue
 		}
 		for _, i := range it.msgs {
 			errs[i] = it.err
+		}
+		for _, v := range it.variants {
+			errs[v.msg] = it.err
 		}
 	}
 	return errs
@@ -322,10 +435,14 @@ func (e *Exporter) parse(ms []*bus.Message, errs []error) ([]*item, map[string][
 		day := e.DayOf(ind, m.Published)
 		key := e.days.valueKey(day, mp.Type, value)
 		if it := byKey[key]; it != nil {
-			it.msgs = append(it.msgs, i)
+			if it.attr.Value == value {
+				it.msgs = append(it.msgs, i)
+			} else {
+				it.variants = append(it.variants, variant{i, value})
+			}
 			continue
 		}
-		it := &item{msgs: []int{i}, day: day, key: key, attr: e.attribute(mp, ind, value)}
+		it := &item{msgs: []int{i}, day: day, key: key, exact: exactHash(value), attr: e.attribute(mp, ind, value)}
 		byKey[key] = it
 		items = append(items, it)
 		byDay[day] = append(byDay[day], it)
@@ -375,7 +492,9 @@ func (e *Exporter) assign(ctx context.Context, items []*item, byDay map[string][
 	kvPar := 16 * e.set.Parallel
 	parallel(len(items), kvPar, func(i int) {
 		it := items[i]
-		it.chunk, it.err = e.days.lookup(ctx, it.key)
+		var exact string
+		it.chunk, exact, it.err = e.days.lookup(ctx, it.key)
+		it.merged = it.chunk > 0 && !it.hold(exact)
 	})
 	for day, its := range byDay {
 		var fresh []*item
@@ -383,6 +502,19 @@ func (e *Exporter) assign(ctx context.Context, items []*item, byDay map[string][
 			if it.err == nil && it.chunk == 0 {
 				fresh = append(fresh, it)
 			}
+		}
+		if len(fresh) == 0 {
+			continue
+		}
+		st, err := e.discover(ctx, day)
+		if err == nil {
+			fresh, err = e.inAdopted(ctx, day, st, fresh)
+		}
+		if err != nil {
+			for _, it := range fresh {
+				it.err = err
+			}
+			continue
 		}
 		if len(fresh) == 0 {
 			continue
@@ -407,7 +539,7 @@ func (e *Exporter) assign(ctx context.Context, items []*item, byDay map[string][
 		}
 		parallel(len(fresh), kvPar, func(i int) {
 			it := fresh[i]
-			got, ours, err := e.days.claim(dctx, it.key, it.chunk)
+			got, exact, ours, err := e.days.claim(dctx, it.key, it.chunk, it.exact)
 			switch {
 			case err != nil:
 				it.chunk, it.err = 0, err
@@ -415,6 +547,7 @@ func (e *Exporter) assign(ctx context.Context, items []*item, byDay map[string][
 				// Another replica claimed the value meanwhile: our slot
 				// stays unused, the value goes where the claim says.
 				it.chunk = got
+				it.merged = !it.hold(exact)
 			default:
 				e.stats.Claimed.Add(1)
 			}
@@ -436,7 +569,14 @@ func (e *Exporter) send(ctx context.Context, byDay map[string][]*item) {
 	for day, its := range byDay {
 		byChunk := map[int]*group{}
 		for _, it := range its {
-			if it.err != nil {
+			switch {
+			case it.err != nil:
+				continue
+			case it.merged:
+				e.stats.Merged.Add(int64(len(it.msgs)))
+				continue
+			case it.done:
+				e.stats.Existing.Add(1)
 				continue
 			}
 			g := byChunk[it.chunk]
@@ -453,9 +593,10 @@ func (e *Exporter) send(ctx context.Context, byDay map[string][]*item) {
 		items []*item
 	}
 	var pieces []piece
+	size := int(e.sendSize.Load())
 	for _, g := range groups {
-		for start := 0; start < len(g.items); start += e.set.SendSize {
-			pieces = append(pieces, piece{g, g.items[start:min(start+e.set.SendSize, len(g.items))]})
+		for start := 0; start < len(g.items); start += size {
+			pieces = append(pieces, piece{g, g.items[start:min(start+size, len(g.items))]})
 		}
 	}
 	parallel(len(pieces), e.set.Parallel, func(i int) {
@@ -491,17 +632,32 @@ func (e *Exporter) sendPiece(ctx context.Context, day string, n int, its []*item
 		})
 		switch {
 		case err == nil:
+			if cur := e.sendSize.Load(); cur < int64(e.set.SendSize) {
+				e.sendSize.CompareAndSwap(cur, min(int64(e.set.SendSize), cur+max(cur/8, 1)))
+			}
 			e.stats.Saved.Add(int64(len(res.Saved)))
 			e.stats.Existing.Add(int64(len(res.Existing)))
+			e.stats.Merged.Add(int64(len(res.Merged)))
 			e.stats.Rejected.Add(int64(len(res.Rejected)))
+			if len(res.Saved) > 0 {
+				e.touch(ev.uuid)
+			}
 			for _, r := range res.Rejected {
 				it := its[r.Index]
 				it.err = bus.Permanent(fmt.Errorf("add %s attribute to event %s: MISP refused it: %s", it.attr.Type, ev.uuid, r.Reason()))
 			}
 			return nil
-		case (errors.Is(err, misp.ErrTooLarge) || timedOut(err)) && len(its) > 1:
-			// Too large for a proxy, or for MISP's max_execution_time: the
-			// part already saved comes back as existing; halve the rest.
+		case mayStillBeSaving(err):
+			e.shrinkSendSize(len(its))
+			// A proxy's 504, our own time-out or a PHP failure: the worker
+			// may still be saving this batch. Resending now would race it
+			// (and lose a batch to the uuid unique key's 500): hand the
+			// messages back for after MISP's max_execution_time, when what
+			// was saved comes back as existing.
+			return bus.Transient(fmt.Errorf("add %d attributes to event %s, resending in %s: %w",
+				len(attrs), ev.uuid, e.set.ResendAfter, err), e.set.ResendAfter)
+		case errors.Is(err, misp.ErrTooLarge) && len(its) > 1:
+			// Too large for a proxy: halve.
 			mid := len(its) / 2
 			for _, half := range [][]*item{its[:mid], its[mid:]} {
 				if err := e.sendPiece(ctx, day, n, half); err != nil {
@@ -524,17 +680,29 @@ func (e *Exporter) sendPiece(ctx context.Context, day string, n int, its []*item
 	}
 }
 
+// shrinkSendSize makes later calls at most half of a call of used
+// attributes that timed out.
+func (e *Exporter) shrinkSendSize(used int) {
+	want := int64(max(used/2, 1))
+	for {
+		cur := e.sendSize.Load()
+		if cur <= want || e.sendSize.CompareAndSwap(cur, want) {
+			return
+		}
+	}
+}
+
 // retry makes a MISP call, and makes it again, up to twice, after a short
-// pause when it fails transiently (a 503 blip, a dropped connection):
-// cheaper than handing the whole batch back to the runner. A 504 is not
-// retried here (the call is halved instead), nor a failure that asks for
-// a long wait.
+// pause when it fails transiently (a 503 blip, a refused connection):
+// cheaper than handing the whole batch back to the runner. A failure
+// after which MISP may still be working on the call (a 504, a time-out, a
+// 500) is not retried here, nor a failure that asks for a long wait.
 func (e *Exporter) retry(ctx context.Context, call func() error) error {
 	delay := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		e.stats.Requests.Add(1)
 		err := call()
-		if err == nil || attempt == 2 || !httpx.IsTransient(err) || timedOut(err) ||
+		if err == nil || attempt == 2 || !httpx.IsTransient(err) || mayStillBeSaving(err) ||
 			httpx.RetryAfterOf(err) > 2*time.Second || ctx.Err() != nil {
 			return err
 		}
@@ -549,11 +717,17 @@ func (e *Exporter) retry(ctx context.Context, call func() error) error {
 	}
 }
 
-// timedOut reports whether a call failed because the server ran out of
-// time (504 from a proxy or PHP's max_execution_time).
-func timedOut(err error) bool {
+// mayStillBeSaving reports whether a failed call may still be running on
+// MISP's side: a proxy's 504, a 500 (PHP died, or a uuid unique key hit
+// by a worker still saving an earlier copy of the batch), or our own
+// time-out (the request may have reached PHP).
+func mayStillBeSaving(err error) bool {
 	var se *httpx.StatusError
-	return errors.As(err, &se) && se.StatusCode == http.StatusGatewayTimeout
+	if errors.As(err, &se) {
+		return se.StatusCode == http.StatusGatewayTimeout || se.StatusCode == http.StatusInternalServerError
+	}
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // callError classifies a failed MISP call: a refused key or permission
@@ -608,15 +782,30 @@ func (e *Exporter) ensureEvent(ctx context.Context, day string, n int) (eventRef
 			return err
 		})
 		switch {
+		case err == nil && !e.ours(ev, day, n):
+			e.stats.Foreign.Add(1)
+			e.log.Warn("misp event under our uuid is not ours; leaving it alone and moving the chunk to a new uuid",
+				"day", day, "chunk", n, "event_uuid", ref.uuid, "event_info", ev.Info, "generation", c.Gen+1)
+			if st, err = e.days.nextGen(ctx, day, n, c.Gen); err != nil {
+				return eventRef{}, err
+			}
+			continue
 		case err == nil:
 			e.stats.Events.Add(1)
-			e.log.Info("misp event ready", "day", day, "chunk", n, "event_uuid", ref.uuid, "event_id", ev.ID.String())
+			e.log.Info("misp event ready", "day", day, "chunk", n, "event_uuid", ref.uuid, "event_id", ev.ID.String(),
+				"attribute_count", int(ev.AttributeCount))
+			if ev.AttributeCount > 0 {
+				// Another replica's or an earlier run's: count what it holds.
+				if _, err := e.days.adopt(ctx, day, n, c.Gen, ev.ID.String(), int(ev.AttributeCount)); err != nil {
+					return eventRef{}, err
+				}
+			}
 			if _, err := e.days.created(ctx, day, n, c.Gen, ev.ID.String()); err != nil {
 				return eventRef{}, err
 			}
 			e.refs.Store(ck, ref)
 			return ref, nil
-		case errors.Is(err, misp.ErrEventBlocked):
+		case errors.Is(err, misp.ErrEventBlocked) && !errors.Is(err, misp.ErrForbidden):
 			e.log.Warn("misp event uuid blocklisted (event deleted); moving the chunk to a new uuid",
 				"day", day, "chunk", n, "event_uuid", ref.uuid, "generation", c.Gen+1)
 			if st, err = e.days.nextGen(ctx, day, n, c.Gen); err != nil {
@@ -626,16 +815,21 @@ func (e *Exporter) ensureEvent(ctx context.Context, day string, n int) (eventRef
 		}
 		return eventRef{}, e.callError(fmt.Errorf("add event %s (%s #%d): %w", ref.uuid, day, n, err))
 	}
-	return eventRef{}, fmt.Errorf("add event for %s #%d: every generation tried is blocklisted", day, n)
+	return eventRef{}, fmt.Errorf("add event for %s #%d: every generation tried is blocklisted or not ours", day, n)
 }
 
 func refKey(day string, n int) string { return day + "#" + strconv.Itoa(n) }
+
+// info is the info of a day's chunk n event.
+func (e *Exporter) info(day string, n int) string {
+	return e.set.InfoPrefix + " " + day + " #" + strconv.Itoa(n)
+}
 
 // event builds a chunk's event.
 func (e *Exporter) event(day, uuid string, n int) misp.Event {
 	ev := misp.Event{
 		UUID:          uuid,
-		Info:          e.set.InfoPrefix + " " + day + " #" + strconv.Itoa(n),
+		Info:          e.info(day, n),
 		Date:          day,
 		Distribution:  misp.NumStr(e.set.Distribution),
 		ThreatLevelID: misp.NumStr(e.set.ThreatLevel),
