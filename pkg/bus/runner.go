@@ -414,7 +414,11 @@ func (r *runner) attempt(ctx context.Context, batch []*Message) (again []*Messag
 		if ra := httpx.RetryAfterOf(err); ra > 0 && !IsPermanent(err) && !r.aborting.Load() && ctx.Err() == nil {
 			delay := min(ra, r.opts.MaxRetryDelay)
 			r.hold(delay)
-			r.log.Warn("rate limited; will try again in process", "subject", m.Subject, "stream_seq", m.Sequence, "delay", delay, "err", err)
+			level := slog.LevelWarn
+			if IsPause(err) { // Logged once by the handler; see Pause.
+				level = slog.LevelDebug
+			}
+			r.log.Log(ctx, level, "rate limited; will try again in process", "subject", m.Subject, "stream_seq", m.Sequence, "delay", delay, "err", err)
 			if r.opts.OnSettle != nil {
 				r.opts.OnSettle(r.spec, m, Retried, err)
 			}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/bus"
-	"github.com/tqflow/tqflow/pkg/ctr"
 	"github.com/tqflow/tqflow/pkg/sim"
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
@@ -27,7 +26,7 @@ func TestCTRJob(t *testing.T) {
 	want := h.expected()
 	unsupported := 0
 	for _, in := range h.sb.Dataset.Indicators {
-		if _, ok := ctr.TypeFor(in.Type); !ok {
+		if _, ok := sandbox.CTRType(in.Type); !ok {
 			unsupported++
 		}
 	}

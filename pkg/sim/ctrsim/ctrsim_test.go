@@ -690,17 +690,32 @@ func TestGeneratedDatasetEnriches(t *testing.T) {
 		}
 		obs = append(obs, ctr.Observable{Type: o.Type, Value: o.Value})
 	}
-	r, err := c.Observe(t.Context(), obs)
-	if err != nil {
-		t.Fatal(err)
+	res := map[ctr.Observable][]ctr.Result{}
+	for chunk := range slices.Chunk(obs, 100) {
+		r, err := c.Observe(t.Context(), chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps.Copy(res, r.Results())
 	}
-	res := r.Results()
 	if len(res) != 400 {
 		t.Errorf("%d results, want 400", len(res))
 	}
 	for o, rs := range res {
-		if rs.Value("CTR Module") == "" || rs.Value("Disposition") == "" {
-			t.Errorf("%v: %v", o, rs.Attributes)
+		var got []ctrsim.Attribute
+		for _, r := range rs {
+			if r.Value("CTR Module") == "" {
+				t.Errorf("%v: %v", o, r.Attributes)
+			}
+			for _, a := range r.Attributes {
+				if !slices.Contains(got, ctrsim.Attribute{Name: a.Name, Value: a.Value}) {
+					got = append(got, ctrsim.Attribute{Name: a.Name, Value: a.Value})
+				}
+			}
+		}
+		// The client and the oracle agree, each from its own side.
+		if want := s.Attributes(ctrsim.Observable{Type: o.Type, Value: o.Value}); !reflect.DeepEqual(got, want) {
+			t.Errorf("%v:\n client %v\n oracle %v", o, got, want)
 		}
 	}
 	if got := s.Stats.Count(ctrsim.RouteObserve); got != 5 {

@@ -2,6 +2,7 @@ package ctrsim
 
 import (
 	"cmp"
+	"slices"
 	"strconv"
 )
 
@@ -25,9 +26,11 @@ const defaultOrigin = "Cisco Threat Response"
 // from the judgement the verdict was chosen from; Description from that
 // judgement's reason, else the title of the indicator it is linked to
 // (Global Threat Intelligence), else the module's sighting; Origin from
-// the sighting's relation, else "Cisco Threat Response". A sightings-only
+// the sighting's relation, else "Cisco Threat Response". A module whose
+// verdict has no judgement gives CTR Module and Disposition only. A
+// sightings-only
 // module gives CTR Module, Description, Source, Origin and Reference from
-// its sighting. Rows equal in name and value are given once, as ThreatQ
+// its sighting (Source and Reference from it only then). Rows equal in name and value are given once, as ThreatQ
 // keeps one row per (name, value). Nil when nothing is known.
 //
 // It is the end-to-end tests' oracle: it reads the contexts tests added,
@@ -47,7 +50,9 @@ func (s *Server) Attributes(obs Observable) []Attribute {
 			out = append(out, a)
 		}
 	}
-	for _, e := range s.kb[keyOf(obs)] {
+	entries := slices.Clone(s.kb[keyOf(obs)])
+	slices.SortStableFunc(entries, func(a, b *entry) int { return a.mod - b.mod })
+	for _, e := range entries {
 		m := s.modules[e.mod]
 		if m.handles != nil && !m.handles[e.typ] {
 			continue
@@ -85,6 +90,9 @@ func (s *Server) Attributes(obs Observable) []Attribute {
 		if win >= 0 {
 			add("Disposition", dispositionNames[e.ctxs[win].Disposition])
 			j = e.ctxs[win].Judgement
+			if j == nil { // A verdict alone: nothing more.
+				continue
+			}
 		}
 		var desc, source, ref string
 		if j != nil {
@@ -95,7 +103,10 @@ func (s *Server) Attributes(obs Observable) []Attribute {
 				desc = j.Indicator
 			}
 		}
-		desc, source, ref = cmpOr(desc, sg.Description), cmpOr(source, sg.Source), cmpOr(ref, sg.SourceURI)
+		desc = cmpOr(desc, sg.Description)
+		if j == nil { // sightings only
+			source, ref = sg.Source, sg.SourceURI
+		}
 		origin := cmpOr(sg.Origin, defaultOrigin)
 		add("Description", desc)
 		add("Source", source)
