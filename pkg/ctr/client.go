@@ -35,12 +35,12 @@ type Client struct {
 	retryAfter time.Duration
 	pace       func(context.Context) error
 	base       string
-	id        string
-	password  string
-	batchSize int
-	hc        *http.Client
-	now       func() time.Time
-	tokens    *httpx.TokenCache
+	id         string
+	password   string
+	batchSize  int
+	hc         *http.Client
+	now        func() time.Time
+	tokens     *httpx.TokenCache
 }
 
 // New returns a client for cfg, after validating it. No request is made
@@ -63,11 +63,11 @@ func New(cfg Config) (*Client, error) {
 		retryAfter: cfg.RetryAfterDefault,
 		pace:       cfg.Pace,
 		base:       base,
-		id:        cfg.ClientID,
-		password:  cfg.ClientPassword.Reveal(),
-		batchSize: cfg.BatchSize,
-		hc:        hc,
-		now:       time.Now,
+		id:         cfg.ClientID,
+		password:   cfg.ClientPassword.Reveal(),
+		batchSize:  cfg.BatchSize,
+		hc:         hc,
+		now:        time.Now,
 	}
 	c.tokens = httpx.NewTokenCache(httpx.TokenCacheConfig{
 		Op:      "ctr",

@@ -14,6 +14,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/obs"
+	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	"github.com/tqflow/tqflow/services/tqflow/pipeline"
 )
 
@@ -59,6 +60,10 @@ func runCommand(stdout io.Writer) app.Command {
 			if err != nil {
 				return app.UsageError{Err: err}
 			}
+			if err := enrichersvc.Register(m.Registry(), p.EnricherStats()); err != nil {
+				return err
+			}
+			srv.AddCheck("ctr", enrichersvc.Check(p.EnricherStats()))
 			sctx, stopServer := context.WithCancel(ctx)
 			defer stopServer()
 			go func() {
