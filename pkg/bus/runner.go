@@ -400,6 +400,13 @@ func (r *runner) attempt(ctx context.Context, batch []*Message) (again []*Messag
 				r.settle(ctx, m, ctx.Err())
 			}
 			return nil
+		case <-r.stopped: // Shutting down: hand the batch back now, not after the hold.
+			t.Stop()
+			stop()
+			for _, m := range batch {
+				r.settle(ctx, m, context.Canceled)
+			}
+			return nil
 		}
 	}
 	errs := r.call(ctx, batch)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
 	"slices"
 	"sync/atomic"
@@ -252,5 +253,28 @@ func TestEnrichRetriesRateLimits(t *testing.T) {
 	}
 	if sim.Faults.Counts().RateLimited == 0 {
 		t.Error("the simulator never rate-limited: the test proves nothing")
+	}
+}
+
+// TestCaseVariants: two URLs that differ only in case are two observables;
+// CTR knows one, and only that one gets attributes (the adapter used to
+// lower-case both and give the unknown one the known one's context).
+func TestCaseVariants(t *testing.T) {
+	t.Parallel()
+	sim := ctrsim.New(ctrsim.Options{Seed: 5})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	known := indicator{id: 1, typ: "URL", value: "http://x.example/Login", withContext: true}
+	unknown := indicator{id: 2, typ: "URL", value: "http://x.example/login"}
+	sim.AddContext(ctrsim.Observable{Type: "url", Value: known.value}, ctrsim.ModuleContext{
+		Module: "Talos Intelligence", Disposition: 2,
+		Judgement: &ctrsim.Judgement{Confidence: "High", Severity: "High", Priority: 90, Source: "Talos Intelligence", Reason: "Poor reputation"},
+	})
+	b := bustest.New(t)
+	publish(t, b, []indicator{known, unknown}, "")
+	run(t, b, testConfig(srv.URL), 2)
+	got := writes(t, b)
+	if _, ok := got[known.id]; !ok || len(got) != 1 {
+		t.Errorf("writes for %v, want only indicator %d's", slices.Collect(maps.Keys(got)), known.id)
 	}
 }
