@@ -283,7 +283,7 @@ func TestCTRJobRefusedOnce(t *testing.T) {
 // with the exact ledger.
 func TestCTRJobRefusedMidRun(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, sandbox.Options{Seed: 62, Indicators: 1500, ContextShare: 0.4, CTRModuleErrors: -1})
+	h := newOpsHarness(t, sandbox.Options{Seed: 62, Indicators: 1500, ContextShare: 0.4, CTRModuleErrors: -1})
 	want := h.expected()
 	h.sb.CTR.Faults.Set(sim.Faults{Latency: 30 * time.Millisecond, PathPrefix: "/iroh/iroh-enrich/"})
 	cfg := h.config(map[string]string{"CTR_REFUSED_RETRY": "3s", "ENRICHER_CONCURRENCY": "2", "ENRICHER_BATCH_SIZE": "50"})
@@ -314,6 +314,9 @@ func TestCTRJobRefusedMidRun(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // Within CTR_REFUSED_RETRY: nothing more may go out.
 	after := ctrCalls(h) - refusedAt
+	if code, out, errOut := h.tqflow("status"); code != 0 || !strings.Contains(out, "CTR REFUSES EVERY CALL") || !strings.Contains(out, "enrich:read") {
+		t.Errorf("tqflow status while refused: exit %d\n%s%s", code, out, errOut)
+	}
 	if after > 3 {
 		t.Errorf("%d CTR calls after the refusal, want at most 3", after)
 	}
@@ -327,6 +330,9 @@ func TestCTRJobRefusedMidRun(t *testing.T) {
 	}
 	if err := check(ctx); err != nil {
 		t.Errorf("readiness after the scope came back: %v", err)
+	}
+	if _, out, _ := h.tqflow("status"); strings.Contains(out, "CTR REFUSES") {
+		t.Errorf("tqflow status after the scope came back:\n%s", out)
 	}
 	h.checkLedger(h.sb.ThreatQ.Ledger.Entries(), want, "Review")
 	if dls := h.deadLetters("*", "*"); len(dls) != 0 {

@@ -7,10 +7,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/ctr"
@@ -153,6 +156,7 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 		Blames:        blames,
 		RefusedRetry:  c.RefusedRetry,
 		Holder:        bg,
+		OnRefusal:     refusalRecorder(bkv, c.Instance, log),
 		Log:           log.With("service", "enricher"),
 		ModuleRetries: min(c.WorkerConfig.MaxDeliver-1, 5),
 		Instance:      c.Instance,
@@ -181,4 +185,33 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 // those answers are worth splitting a call for.
 func blames(err error) bool {
 	return errors.Is(err, ctr.ErrBadRequest) || errors.Is(err, ctr.ErrTooLarge)
+}
+
+// RefusalKey is the key, in the CTR budget bucket, under which an
+// instance's enrichers record that CTR refuses every call (JSON
+// [Refusal]); tqflow status lists these keys. It is deleted when CTR
+// answers again.
+func RefusalKey(instance string) string { return "refused." + instance }
+
+// Refusal is what RefusalKey holds.
+type Refusal struct {
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+}
+
+func refusalRecorder(kv jetstream.KeyValue, instance string, log *slog.Logger) func(context.Context, error) {
+	return func(ctx context.Context, err error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		var werr error
+		if err == nil {
+			werr = kv.Delete(ctx, RefusalKey(instance))
+		} else {
+			data, _ := json.Marshal(Refusal{Reason: err.Error(), Since: time.Now().UTC()})
+			_, werr = kv.Put(ctx, RefusalKey(instance), data)
+		}
+		if werr != nil && !errors.Is(werr, jetstream.ErrKeyNotFound) {
+			log.Warn("record ctr refusal for tqflow status", "err", werr)
+		}
+	}
 }

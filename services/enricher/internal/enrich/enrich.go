@@ -149,6 +149,10 @@ type Enricher struct {
 	Holder Holder
 	// Log logs the transitions into and out of a refusal, once each.
 	Log *slog.Logger
+	// OnRefusal, when set, is called on those transitions: with the
+	// refusal, then with nil when CTR answers again (tqflow status shows
+	// it from there).
+	OnRefusal func(ctx context.Context, err error)
 	// Instance names the job instance the writes belong to.
 	Instance string
 	// Status is the status name set on enriched indicators; empty leaves it.
@@ -338,8 +342,13 @@ func (e *Enricher) call(ctx context.Context, obs []Observable) (Answer, error) {
 	switch {
 	case err != nil && e.Fatal != nil && e.Fatal(err):
 		e.ok.Store(false)
-		if changed, _ := e.Stats.setRefusal(err); changed && e.Log != nil {
-			e.Log.Error("ctr refuses every call; enrichment paused until it answers", "err", err, "retry_every", e.refusedRetry())
+		if changed, _ := e.Stats.setRefusal(err); changed {
+			if e.Log != nil {
+				e.Log.Error("ctr refuses every call; enrichment paused until it answers", "err", err, "retry_every", e.refusedRetry())
+			}
+			if e.OnRefusal != nil {
+				e.OnRefusal(ctx, err)
+			}
 		}
 		return Answer{}, bus.Pause(err, e.refusedRetry())
 	case err != nil:
@@ -348,8 +357,13 @@ func (e *Enricher) call(ctx context.Context, obs []Observable) (Answer, error) {
 		}
 		return Answer{}, err
 	}
-	if changed, _ := e.Stats.setRefusal(nil); changed && e.Log != nil {
-		e.Log.Info("ctr answers again; enrichment resumed")
+	if changed, _ := e.Stats.setRefusal(nil); changed {
+		if e.Log != nil {
+			e.Log.Info("ctr answers again; enrichment resumed")
+		}
+		if e.OnRefusal != nil {
+			e.OnRefusal(ctx, nil)
+		}
 	}
 	e.ok.Store(true)
 	e.Stats.addModuleErrors(got.ModuleErrors)
