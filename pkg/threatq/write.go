@@ -312,19 +312,32 @@ func (c *Client) SetAttributes(ctx context.Context, indicatorID int64, attrs []A
 }
 
 // StaleAttributeRows returns the ids of the indicator's rows that hold,
-// under one of attrs' names, another value than attrs gives it: the rows
-// [Client.SetAttributes] deletes, for a caller that adds attrs another way
-// (the consume route).
+// under one of attrs' names, a value attrs does not give that name, for a
+// caller that adds attrs another way (the consume route). A name may have
+// several values in attrs (several CTR modules answer for one indicator,
+// and ThreatQ keeps one row per name and value): each is kept.
 func (c *Client) StaleAttributeRows(ctx context.Context, indicatorID int64, attrs []Attribute) ([]int64, error) {
 	if len(attrs) == 0 {
 		return nil, nil
 	}
-	want, _ := wanted(attrs)
+	values := make(map[string]map[string]bool, len(attrs))
+	for _, a := range attrs {
+		k := attributeKey(a.Name)
+		if values[k] == nil {
+			values[k] = map[string]bool{}
+		}
+		values[k][a.Value] = true
+	}
 	rows, err := c.IndicatorAttributes(ctx, indicatorID)
 	if err != nil {
 		return nil, fmt.Errorf("read attribute rows of indicator %d: %w", indicatorID, err)
 	}
-	stale, _ := sortRows(rows, want)
+	var stale []int64
+	for _, r := range rows {
+		if vs, ours := values[attributeKey(r.Name)]; ours && !vs[r.Value] {
+			stale = append(stale, r.ID)
+		}
+	}
 	return stale, nil
 }
 

@@ -162,15 +162,18 @@ func changesOf(entries []sim.Entry) map[change]int {
 func rewrite(id int64, rows []tqsim.Attribute, status string, attrs []attr) map[change]int {
 	obj := "indicator/" + strconv.FormatInt(id, 10)
 	out := map[change]int{}
-	names := map[string]string{}
+	names := map[string]map[string]bool{} // every module's values of a name
 	for _, a := range attrs {
-		names[a.name] = a.value
+		if names[a.name] == nil {
+			names[a.name] = map[string]bool{}
+		}
+		names[a.name][a.value] = true
 		if !slices.ContainsFunc(rows, func(r tqsim.Attribute) bool { return r.Name == a.name && r.Value == a.value }) {
 			out[change{"attribute.add", obj, a.name, a.value}]++
 		}
 	}
 	for _, r := range rows {
-		if v, ours := names[r.Name]; ours && v != r.Value {
+		if vs, ours := names[r.Name]; ours && !vs[r.Value] {
 			out[change{"attribute.delete", obj, r.Name, r.Value}]++
 		}
 	}
@@ -181,18 +184,27 @@ func rewrite(id int64, rows []tqsim.Attribute, status string, attrs []attr) map[
 }
 
 // holds reports whether an indicator as read already carries exactly
-// attrs, one value per name, and the status Review: the enricher then
+// attrs (every value of each of their names), and the status Review: the enricher then
 // writes nothing.
 func holds(in tqsim.Indicator, attrs []attr) bool {
 	if in.Status != "Review" {
 		return false
 	}
-	have := map[string][]string{}
+	have, want := map[string]map[string]bool{}, map[string]map[string]bool{}
 	for _, a := range in.Attributes {
-		have[a.Name] = append(have[a.Name], a.Value)
+		if have[a.Name] == nil {
+			have[a.Name] = map[string]bool{}
+		}
+		have[a.Name][a.Value] = true
 	}
 	for _, a := range attrs {
-		if v := have[a.name]; len(v) != 1 || v[0] != a.value {
+		if want[a.name] == nil {
+			want[a.name] = map[string]bool{}
+		}
+		want[a.name][a.value] = true
+	}
+	for name, vs := range want {
+		if !maps.Equal(have[name], vs) {
 			return false
 		}
 	}
@@ -210,7 +222,9 @@ func holds(in tqsim.Indicator, attrs []attr) bool {
 func TestCTRReplay(t *testing.T) {
 	t.Parallel()
 	const seed = 51
-	h := newOpsHarness(t, sandbox.Options{Seed: seed, Indicators: 800, ContextShare: 0.4})
+	// No module errors: this test counts every settlement, and a module
+	// error's retry is one more (TestCTRJobModuleErrors covers them).
+	h := newOpsHarness(t, sandbox.Options{Seed: seed, Indicators: 800, ContextShare: 0.4, CTRModuleErrors: -1})
 	b := h.connect()
 	subject := bus.IndicatorSubject(schemas.JobCTR, "default")
 	want := h.expected()
