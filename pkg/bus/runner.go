@@ -520,7 +520,11 @@ func (r *runner) settle(ctx context.Context, m *Message, err error) {
 			delay = min(ra, r.opts.MaxRetryDelay)
 			r.hold(delay)
 		}
-		log.Warn("message will be retried", "delay", delay, "err", err)
+		level := slog.LevelWarn
+		if IsPause(err) || errors.Is(err, context.Canceled) { // Expected: logged once elsewhere, or shutting down.
+			level = slog.LevelDebug
+		}
+		log.Log(ctx, level, "message will be retried", "delay", delay, "err", err)
 		if nakErr := m.msg.NakWithDelay(delay); nakErr != nil {
 			log.Warn("nak", "err", nakErr)
 		}
