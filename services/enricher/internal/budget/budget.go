@@ -11,6 +11,11 @@
 // r are chosen so that C + r·Window ≤ Max − 1: no window of that length,
 // however placed, holds more than Max − 1 grants, one kept as a margin for
 // requests that travel at different speeds.
+//
+// It paces enrich calls (the org's quota is counted per API call; whether
+// a call costs one request or one per module is undocumented, ctr.md
+// §4.7); token requests, one per process every nine minutes or so, are
+// not paced.
 package budget
 
 import (

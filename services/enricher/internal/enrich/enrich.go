@@ -90,8 +90,8 @@ func (s *Stats) Refused() error {
 	return s.refusal
 }
 
-// refused records a refusal, or its end with nil; it reports whether the
-// state changed, and returns the refusal generation after it.
+// setRefusal records a refusal, or its end with nil; it reports whether
+// the state changed, and returns the refusal generation after it.
 func (s *Stats) setRefusal(err error) (changed bool, gen int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
