@@ -278,3 +278,41 @@ func TestCaseVariants(t *testing.T) {
 		t.Errorf("writes for %v, want only indicator %d's", slices.Collect(maps.Keys(got)), known.id)
 	}
 }
+
+// TestEveryModuleAndTheVerdict: a module whose verdict (Suspicious) and
+// judgement (Malicious) disagree writes the verdict; an observable two
+// modules know gets both modules' rows, one CTR Module row each.
+func TestEveryModuleAndTheVerdict(t *testing.T) {
+	t.Parallel()
+	sim := ctrsim.New(ctrsim.Options{Seed: 6})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	in := indicator{id: 1, typ: "IP Address", value: "198.51.100.7", withContext: true}
+	sim.AddContext(ctrsim.Observable{Type: "ip", Value: in.value},
+		ctrsim.ModuleContext{Module: "AbuseIPDB", Disposition: 3, Judgement: &ctrsim.Judgement{
+			Disposition: 2, Confidence: "Medium", Severity: "Medium", Priority: 85, Source: "AbuseIPDB", Reason: "reported 12 times"}},
+		ctrsim.ModuleContext{Module: "Talos Intelligence", Disposition: 2, Judgement: &ctrsim.Judgement{
+			Confidence: "High", Severity: "High", Priority: 90, Source: "Talos Intelligence", Reason: "Poor reputation"}},
+	)
+	b := bustest.New(t)
+	publish(t, b, []indicator{in}, "")
+	run(t, b, testConfig(srv.URL), 1)
+	w, ok := writes(t, b)[in.id]
+	if !ok {
+		t.Fatal("no write")
+	}
+	have := map[string][]string{}
+	for _, a := range w.Attributes {
+		have[a.Name] = append(have[a.Name], a.Value)
+	}
+	slices.Sort(have["CTR Module"])
+	slices.Sort(have["Disposition"])
+	if !slices.Equal(have["CTR Module"], []string{"AbuseIPDB", "Talos Intelligence"}) {
+		t.Errorf("CTR Module rows %v, want one per module", have["CTR Module"])
+	}
+	// AbuseIPDB's verdict says Suspicious (its judgement Malicious); Talos
+	// says Malicious.
+	if !slices.Equal(have["Disposition"], []string{"Malicious", "Suspicious"}) {
+		t.Errorf("Disposition rows %v, want AbuseIPDB's verdict (Suspicious) and Talos's (Malicious)", have["Disposition"])
+	}
+}
