@@ -158,7 +158,9 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 		Holder:        bg,
 		OnRefusal:     refusalRecorder(bkv, c.Instance, log),
 		Log:           log.With("service", "enricher"),
-		ModuleRetries: min(c.WorkerConfig.MaxDeliver-1, 5),
+		// Deliveries while modules fail: never the last one, which would
+		// dead-letter a message that did nothing wrong.
+		ModuleRetries: min(max(c.WorkerConfig.MaxDeliver-1, 1), 5),
 		Instance:      c.Instance,
 		Status:        c.Status,
 		Source:        c.Source,
