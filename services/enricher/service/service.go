@@ -148,16 +148,16 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 		return fmt.Errorf("enricher: %w", err)
 	}
 	e := &enrich.Enricher{
-		Bus:           b,
-		CTR:           &ctrAdapter{c: client, log: log, moduleRetries: c.ModuleRetries},
-		Chunk:         client.BatchSize(),
-		TypeFor:       ctr.TypeFor,
-		Fatal:         ctr.Fatal,
-		Blames:        blames,
-		RefusedRetry:  c.RefusedRetry,
-		Holder:        bg,
-		OnRefusal:     refusalRecorder(bkv, c.Instance, log),
-		Log:           log.With("service", "enricher"),
+		Bus:          b,
+		CTR:          &ctrAdapter{c: client, log: log, moduleRetries: c.ModuleRetries},
+		Chunk:        client.BatchSize(),
+		TypeFor:      ctr.TypeFor,
+		Fatal:        ctr.Fatal,
+		Blames:       blames,
+		RefusedRetry: c.RefusedRetry,
+		Holder:       bg,
+		OnRefusal:    refusalRecorder(bkv, c.Instance, log),
+		Log:          log.With("service", "enricher"),
 		// Deliveries while modules fail: never the last one, which would
 		// dead-letter a message that did nothing wrong.
 		ModuleRetries: min(max(c.WorkerConfig.MaxDeliver-1, 1), 5),
