@@ -314,6 +314,10 @@ type Service struct {
 	server *obs.Server
 }
 
+// AddCheck makes check part of the service's readiness: /readyz fails,
+// naming name and the check's error, while it fails.
+func (s Service) AddCheck(name string, check obs.Check) { s.server.AddCheck(name, check) }
+
 // Watch makes a consumer part of the service's readiness (/readyz fails
 // while it does not exist) and of its lag metrics.
 func (s Service) Watch(spec bus.ConsumerSpec) {

@@ -416,6 +416,13 @@ func (r *runner) attempt(ctx context.Context, batch []*Message) (again []*Messag
 				r.settle(ctx, m, ctx.Err())
 			}
 			return nil
+		case <-r.stopped: // Shutting down: hand the batch back now, not after the hold.
+			t.Stop()
+			stop()
+			for _, m := range batch {
+				r.settle(ctx, m, context.Canceled)
+			}
+			return nil
 		}
 	}
 	errs := r.call(ctx, batch)
@@ -431,7 +438,11 @@ func (r *runner) attempt(ctx context.Context, batch []*Message) (again []*Messag
 			m.limited++
 			delay := min(ra, r.opts.MaxRetryDelay)
 			r.hold(delay)
-			r.log.Warn("rate limited; will try again in process", "subject", m.Subject, "stream_seq", m.Sequence, "delay", delay, "err", err)
+			level := slog.LevelWarn
+			if IsPause(err) { // Logged once by the handler; see Pause.
+				level = slog.LevelDebug
+			}
+			r.log.Log(ctx, level, "rate limited; will try again in process", "subject", m.Subject, "stream_seq", m.Sequence, "delay", delay, "err", err)
 			if r.opts.OnSettle != nil {
 				r.opts.OnSettle(r.spec, m, Retried, err)
 			}
@@ -530,7 +541,11 @@ func (r *runner) settle(ctx context.Context, m *Message, err error) {
 			delay = min(ra, r.opts.MaxRetryDelay)
 			r.hold(delay)
 		}
-		log.Warn("message will be retried", "delay", delay, "err", err)
+		level := slog.LevelWarn
+		if IsPause(err) || errors.Is(err, context.Canceled) { // Expected: logged once elsewhere, or shutting down.
+			level = slog.LevelDebug
+		}
+		log.Log(ctx, level, "message will be retried", "delay", delay, "err", err)
 		if nakErr := m.msg.NakWithDelay(delay); nakErr != nil {
 			log.Warn("nak", "err", nakErr)
 		}

@@ -34,6 +34,9 @@ const (
 	BucketLeases = "tqflow_leases"
 	// BucketCTRCache caches CTR results per observable, with a TTL.
 	BucketCTRCache = "tqflow_ctr_cache"
+	// BucketCTRBudget holds the org-wide CTR request budget every enricher
+	// replica draws from (and the hold after a 429).
+	BucketCTRBudget = "tqflow_ctr_budget"
 	// BucketMISPDays holds each MISP instance's day and chunk state.
 	BucketMISPDays = "tqflow_misp_days"
 	// BucketETState holds each ET instance's last md5 and sid to rev map.
@@ -138,6 +141,7 @@ func NewTopology(c Config) Topology {
 			bucket(BucketCheckpoints, "fetcher checkpoints per instance", 5, 0),
 			bucket(BucketLeases, "fetcher leases: one active fetcher per instance", 1, LeaseTTL),
 			bucket(BucketCTRCache, "CTR results per observable", 1, cmp.Or(c.CTRCacheTTL, DefaultCTRCacheTTL)),
+			bucket(BucketCTRBudget, "CTR request budget shared by every enricher", 1, 0),
 			// Per-key TTLs: the exporter's value claims expire
 			// (EXPORTER_CLAIM_TTL), its day keys do not. Adding this to a
 			// bucket made without it is an update the server accepts.

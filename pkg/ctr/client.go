@@ -47,13 +47,16 @@ func enrichLimit(n int) int64 {
 // Client calls the CTR (IROH) enrich API of one region with one API
 // client. It is safe for concurrent use.
 type Client struct {
-	base      string
-	id        string
-	password  string
-	batchSize int
-	hc        *http.Client
-	now       func() time.Time
-	tokens    *httpx.TokenCache
+	scope      string
+	retryAfter time.Duration
+	pace       func(context.Context) error
+	base       string
+	id         string
+	password   string
+	batchSize  int
+	hc         *http.Client
+	now        func() time.Time
+	tokens     *httpx.TokenCache
 	// scrub replaces the credentials (and the process's other secrets,
 	// Config.Scrub) in server-supplied text.
 	scrub *httpx.Scrubber
@@ -75,13 +78,16 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("configure ctr client: %w", err)
 	}
 	c := &Client{
-		base:      base,
-		id:        cfg.ClientID,
-		password:  cfg.ClientPassword.Reveal(),
-		batchSize: cfg.BatchSize,
-		hc:        hc,
-		now:       time.Now,
-		scrub:     cfg.Scrub.Join(httpx.NewScrubber(cfg.ClientPassword.Reveal()).WithBasic(cfg.ClientID, cfg.ClientPassword.Reveal())),
+		scope:      cfg.Scope(),
+		retryAfter: cfg.RetryAfterDefault,
+		pace:       cfg.Pace,
+		base:       base,
+		id:         cfg.ClientID,
+		password:   cfg.ClientPassword.Reveal(),
+		batchSize:  cfg.BatchSize,
+		hc:         hc,
+		now:        time.Now,
+		scrub:      cfg.Scrub.Join(httpx.NewScrubber(cfg.ClientPassword.Reveal()).WithBasic(cfg.ClientID, cfg.ClientPassword.Reveal())),
 	}
 	c.tokens = httpx.NewTokenCache(httpx.TokenCacheConfig{
 		Op:      "ctr",
@@ -95,6 +101,10 @@ func New(cfg Config) (*Client, error) {
 // BatchSize returns the most observables sent in one call.
 func (c *Client) BatchSize() int { return c.batchSize }
 
+// Scope names what answers this client's calls: the host and the API
+// client id ([Config.Scope]).
+func (c *Client) Scope() string { return c.scope }
+
 // Observe asks every enabled module of the org for full context (verdicts,
 // judgements, sightings, …) on obs, via POST
 // /iroh/iroh-enrich/observe/observables. See [Client.Deliberate] for the
@@ -103,26 +113,39 @@ func (c *Client) Observe(ctx context.Context, obs []Observable) (*Response, erro
 	return c.enrich(ctx, "ctr: observe observables", pathObserve, obs)
 }
 
+// ObserveModules is [Client.Observe] restricted to the module instances
+// mids (the mids query parameter): to ask again only the modules that
+// failed inside an answer. No mids means every module.
+func (c *Client) ObserveModules(ctx context.Context, obs []Observable, mids []string) (*Response, error) {
+	path := pathObserve
+	if len(mids) > 0 {
+		path += "?" + url.Values{"mids": mids}.Encode()
+	}
+	return c.enrich(ctx, "ctr: observe observables", path, obs)
+}
+
 // Deliberate asks for verdicts only, via POST
 // /iroh/iroh-enrich/deliberate/observables: faster, but its results carry
 // only CTR Module and Disposition.
 //
-// Both send obs deduplicated (on type and, for case-insensitive types, the
-// lower-cased value, which is what is sent) in chunks of BatchSize, skip
-// observables of a type CTR does not know or with an empty value (listed
-// in Response.Skipped), and split a chunk refused with 413 in half. On a
-// 401 the token is minted again once and the call retried once. Errors:
-// 429 is an [*httpx.StatusError] with Retry from Retry-After; 5xx and
+// Both send obs in one call, as given but for the values of
+// case-insensitive types, sent lower-cased; they skip observables of a
+// type CTR does not know or with an empty value (listed in
+// Response.Skipped), refuse more than BatchSize observables (the caller
+// chunks) and split a call refused with 413 in half. On a 401 the token is
+// minted again once and the call retried once. Errors: 429 is an
+// [*httpx.StatusError] with Retry from Retry-After (whole seconds, "3172s"
+// or an HTTP date; RetryAfterDefault when missing or unreadable); 5xx and
 // transport failures are transient; 400, 403 and a 413 of one observable
 // are permanent [*Error] values (ErrBadRequest, ErrMissingScope,
-// ErrTooLarge); an undecodable answer is an [*httpx.DecodeError].
+// ErrTooLarge); an undecodable answer is an [*httpx.DecodeError]. See
+// [Fatal] for the errors no other observable would escape.
 func (c *Client) Deliberate(ctx context.Context, obs []Observable) (*Response, error) {
 	return c.enrich(ctx, "ctr: deliberate observables", pathDeliberate, obs)
 }
 
 func (c *Client) enrich(ctx context.Context, op, path string, obs []Observable) (*Response, error) {
 	out := &Response{Observables: obs}
-	seen := make(map[key]bool, len(obs))
 	send := make([]Observable, 0, len(obs))
 	for _, o := range obs {
 		k := keyOf(o)
@@ -130,17 +153,16 @@ func (c *Client) enrich(ctx context.Context, op, path string, obs []Observable) 
 			out.Skipped = append(out.Skipped, o)
 			continue
 		}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
 		send = append(send, Observable{Type: k.typ, Value: k.value})
 	}
-	for start := 0; start < len(send); start += c.batchSize {
-		chunk := send[start:min(start+c.batchSize, len(send))]
-		if err := c.post(ctx, op, path, chunk, out); err != nil {
-			return nil, err
-		}
+	if len(send) > c.batchSize {
+		return nil, fmt.Errorf("%s: %d observables in one call, at most %d: %w", op, len(send), c.batchSize, ErrBatchTooLong)
+	}
+	if len(send) == 0 {
+		return out, nil
+	}
+	if err := c.post(ctx, op, path, send, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -191,6 +213,11 @@ func (c *Client) authorized(ctx context.Context, op, path string, body []byte, l
 }
 
 func (c *Client) do(ctx context.Context, op, path, tok string, body []byte, limit int64) (answer, error) {
+	if c.pace != nil {
+		if err := c.pace(ctx); err != nil {
+			return answer{}, fmt.Errorf("%s: wait for the request budget: %w", op, err)
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return answer{}, fmt.Errorf("%s: build request: %w", op, err)
@@ -299,7 +326,12 @@ type errorBody struct {
 func (c *Client) apiError(op string, a answer, tokenCall bool) error {
 	se := &httpx.StatusError{Op: op, StatusCode: a.status}
 	if a.status == http.StatusTooManyRequests || a.status == http.StatusServiceUnavailable {
-		se.Retry = httpx.ParseRetryAfter(a.header.Get("Retry-After"), c.now())
+		se.Retry = parseRetryAfter(a.header.Get("Retry-After"), c.now())
+		if se.Retry <= 0 && a.status == http.StatusTooManyRequests {
+			// Missing or unreadable: the window is a rolling hour, so a
+			// second's backoff would only spend the org's quota.
+			se.Retry = c.retryAfter
+		}
 	}
 	var eb errorBody
 	isJSON := isObject(a.body) && json.Unmarshal(a.body, &eb) == nil
@@ -392,4 +424,15 @@ func clip(s string) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// parseRetryAfter reads Retry-After as httpx does (seconds or an HTTP
+// date), and also the "3172s" form one summary of CTR reports (ctr.md,
+// corrections 2).
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if n, ok := strings.CutSuffix(v, "s"); ok && n != "" && strings.Trim(n, "0123456789") == "" {
+		v = n
+	}
+	return httpx.ParseRetryAfter(v, now)
 }

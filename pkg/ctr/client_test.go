@@ -65,7 +65,7 @@ func newSim(t *testing.T, opts ctrsim.Options, batch int) (*ctrsim.Server, *ctr.
 
 func TestObserveAgainstSimulator(t *testing.T) {
 	t.Parallel()
-	s, c := newSim(t, ctrsim.Options{Seed: 1}, 2)
+	s, c := newSim(t, ctrsim.Options{Seed: 1}, 6)
 	s.AddContext(ctrsim.Observable{Type: "domain", Value: "evil.example"},
 		ctrsim.ModuleContext{
 			Module: "Talos Intelligence", Disposition: 2,
@@ -106,30 +106,39 @@ func TestObserveAgainstSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.ObservablesReceived(); got != 5 {
-		t.Errorf("simulator received %d observables, want 5 (deduplicated, skipped dropped)", got)
+	if got := s.ObservablesReceived(); got != 6 {
+		t.Errorf("simulator received %d observables, want 6 (skipped dropped; de-duplicating is the caller's)", got)
 	}
-	if got := s.Stats.Count(ctrsim.RouteObserve); got != 3 {
-		t.Errorf("%d observe calls, want 3 (5 observables in chunks of 2)", got)
+	if got := s.Stats.Count(ctrsim.RouteObserve); got != 1 {
+		t.Errorf("%d observe calls, want 1 (chunking is the caller's)", got)
+	}
+	if _, err := c.Observe(context.Background(), append(asked, asked...)); !errors.Is(err, ctr.ErrBatchTooLong) {
+		t.Errorf("12 observables with a batch size of 6: %v, want ErrBatchTooLong", err)
 	}
 	if len(r.Skipped) != 2 {
 		t.Errorf("skipped = %v, want the cidr and the empty value", r.Skipped)
 	}
 	res := r.Results()
-	want := map[ctr.Observable][]ctr.Attribute{
-		asked[0]: attrs("CTR Module", "Talos Intelligence", "Disposition", "Malicious", "Confidence", "High",
+	want := map[ctr.Observable][][]ctr.Attribute{
+		// Both modules answer for the domain: one result each.
+		asked[0]: {attrs("CTR Module", "Talos Intelligence", "Disposition", "Malicious", "Confidence", "High",
 			"Severity", "High", "Description", "Poor Talos Intelligence reputation score",
 			"Source", "Talos Intelligence", "Priority", "90", "Origin", "Cisco Threat Response",
 			"Reference", "https://talos.example/lookup?search=evil.example"),
-		asked[2]: attrs("CTR Module", "Pulsedive", "Disposition", "Suspicious", "Confidence", "Low",
+			attrs("CTR Module", "Pulsedive", "Disposition", "Suspicious", "Confidence", "Medium",
+				"Severity", "Medium", "Description", "found in threat feeds", "Source", "Pulsedive", "Priority", "85",
+				"Origin", "Pulsedive Enrichment Module")},
+		asked[2]: {attrs("CTR Module", "Pulsedive", "Disposition", "Suspicious", "Confidence", "Low",
 			"Severity", "Low", "Description", "port scan", "Source", "Pulsedive", "Priority", "85",
-			"Origin", "Pulsedive Enrichment Module", "Reference", "https://pulsedive.example/ip"),
-		asked[3]: attrs("CTR Module", "AMP File Reputation", "Disposition", "Clean"),
+			"Origin", "Pulsedive Enrichment Module", "Reference", "https://pulsedive.example/ip")},
+		asked[3]: {attrs("CTR Module", "AMP File Reputation", "Disposition", "Clean")},
 	}
 	want[asked[1]] = want[asked[0]]
-	got := map[ctr.Observable][]ctr.Attribute{}
+	got := map[ctr.Observable][][]ctr.Attribute{}
 	for o, rs := range res {
-		got[o] = rs.Attributes
+		for _, r := range rs {
+			got[o] = append(got[o], r.Attributes)
+		}
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("results:\n got  %v\n want %v", got, want)
@@ -140,8 +149,8 @@ func TestObserveAgainstSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	dres := d.Results()
-	if a := dres[asked[0]].Attributes; !reflect.DeepEqual(a, attrs("CTR Module", "Talos Intelligence", "Disposition", "Malicious")) {
-		t.Errorf("deliberate result = %v", a)
+	if rs := dres[asked[0]]; len(rs) != 2 || !reflect.DeepEqual(rs[0].Attributes, attrs("CTR Module", "Talos Intelligence", "Disposition", "Malicious")) {
+		t.Errorf("deliberate results = %v", rs)
 	}
 	if got := s.Stats.Count(ctrsim.RouteToken); got != 1 {
 		t.Errorf("%d token requests, want 1 (cached)", got)
@@ -447,8 +456,8 @@ func TestRequestShape(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(s, prefix)), &body); err != nil {
 		t.Fatal(err)
 	}
-	want := []ctr.Observable{{Type: "sha256", Value: "abcd"}, {Type: "url", Value: "http://X.example/A"}}
+	want := []ctr.Observable{{Type: "sha256", Value: "abcd"}, {Type: "url", Value: "http://X.example/A"}, {Type: "sha256", Value: "abcd"}}
 	if !reflect.DeepEqual(body, want) {
-		t.Errorf("body = %v, want %v (deduplicated, hashes lower-cased, urls untouched)", body, want)
+		t.Errorf("body = %v, want %v (hashes lower-cased, urls untouched; de-duplicating is the caller's)", body, want)
 	}
 }

@@ -1,6 +1,7 @@
 package ctr
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +21,8 @@ const (
 	// MaxBatchSize is the largest accepted BatchSize. CTR documents no
 	// maximum; modules cap their answers per observable, not per call.
 	MaxBatchSize = 1000
+	// DefaultRetryAfter is RetryAfterDefault's default.
+	DefaultRetryAfter = 15 * time.Minute
 )
 
 // regionHosts maps a region to its IROH platform host (contract §1).
@@ -54,9 +57,18 @@ type Config struct {
 	// Timeout bounds each request, body included. Observe fans out to
 	// every module of the org, and the slowest sets the pace.
 	Timeout time.Duration `env:"TIMEOUT" envDefault:"90s"`
-	// BatchSize is the most observables sent in one enrich call (1..1000).
-	// Longer lists given to Observe and Deliberate are sent in chunks.
+	// BatchSize is the most observables sent in one enrich call (1..1000):
+	// the chunk size of the caller; Observe refuses longer lists.
 	BatchSize int `env:"BATCH_SIZE" envDefault:"50"`
+	// RetryAfterDefault is how long a 429 without a usable Retry-After
+	// (missing or unreadable) holds calls: CTR's window is a rolling hour,
+	// so retrying in seconds only spends the org's quota.
+	RetryAfterDefault time.Duration `env:"RETRY_AFTER_DEFAULT" envDefault:"15m"`
+	// Pace, when set, is called before every enrich request (not token
+	// requests) and the request waits for it; an error it returns is
+	// returned without a call. It is the org-wide request budget. It is
+	// not read from the environment.
+	Pace func(ctx context.Context) error `env:"-"`
 	// WrapTransport, when set, wraps the client's HTTP transport (which
 	// carries the TLS settings) once, in New, for every call the client
 	// makes, token requests included: obs.Metrics.WrapTransport times
@@ -83,6 +95,21 @@ func (c *Config) setDefaults() {
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
 	}
+	if c.RetryAfterDefault == 0 {
+		c.RetryAfterDefault = DefaultRetryAfter
+	}
+}
+
+// Scope names what answers: the host calls go to and the API client
+// (whose organisation's modules answer). Answers cached under one scope
+// must not be served to another (issue 13, item 6).
+func (c Config) Scope() string {
+	c.setDefaults()
+	base, err := c.baseURL()
+	if err != nil {
+		base = c.Region
+	}
+	return base + " " + c.ClientID
 }
 
 // DefaultEnvPrefix is the prefix services nest [Config] under;
@@ -117,6 +144,9 @@ func (c Config) ValidatePrefixed(prefix string) error {
 	errs = append(errs, terrs...)
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("ctr: %s %s is negative", v("TIMEOUT"), c.Timeout))
+	}
+	if c.RetryAfterDefault < time.Second {
+		errs = append(errs, fmt.Errorf("ctr: RETRY_AFTER_DEFAULT %s: want at least 1s", c.RetryAfterDefault))
 	}
 	if c.BatchSize < 1 || c.BatchSize > MaxBatchSize {
 		errs = append(errs, fmt.Errorf("ctr: %s %d is not between 1 and %d", v("BATCH_SIZE"), c.BatchSize, MaxBatchSize))

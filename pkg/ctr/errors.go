@@ -32,6 +32,19 @@ var ErrBadRequest = errors.New("ctr: bad request")
 // Larger batches are split in half and retried before this is returned.
 var ErrTooLarge = errors.New("ctr: request too large")
 
+// ErrBatchTooLong says Observe or Deliberate was given more observables
+// than BatchSize: chunking is the caller's.
+var ErrBatchTooLong = errors.New("ctr: more observables than the batch size")
+
+// Fatal reports whether err says CTR will refuse every call the same way,
+// whatever is asked: credentials refused (ErrCredentials, ErrUnauthorized)
+// or a missing scope (ErrMissingScope). Such an error is not a property of
+// one observable (ctr.md, corrections 3): retrying observable by
+// observable only spends the org's quota. The reason is err's text.
+func Fatal(err error) bool {
+	return errors.Is(err, ErrCredentials) || errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrMissingScope)
+}
+
 // Error is an error answer CTR classified beyond its status: it wraps one
 // of the sentinels above (Kind) and the [*httpx.StatusError] (Status), so
 // both errors.Is(err, ErrMissingScope) and httpx.IsTransient(err) work.

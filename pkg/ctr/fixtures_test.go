@@ -73,7 +73,7 @@ func TestSharedExamples(t *testing.T) {
 	type want struct {
 		obs   ctr.Observable
 		now   string
-		attrs []ctr.Attribute // nil: no result
+		attrs []ctr.Attribute // the first module's result; nil: no result
 	}
 	amp := attrs(
 		"CTR Module", "AMP File Reputation", "Disposition", "Malicious", "Confidence", "High",
@@ -81,11 +81,16 @@ func TestSharedExamples(t *testing.T) {
 		"Priority", "90", "Origin", "Cisco Threat Response")
 	gti := attrs(
 		"CTR Module", "SecureX Global Threat Intelligence", "Disposition", "Suspicious",
-		"Confidence", "High", "Severity", "High", "Source", "Talos Threat Advisory Blog",
+		"Confidence", "High", "Severity", "High",
+		// GTI gives no reason: the title of the indicator its judgement is
+		// an element of.
+		"Description", "Threat Spotlight: Following the LNK metadata trail", "Source", "Talos Threat Advisory Blog",
 		"Priority", "95", "Origin", "Cisco Threat Response",
 		"Reference", "https://blog.talosintelligence.com/following-the-lnk-metadata-trail")
 	abuse := attrs(
-		"CTR Module", "AbuseIPDB", "Disposition", "Malicious", "Confidence", "Medium",
+		// The verdict says Suspicious, the judgements Malicious: the
+		// verdict is the module's answer (ctr.md, corrections 5).
+		"CTR Module", "AbuseIPDB", "Disposition", "Suspicious", "Confidence", "Medium",
 		"Severity", "Medium", "Description", "title for id 15, title for id 21", "Source", "AbuseIPDB",
 		"Priority", "85", "Origin", "AbuseIPDB Enrichment Module",
 		"Reference", "https://www.abuseipdb.com/check/118.25.6.39")
@@ -101,14 +106,20 @@ func TestSharedExamples(t *testing.T) {
 		modules int
 		errs    int
 		wants   []want
+		// more holds, by index into wants, the results of the modules
+		// after the first.
+		more map[int][][]ctr.Attribute
 	}
 	tests := []example{
 		{
-			name: "swagger observe, both judgements valid: priority 95 wins", modules: 2,
+			name: "swagger observe, both modules answer", modules: 2,
+			more: map[int][][]ctr.Attribute{0: {gti}, 1: {gti}},
 			body: func(t *testing.T) []byte { return readShared(t, "iroh-enrich_observe-observables_200.example.json") },
 			wants: []want{
-				{ctr.Observable{Type: "sha256", Value: sha}, "2023-02-10T00:00:00Z", gti},
-				{ctr.Observable{Type: "SHA256", Value: strings.ToUpper(sha)}, "2023-02-10T00:00:00Z", gti},
+				{ctr.Observable{Type: "sha256", Value: sha}, "2023-02-10T00:00:00Z", amp},
+				{ctr.Observable{Type: "SHA256", Value: strings.ToUpper(sha)}, "2023-02-10T00:00:00Z", amp},
+				// GTI's verdict and judgement expired: its sightings alone are
+				// no context.
 				{ctr.Observable{Type: "sha256", Value: sha}, "2026-01-01T00:00:00Z", amp},
 				{ctr.Observable{Type: "sha256", Value: "0000"}, "2023-02-10T00:00:00Z", nil},
 				{ctr.Observable{Type: "md5", Value: sha}, "2023-02-10T00:00:00Z", nil},
@@ -116,6 +127,7 @@ func TestSharedExamples(t *testing.T) {
 		},
 		{
 			name: "swagger reputation, per-module data", modules: 2,
+			more: map[int][][]ctr.Attribute{0: {gti}},
 			body: func(t *testing.T) []byte {
 				var r struct {
 					Data json.RawMessage `json:"data"`
@@ -126,7 +138,7 @@ func TestSharedExamples(t *testing.T) {
 				return r.Data
 			},
 			wants: []want{
-				{ctr.Observable{Type: "sha256", Value: sha}, "2023-02-10T00:00:00Z", gti},
+				{ctr.Observable{Type: "sha256", Value: sha}, "2023-02-10T00:00:00Z", amp},
 				{ctr.Observable{Type: "sha256", Value: sha}, "2023-02-18T13:04:02Z", amp},
 			},
 		},
@@ -223,11 +235,11 @@ func TestSharedExamples(t *testing.T) {
 			if len(r.Modules) != tt.modules || len(r.Errors) != tt.errs {
 				t.Fatalf("%d modules and %d errors, want %d and %d", len(r.Modules), len(r.Errors), tt.modules, tt.errs)
 			}
-			for _, w := range tt.wants {
-				got, ok := r.ResultsFor([]ctr.Observable{w.obs}, at(w.now))[w.obs]
+			for wi, w := range tt.wants {
+				res, ok := r.ResultsFor([]ctr.Observable{w.obs}, at(w.now))[w.obs]
 				if w.attrs == nil {
 					if ok {
-						t.Errorf("%v at %s: got %v, want no result", w.obs, w.now, got.Attributes)
+						t.Errorf("%v at %s: got %v, want no result", w.obs, w.now, res)
 					}
 					continue
 				}
@@ -235,11 +247,16 @@ func TestSharedExamples(t *testing.T) {
 					t.Errorf("%v at %s: no result, want %v", w.obs, w.now, w.attrs)
 					continue
 				}
-				if !reflect.DeepEqual(got.Attributes, w.attrs) {
-					t.Errorf("%v at %s:\n got  %v\n want %v", w.obs, w.now, got.Attributes, w.attrs)
+				wants := append([][]ctr.Attribute{w.attrs}, tt.more[wi]...)
+				var got [][]ctr.Attribute
+				for _, r := range res {
+					got = append(got, r.Attributes)
+					if r.Module != r.Attributes[0].Value {
+						t.Errorf("Module = %q, want %q", r.Module, r.Attributes[0].Value)
+					}
 				}
-				if got.Module != w.attrs[0].Value {
-					t.Errorf("Module = %q, want %q", got.Module, w.attrs[0].Value)
+				if !reflect.DeepEqual(got, wants) {
+					t.Errorf("%v at %s:\n got  %v\n want %v", w.obs, w.now, got, wants)
 				}
 			}
 		})
@@ -384,8 +401,8 @@ func TestDecodeMalformed(t *testing.T) {
 	}
 	obs := ctr.Observable{Type: "ip", Value: "1.2.3.4"}
 	got := r.ResultsFor([]ctr.Observable{obs}, time.Now())[obs]
-	if want := attrs("CTR Module", "m", "Disposition", "Malicious"); !reflect.DeepEqual(got.Attributes, want) {
-		t.Errorf("lenient verdict: got %v, want %v", got.Attributes, want)
+	if want := attrs("CTR Module", "m", "Disposition", "Malicious"); len(got) != 1 || !reflect.DeepEqual(got[0].Attributes, want) {
+		t.Errorf("lenient verdict: got %v, want %v", got, want)
 	}
 }
 
@@ -399,10 +416,12 @@ func FuzzDecodeResponse(f *testing.F) {
 			return
 		}
 		obs := []ctr.Observable{{Type: "ip", Value: "1.2.3.4"}, {Type: "ip", Value: "1"}}
-		for _, res := range r.ResultsFor(obs, time.Now()) {
-			for _, a := range res.Attributes {
-				if a.Value == "" {
-					t.Fatalf("empty attribute %q", a.Name)
+		for _, rs := range r.ResultsFor(obs, time.Now()) {
+			for _, res := range rs {
+				for _, a := range res.Attributes {
+					if a.Value == "" {
+						t.Fatalf("empty attribute %q", a.Name)
+					}
 				}
 			}
 		}

@@ -47,6 +47,23 @@ type Module struct {
 	Verdicts   []Verdict
 	Judgements []Judgement
 	Sightings  []Sighting
+	// Indicators and Relationships are the CTIM indicators and the links
+	// between documents, read to find the title of the indicator a
+	// judgement is an element of (Global Threat Intelligence gives no
+	// reason, ctr.md corrections 7).
+	Indicators    []Indicator
+	Relationships []Relationship
+}
+
+// Indicator is a CTIM indicator: a named pattern documents point to.
+type Indicator struct {
+	ID, Title string
+}
+
+// Relationship links two CTIM documents by id, e.g. a judgement
+// "element-of" an indicator.
+type Relationship struct {
+	Type, SourceRef, TargetRef string
 }
 
 // Verdict is a CTIM verdict: the module's one disposition of an
@@ -307,6 +324,10 @@ type rawDoc struct {
 	ReasonURI          lstring         `json:"reason_uri"`
 	TLP                lstring         `json:"tlp"`
 	Description        lstring         `json:"description"`
+	Title              lstring         `json:"title"`
+	RelationshipType   lstring         `json:"relationship_type"`
+	SourceRef          lstring         `json:"source_ref"`
+	TargetRef          lstring         `json:"target_ref"`
 	ValidTime          rawValidTime    `json:"valid_time"`
 	ExternalReferences []rawExtRef     `json:"external_references"`
 	Relations          []rawRelation   `json:"relations"`
@@ -397,6 +418,14 @@ func (m rawModule) module() Module {
 			})
 		}
 		mod.Judgements = append(mod.Judgements, jd)
+	}
+	for _, d := range m.Data["indicators"].docs() {
+		mod.Indicators = append(mod.Indicators, Indicator{ID: string(d.ID), Title: string(d.Title)})
+	}
+	for _, d := range m.Data["relationships"].docs() {
+		mod.Relationships = append(mod.Relationships, Relationship{
+			Type: string(d.RelationshipType), SourceRef: string(d.SourceRef), TargetRef: string(d.TargetRef),
+		})
 	}
 	for _, s := range m.Data["sightings"].docs() {
 		sg := Sighting{

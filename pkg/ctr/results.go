@@ -1,6 +1,7 @@
 package ctr
 
 import (
+	"cmp"
 	"strconv"
 	"time"
 )
@@ -39,7 +40,7 @@ type Attribute struct {
 	Name, Value string
 }
 
-// Result is what CTR says about one observable, chosen from one module.
+// Result is what one module says about one observable.
 type Result struct {
 	// Module is the display name of the module the context came from; it
 	// is also the "CTR Module" attribute.
@@ -60,24 +61,31 @@ func (r Result) Value(name string) string {
 	return ""
 }
 
-// Results maps every observable asked (Response.Observables) to its
-// result, judged against the current time. Observables without context
-// are absent. See the package documentation for how one result is chosen.
-func (r *Response) Results() map[Observable]Result {
+// Results maps every observable asked (Response.Observables) to the
+// results of the modules with context for it, judged against the current
+// time. Observables without context are absent. See the package
+// documentation for how a module's result is built.
+func (r *Response) Results() map[Observable][]Result {
 	return r.ResultsFor(r.Observables, time.Now())
 }
 
-// ResultsFor maps each of obs to its result, treating judgements and
-// verdicts whose valid_time ended at or before now as expired. Observables
-// without context are absent. Documents are attributed by their
-// observable (or a sighting's observables), case-insensitively for
-// hashes, domains, hostnames, e-mail, IPv6 and MAC addresses.
-func (r *Response) ResultsFor(obs []Observable, now time.Time) map[Observable]Result {
+// ResultsFor maps each of obs, exactly as given, to one result per module
+// with context for it (in the order of Response.Modules), treating
+// judgements and verdicts whose valid_time ended at or before now as
+// expired. Observables without context are absent. Documents are
+// attributed by their observable (or a sighting's observables): the value
+// as sent, folded only for types whose values are case-insensitive by
+// nature (hashes, domains, hostnames, e-mail, IPv6 and MAC addresses), so
+// two URLs that differ in case are two observables (ctr.md, corrections 8).
+func (r *Response) ResultsFor(obs []Observable, now time.Time) map[Observable][]Result {
 	idx := r.index()
-	out := make(map[Observable]Result, len(obs))
+	out := make(map[Observable][]Result, len(obs))
 	for _, o := range obs {
-		if res, ok := idx.result(keyOf(o), now); ok {
-			out[o] = res
+		k := keyOf(o)
+		for mi := range r.Modules {
+			if res, ok := idx.result(mi, k, now); ok {
+				out[o] = append(out[o], res)
+			}
 		}
 	}
 	return out
@@ -134,88 +142,130 @@ func better(p, d int, start time.Time, bp, bd int, bstart time.Time) bool {
 	return start.After(bstart)
 }
 
-func (x index) result(k key, now time.Time) (Result, bool) {
-	best, found := ref{}, false
-	for _, rf := range x.judgements[k] {
-		j := &x.r.Modules[rf.mod].Judgements[rf.doc]
-		if _, ok := dispositionNames[j.Disposition]; !ok || j.ValidTime.expired(now) {
-			continue
-		}
-		if found {
-			b := &x.r.Modules[best.mod].Judgements[best.doc]
-			if !better(j.Priority, j.Disposition, j.ValidTime.Start, b.Priority, b.Disposition, b.ValidTime.Start) {
-				continue
-			}
-		}
-		best, found = rf, true
-	}
-	if found {
-		return x.fromJudgement(k, best), true
-	}
+// result builds module mi's result for k: Disposition from the module's
+// verdict (its judgements only when it has none), the other attributes
+// from the judgement the verdict names, else its best judgement; a
+// sightings-only module gives its sightings' fields.
+func (x index) result(mi int, k key, now time.Time) (Result, bool) {
+	m := &x.r.Modules[mi]
+	var v *Verdict
 	for _, rf := range x.verdicts[k] {
-		v := &x.r.Modules[rf.mod].Verdicts[rf.doc]
-		if _, ok := dispositionNames[v.Disposition]; !ok || v.ValidTime.expired(now) {
+		if rf.mod != mi {
 			continue
 		}
-		if found {
-			b := &x.r.Modules[best.mod].Verdicts[best.doc]
-			if !better(0, v.Disposition, v.ValidTime.Start, 0, b.Disposition, b.ValidTime.Start) {
-				continue
-			}
+		c := &m.Verdicts[rf.doc]
+		if _, ok := dispositionNames[c.Disposition]; !ok || c.ValidTime.expired(now) {
+			continue
 		}
-		best, found = rf, true
+		if v == nil || better(0, c.Disposition, c.ValidTime.Start, 0, v.Disposition, v.ValidTime.Start) {
+			v = c
+		}
 	}
-	if !found {
+	var j *Judgement
+	for _, rf := range x.judgements[k] {
+		if rf.mod != mi {
+			continue
+		}
+		c := &m.Judgements[rf.doc]
+		if _, ok := dispositionNames[c.Disposition]; !ok || c.ValidTime.expired(now) {
+			continue
+		}
+		if v != nil && v.JudgementID != "" && c.ID == v.JudgementID {
+			j = c
+			break
+		}
+		if j == nil || better(c.Priority, c.Disposition, c.ValidTime.Start, j.Priority, j.Disposition, j.ValidTime.Start) {
+			j = c
+		}
+	}
+	var sightings []*Sighting
+	for _, rf := range x.sightings[k] {
+		if rf.mod == mi {
+			sightings = append(sightings, &m.Sightings[rf.doc])
+		}
+	}
+	sightingsOnly := !x.judged(mi, k) && len(sightings) > 0
+	if v == nil && j == nil && !sightingsOnly {
 		return Result{}, false
 	}
-	m := &x.r.Modules[best.mod]
-	v := &m.Verdicts[best.doc]
+	if j == nil && !sightingsOnly {
+		sightings = nil // A verdict alone is a deliberate-style answer.
+	}
 	res := Result{Module: m.Name}
 	res.add(AttrModule, m.Name)
-	res.add(AttrDisposition, dispositionNames[v.Disposition])
+	switch {
+	case v != nil:
+		res.add(AttrDisposition, dispositionNames[v.Disposition])
+	case j != nil:
+		res.add(AttrDisposition, dispositionNames[j.Disposition])
+	}
+	var desc, source, reference, priority string
+	if j != nil {
+		res.add(AttrConfidence, j.Confidence)
+		res.add(AttrSeverity, j.Severity)
+		desc, source, priority = j.Reason, j.Source, strconv.Itoa(j.Priority)
+		if desc == "" {
+			desc = m.indicatorTitle(j.ID)
+		}
+		reference = cmp.Or(j.SourceURI, j.ReasonURI)
+		if reference == "" && len(j.ExternalReferences) > 0 {
+			reference = j.ExternalReferences[0].URL
+		}
+	}
+	origin := ""
+	for _, s := range sightings {
+		desc = cmp.Or(desc, s.Description)
+		if sightingsOnly {
+			source, reference = cmp.Or(source, s.Source), cmp.Or(reference, s.SourceURI)
+		}
+		for _, rel := range s.Relations {
+			origin = cmp.Or(origin, rel.Origin)
+		}
+	}
+	res.add(AttrDescription, desc)
+	res.add(AttrSource, source)
+	res.add(AttrPriority, priority)
+	if j != nil || sightingsOnly {
+		res.add(AttrOrigin, cmp.Or(origin, DefaultOrigin))
+	}
+	res.add(AttrReference, reference)
 	return res, true
 }
 
-func (x index) fromJudgement(k key, rf ref) Result {
-	m := &x.r.Modules[rf.mod]
-	j := &m.Judgements[rf.doc]
-	res := Result{Module: m.Name}
-	res.add(AttrModule, m.Name)
-	res.add(AttrDisposition, dispositionNames[j.Disposition])
-	res.add(AttrConfidence, j.Confidence)
-	res.add(AttrSeverity, j.Severity)
-	desc := j.Reason
-	origin := ""
-	for _, sr := range x.sightings[k] {
-		if sr.mod != rf.mod {
+// judged reports whether module mi gave any verdict or judgement for k,
+// expired or not: a module that did is not a sightings-only module, and
+// its sightings alone are no context once its judgements expired.
+func (x index) judged(mi int, k key) bool {
+	for _, rf := range x.verdicts[k] {
+		if rf.mod == mi {
+			return true
+		}
+	}
+	for _, rf := range x.judgements[k] {
+		if rf.mod == mi {
+			return true
+		}
+	}
+	return false
+}
+
+// indicatorTitle returns the title of the first indicator the document id
+// is linked to by a relationship, or "".
+func (m *Module) indicatorTitle(id string) string {
+	if id == "" {
+		return ""
+	}
+	for _, rel := range m.Relationships {
+		if rel.SourceRef != id {
 			continue
 		}
-		s := &m.Sightings[sr.doc]
-		if desc == "" {
-			desc = s.Description
-		}
-		for _, rel := range s.Relations {
-			if origin == "" && rel.Origin != "" {
-				origin = rel.Origin
+		for _, ind := range m.Indicators {
+			if ind.ID == rel.TargetRef && ind.Title != "" {
+				return ind.Title
 			}
 		}
 	}
-	if origin == "" {
-		origin = DefaultOrigin
-	}
-	res.add(AttrDescription, desc)
-	res.add(AttrSource, j.Source)
-	res.add(AttrPriority, strconv.Itoa(j.Priority))
-	res.add(AttrOrigin, origin)
-	reference := j.SourceURI
-	if reference == "" {
-		reference = j.ReasonURI
-	}
-	if reference == "" && len(j.ExternalReferences) > 0 {
-		reference = j.ExternalReferences[0].URL
-	}
-	res.add(AttrReference, reference)
-	return res
+	return ""
 }
 
 func (r *Result) add(name, value string) {

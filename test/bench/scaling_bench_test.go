@@ -35,7 +35,7 @@ func BenchmarkEnricherScaling(b *testing.B) {
 		var rows []row
 		for _, replicas := range []int{1, 2, 4} {
 			b.StopTimer()
-			sb, err := sandbox.Start(sandbox.Options{Seed: 9, Indicators: n, ContextShare: 0.3})
+			sb, err := sandbox.Start(sandbox.Options{Seed: 9, Indicators: n, ContextShare: 0.3, CTRModuleErrors: -1})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -46,6 +46,7 @@ func BenchmarkEnricherScaling(b *testing.B) {
 			vars["ENRICHER_CONCURRENCY"] = "2"
 			vars["ENRICHER_BATCH_SIZE"] = "50"
 			vars["ENRICHER_CACHE"] = "false"
+			vars["CTR_MAX_REQUESTS_PER_HOUR"] = "100000000" // No org limit in this simulator.
 			env := &app.Env{Resolved: &app.Resolved{Vars: vars, Instance: "default", Log: slog.New(slog.DiscardHandler)}}
 			var pc pipeline.Config
 			if err := pc.Parse(env); err != nil {

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/ctr"
 	"github.com/tqflow/tqflow/pkg/sim"
+	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	"github.com/tqflow/tqflow/services/tqflow/pipeline"
@@ -27,7 +29,7 @@ func TestCTRJob(t *testing.T) {
 	want := h.expected()
 	unsupported := 0
 	for _, in := range h.sb.Dataset.Indicators {
-		if _, ok := ctr.TypeFor(in.Type); !ok {
+		if _, ok := sandbox.CTRType(in.Type); !ok {
 			unsupported++
 		}
 	}
@@ -219,4 +221,209 @@ func TestCTRJobPermanentFailure(t *testing.T) {
 	if dl.Reason != bus.ReasonPermanent || !strings.Contains(string(dl.Data), victimValue) || !strings.Contains(dl.Error, "400") {
 		t.Errorf("dead letter: reason %q, error %q, data %.80q", dl.Reason, dl.Error, dl.Data)
 	}
+}
+
+// ctrCalls counts the calls CTR received: tokens and enrich calls.
+func ctrCalls(h *harness) int64 {
+	return h.sb.CTR.Stats.Count(ctrsim.RouteToken) + h.sb.CTR.Stats.Count(ctrsim.RouteObserve) +
+		h.sb.CTR.Stats.Count(ctrsim.RouteDeliberate)
+}
+
+// TestCTRJobRefusedOnce: tqflow run --once against a CTR that answers every
+// call 403 missing_scope ends within seconds, non-zero, naming the
+// missing scope, after at most 3 CTR calls, with no dead letter; the
+// indicators stay queued.
+func TestCTRJobRefusedOnce(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		refusal  ctrsim.Refusal
+		sentinel error
+		names    string
+	}{
+		{ctrsim.RefuseMissingScope, ctr.ErrMissingScope, "enrich:read"},
+		{ctrsim.RefuseRevoked, ctr.ErrCredentials, "invalid_client"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.refusal), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, sandbox.Options{Seed: 61, Indicators: 600, ContextShare: 0.4})
+			h.sb.CTR.SetRefusal(tt.refusal)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			p, err := pipeline.New(ctx, h.config(nil), pipeline.Buses{Default: h.connect()}, h.logger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			s, err := p.RunOnce(ctx, nil)
+			took := time.Since(start)
+			if err == nil || !strings.Contains(err.Error(), tt.names) || !errors.Is(err, tt.sentinel) {
+				t.Fatalf("run --once: %v; want an error naming %s", err, tt.names)
+			}
+			if took > 10*time.Second {
+				t.Errorf("the run took %s to give up", took)
+			}
+			if n := ctrCalls(h); n > 3 {
+				t.Errorf("%d CTR calls, want at most 3", n)
+			}
+			if s.DeadLetter != 0 || len(h.deadLetters("*", "*")) != 0 {
+				t.Errorf("%d dead letters, want none", s.DeadLetter)
+			}
+			if n := h.sb.ThreatQ.Ledger.Len(); n != 0 {
+				t.Errorf("%d ledger entries", n)
+			}
+			t.Logf("refused run: %s, %d CTR calls: %v", took.Round(time.Millisecond), ctrCalls(h), err)
+		})
+	}
+}
+
+// TestCTRJobRefusedMidRun: CTR starts refusing every call mid-run: at most
+// 3 CTR calls follow, nothing is dead-lettered, readiness fails with the
+// reason; once the scope is granted again the job completes by itself
+// with the exact ledger.
+func TestCTRJobRefusedMidRun(t *testing.T) {
+	t.Parallel()
+	h := newOpsHarness(t, sandbox.Options{Seed: 62, Indicators: 1500, ContextShare: 0.4, CTRModuleErrors: -1})
+	want := h.expected()
+	h.sb.CTR.Faults.Set(sim.Faults{Latency: 30 * time.Millisecond, PathPrefix: "/iroh/iroh-enrich/"})
+	cfg := h.config(map[string]string{"CTR_REFUSED_RETRY": "3s", "ENRICHER_CONCURRENCY": "2", "ENRICHER_BATCH_SIZE": "50"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := pipeline.New(ctx, cfg, pipeline.Buses{Default: h.connect()}, h.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	wait := p.StartWorkers(wctx)
+	if _, err := p.Fetcher().RunOnce(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for h.sb.ThreatQ.Ledger.Len() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.sb.CTR.SetRefusal(ctrsim.RefuseMissingScope)
+	refusedAt := ctrCalls(h)
+	check := enrichersvc.Check(p.EnricherStats())
+	deadline := time.Now().Add(20 * time.Second)
+	for check(ctx) == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	err = check(ctx)
+	if err == nil || !strings.Contains(err.Error(), "enrich:read") {
+		t.Fatalf("readiness while refused: %v; want the missing scope named", err)
+	}
+	time.Sleep(2 * time.Second) // Within CTR_REFUSED_RETRY: nothing more may go out.
+	after := ctrCalls(h) - refusedAt
+	if code, out, errOut := h.tqflow("status"); code != 0 || !strings.Contains(out, "CTR REFUSES EVERY CALL") || !strings.Contains(out, "enrich:read") {
+		t.Errorf("tqflow status while refused: exit %d\n%s%s", code, out, errOut)
+	}
+	if after > 3 {
+		t.Errorf("%d CTR calls after the refusal, want at most 3", after)
+	}
+	h.sb.CTR.SetRefusal(ctrsim.RefuseNone)
+	if err := p.WaitDrained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := check(ctx); err != nil {
+		t.Errorf("readiness after the scope came back: %v", err)
+	}
+	if _, out, _ := h.tqflow("status"); strings.Contains(out, "CTR REFUSES") {
+		t.Errorf("tqflow status after the scope came back:\n%s", out)
+	}
+	h.checkLedger(h.sb.ThreatQ.Ledger.Entries(), want, "Review")
+	if dls := h.deadLetters("*", "*"); len(dls) != 0 {
+		t.Errorf("%d dead letters, want none", len(dls))
+	}
+	t.Logf("%d CTR calls in the 2s after the refusal (calls in flight included)", after)
+}
+
+// TestCTRJobModuleErrors: with 20% of module answers failing, the ledger
+// after two runs equals the ledger with no errors; module errors are
+// counted by module.
+func TestCTRJobModuleErrors(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sandbox.Options{Seed: 63, Indicators: 1200, ContextShare: 0.4, CTRModuleErrors: 0.2})
+	want := h.expected()
+	s := h.runOnce(nil, nil)
+	mods := s.Enricher.ModuleErrors()
+	total := int64(0)
+	for _, n := range mods {
+		total += n
+	}
+	if len(mods) < 3 || total < 20 {
+		t.Errorf("module errors by module: %v; want several modules failing", mods)
+	}
+	time.Sleep(1100 * time.Millisecond) // Changes of a run's last second are the next run's.
+	s2 := h.runOnce(nil, nil)
+	h.checkLedger(h.sb.ThreatQ.Ledger.Entries(), want, "Review")
+	if s.DeadLetter+s2.DeadLetter != 0 {
+		t.Errorf("%d dead letters", s.DeadLetter+s2.DeadLetter)
+	}
+	t.Logf("module errors %v; CTR calls %d then %d; left to a later run %d then %d",
+		mods, s.Enricher.Calls.Load(), s2.Enricher.Calls.Load(), s.Enricher.Incomplete.Load(), s2.Enricher.Incomplete.Load())
+}
+
+// TestCTRJobBudgetReplicas: four enricher replicas sharing a budget scaled
+// down to 10 calls a second never exceed it in any window, as the
+// simulator's request log shows, and the run completes.
+func TestCTRJobBudgetReplicas(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, sandbox.Options{Seed: 64, Indicators: 800, ContextShare: 0.4, CTRModuleErrors: -1})
+	want := h.expected()
+	const budget, window = 10, time.Second
+	cfg := h.config(map[string]string{
+		"CTR_MAX_REQUESTS_PER_HOUR": "10", "CTR_BUDGET_WINDOW": "1s", "CTR_BATCH_SIZE": "10",
+		"ENRICHER_BATCH_SIZE": "10", "ENRICHER_CONCURRENCY": "2", "ENRICHER_ACK_WAIT": "30s",
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p, err := pipeline.New(ctx, cfg, pipeline.Buses{Default: h.connect(), Enricher: h.connect()}, h.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	wait := p.StartWorkers(wctx)
+	var replicas []chan error
+	stats := make([]enrichersvc.Stats, 3)
+	for i := range stats {
+		done := make(chan error, 1)
+		replicas = append(replicas, done)
+		go func() { done <- enrichersvc.Run(wctx, cfg.Enricher, h.connect(), h.logger(), &stats[i], nil) }()
+	}
+	if _, err := p.Fetcher().RunOnce(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitDrained(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	for _, done := range replicas {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	h.checkLedger(h.sb.ThreatQ.Ledger.Entries(), want, "Review")
+	log := h.sb.CTR.Requests()
+	if got := ctrsim.MaxInWindow(log, window); got > budget {
+		t.Errorf("%d CTR requests in one %s window, budget %d", got, window, budget)
+	}
+	busy := 0
+	for i := range stats {
+		if stats[i].Calls.Load() > 0 {
+			busy++
+		}
+	}
+	if busy < 2 {
+		t.Errorf("only %d of the 3 extra replicas called CTR: the test proves little", busy)
+	}
+	t.Logf("%d CTR requests, at most %d in any %s window; replicas' calls %d %d %d, pipeline's %d",
+		len(log), ctrsim.MaxInWindow(log, window), window, stats[0].Calls.Load(), stats[1].Calls.Load(), stats[2].Calls.Load(),
+		p.EnricherStats().Calls.Load())
 }

@@ -16,10 +16,9 @@ import (
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
-	"github.com/tqflow/tqflow/pkg/config"
-	"github.com/tqflow/tqflow/pkg/ctr"
 	"github.com/tqflow/tqflow/pkg/logging"
 	"github.com/tqflow/tqflow/pkg/sim"
+	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	"github.com/tqflow/tqflow/services/tqflow/pipeline"
@@ -101,32 +100,21 @@ func (h *harness) runOnce(historical *time.Time, extra map[string]string) pipeli
 // attr is an attribute name and value.
 type attr struct{ name, value string }
 
-// expected asks CTR, one indicator at a time, what it knows of each
-// indicator that has context: what the pipeline must write, however it
-// batches. The mapping itself is checked against Cisco's examples in
-// pkg/ctr's tests.
+// expected is what the pipeline must write for each indicator CTR has
+// context for, however it batches: the rows the simulator's own knowledge
+// base gives (ctrsim's Attributes, written from the contract, never with
+// pkg/ctr); every module's rows, one per (name, value). The client's
+// mapping itself is checked against Cisco's examples in pkg/ctr's tests.
 func (h *harness) expected() map[int64][]attr {
 	h.t.Helper()
-	c, err := ctr.New(ctr.Config{Region: "us", BaseURL: h.sb.CTRURL, ClientID: h.vars["CTR_CLIENT_ID"],
-		ClientPassword: config.Secret(h.vars["CTR_CLIENT_PASSWORD"]), Timeout: 10 * time.Second, BatchSize: 1})
-	if err != nil {
-		h.t.Fatal(err)
-	}
 	want := map[int64][]attr{}
 	for _, in := range h.sb.Dataset.Indicators {
 		if !h.sb.Dataset.WithContext[in.ID] {
 			continue
 		}
-		t, _ := ctr.TypeFor(in.Type)
-		o := ctr.Observable{Type: t, Value: in.Value}
-		resp, err := c.Observe(context.Background(), []ctr.Observable{o})
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		for _, r := range resp.Results() {
-			for _, a := range r.Attributes {
-				want[in.ID] = append(want[in.ID], attr{a.Name, a.Value})
-			}
+		t, _ := sandbox.CTRType(in.Type)
+		for _, a := range h.sb.CTR.Attributes(ctrsim.Observable{Type: t, Value: in.Value}) {
+			want[in.ID] = append(want[in.ID], attr{a.Name, a.Value})
 		}
 		if len(want[in.ID]) == 0 {
 			h.t.Fatalf("indicator %d has context in the dataset but CTR says nothing", in.ID)

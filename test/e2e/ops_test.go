@@ -19,8 +19,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tqflow/tqflow/pkg/bus"
-	"github.com/tqflow/tqflow/pkg/config"
-	"github.com/tqflow/tqflow/pkg/ctr"
 	"github.com/tqflow/tqflow/pkg/sim"
 	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
@@ -131,28 +129,17 @@ func number(t *testing.T, out, label string) int {
 	return n
 }
 
-// ctrSays asks CTR, one observable at a time, what it knows of each of
-// ids: the attributes the pipeline must write (none when CTR knows
-// nothing).
+// ctrSays is what CTR knows of each of ids, from the simulator's own
+// knowledge base: the attributes the pipeline must write (none when CTR
+// knows nothing).
 func (h *harness) ctrSays(ids ...int64) map[int64][]attr {
 	h.t.Helper()
-	c, err := ctr.New(ctr.Config{Region: "us", BaseURL: h.sb.CTRURL, ClientID: h.vars["CTR_CLIENT_ID"],
-		ClientPassword: config.Secret(h.vars["CTR_CLIENT_PASSWORD"]), Timeout: 10 * time.Second, BatchSize: 1})
-	if err != nil {
-		h.t.Fatal(err)
-	}
 	out := map[int64][]attr{}
 	for _, id := range ids {
 		in, _ := h.sb.ThreatQ.Indicator(id)
-		t, _ := ctr.TypeFor(in.Type)
-		resp, err := c.Observe(context.Background(), []ctr.Observable{{Type: t, Value: in.Value}})
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		for _, r := range resp.Results() {
-			for _, a := range r.Attributes {
-				out[id] = append(out[id], attr{a.Name, a.Value})
-			}
+		t, _ := sandbox.CTRType(in.Type)
+		for _, a := range h.sb.CTR.Attributes(ctrsim.Observable{Type: t, Value: in.Value}) {
+			out[id] = append(out[id], attr{a.Name, a.Value})
 		}
 	}
 	return out
@@ -224,14 +211,16 @@ func holds(in tqsim.Indicator, attrs []attr) bool {
 func TestCTRReplay(t *testing.T) {
 	t.Parallel()
 	const seed = 51
-	h := newOpsHarness(t, sandbox.Options{Seed: seed, Indicators: 800, ContextShare: 0.4})
+	// No module errors: this test counts every settlement, and a module
+	// error's retry is one more (TestCTRJobModuleErrors covers them).
+	h := newOpsHarness(t, sandbox.Options{Seed: seed, Indicators: 800, ContextShare: 0.4, CTRModuleErrors: -1})
 	b := h.connect()
 	subject := bus.IndicatorSubject(schemas.JobCTR, "default")
 	want := h.expected()
 	inds := h.sb.Dataset.Indicators
 	var supported []tqsim.Indicator
 	for _, in := range inds {
-		if _, ok := ctr.TypeFor(in.Type); ok {
+		if _, ok := sandbox.CTRType(in.Type); ok {
 			supported = append(supported, in)
 		}
 	}
@@ -484,7 +473,7 @@ func compareChanges(t *testing.T, what string, got, want map[change]int) {
 
 func mustType(t *testing.T, threatqType string) string {
 	t.Helper()
-	typ, ok := ctr.TypeFor(threatqType)
+	typ, ok := sandbox.CTRType(threatqType)
 	if !ok {
 		t.Fatalf("CTR does not support %s", threatqType)
 	}

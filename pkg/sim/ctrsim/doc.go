@@ -30,6 +30,18 @@
 // echoed as stored (possibly in another case than asked) and, with
 // Options.ModuleErrorRate, per-module errors inside a 200.
 //
+// Conditions the real CTR produces every day can be switched on at run
+// time: [Server.SetRefusal] (403 missing_scope on every enrich call, or a
+// revoked API client), [Server.SetModuleErrorRate] (per-module "too many
+// requests" and "request timeout" errors inside a 200) and
+// [Server.SetRetryAfter] (the org limit's 429 with Retry-After in seconds,
+// as "3172s", or without it). Contexts may make a module's verdict and
+// judgement disagree, give sightings only, or link a judgement to a CTIM
+// indicator as Global Threat Intelligence does. [Server.Attributes] is the
+// tests' oracle: the rows the contract's mapping gives for what the
+// knowledge base holds. [Server.Requests] logs when each API request came,
+// so a test can prove a client's pacing ([MaxInWindow]).
+//
 // CTR is read-only, so the ledger stays empty. Stats counts requests per
 // route (the Route constants) and [Server.ObservablesReceived] counts the
 // observables received, also served at GET /_sim/ctr.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -17,6 +19,15 @@ type catalogModule struct {
 	priorities               []int
 	origin                   string // relay modules: their sighting relations' origin
 	judgementOdds            float64
+	// indicators, when set, are titles of the CTIM indicators the
+	// module's judgements link to instead of giving a reason (GTI).
+	indicators []string
+	// sightingsOnly modules report the user's own environment: sightings,
+	// no verdict, no judgement.
+	sightingsOnly bool
+	// disagreeOdds is the chance the judgement's disposition differs from
+	// the verdict's (AbuseIPDB: verdict Suspicious, judgements Malicious).
+	disagreeOdds float64
 }
 
 // catalog lists modules seen in Cisco's examples and the relay modules'
@@ -51,6 +62,11 @@ var catalog = []catalogModule{
 		handles: []string{"ip", "ipv6", "domain", "url", "sha256", "sha1", "md5"},
 		source:  "Talos Threat Advisory Blog", sourceURI: "https://blog.talosintelligence.com/?s=%s",
 		priorities: []int{95}, judgementOdds: 0.8,
+		indicators: []string{
+			"Threat Spotlight: Following the LNK metadata trail",
+			"Threat Roundup: weekly malware activity",
+			"Vulnerability Spotlight: remote code execution",
+		},
 	},
 	{
 		name: "Private Intelligence", instanceID: "0e0a3818-0ed0-403f-943a-aca1ad05b99c",
@@ -68,7 +84,7 @@ var catalog = []catalogModule{
 		handles: []string{"ip", "ipv6"},
 		source:  "AbuseIPDB", sourceURI: "https://www.abuseipdb.com/check/%s",
 		origin:     "AbuseIPDB Enrichment Module",
-		priorities: []int{85}, judgementOdds: 0.9,
+		priorities: []int{85}, judgementOdds: 0.9, disagreeOdds: 0.3,
 	},
 	{
 		name: "Pulsedive", instanceID: "5e1d9a44-2c7b-4f0e-8b3d-91a6c0e7f2d5",
@@ -77,6 +93,12 @@ var catalog = []catalogModule{
 		source:  "Pulsedive", sourceURI: "https://pulsedive.com/browse/?q=%s",
 		origin:     "Pulsedive Enrichment Module",
 		priorities: []int{85}, judgementOdds: 0.9,
+	},
+	{
+		name: "Secure Endpoint", instanceID: "b7d1c0e2-4a3f-4e59-8c61-2f0d9e8a7b34",
+		typeID:  "e1b0c3a4-9d2f-5b67-8e10-3c4d5e6f7a81",
+		handles: []string{"sha256", "sha1", "md5", "ip", "domain", "file_name", "file_path", "hostname"},
+		source:  "Secure Endpoint", sightingsOnly: true,
 	},
 }
 
@@ -105,7 +127,8 @@ var (
 )
 
 // GenerateContext returns plausible context for obs: one or two modules
-// that handle its type, each with a disposition (mostly Malicious or
+// that handle its type (and, one time in four, a sightings-only module
+// that handles it: the organisation's own endpoints), each with a disposition (mostly Malicious or
 // Suspicious), usually a judgement with realistic confidence, severity,
 // priority, reason, source and source_uri, and for relay modules a
 // sighting with a relation origin. The same seed and observable (values of
@@ -115,9 +138,13 @@ var (
 func GenerateContext(seed uint64, obs Observable) []ModuleContext {
 	k := keyOf(obs)
 	rng := rand.New(rand.NewPCG(seed, hash64(k.typ, k.value)))
-	var cands []int
+	var cands, watchers []int
 	for i, c := range catalog {
-		if c.handlesType(k.typ) {
+		switch {
+		case !c.handlesType(k.typ):
+		case c.sightingsOnly:
+			watchers = append(watchers, i)
+		default:
 			cands = append(cands, i)
 		}
 	}
@@ -126,8 +153,14 @@ func GenerateContext(seed uint64, obs Observable) []ModuleContext {
 		n = 2
 	}
 	rng.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
-	out := make([]ModuleContext, 0, n)
-	for _, ci := range cands[:n] {
+	picked := cands[:n]
+	for _, w := range watchers {
+		if rng.IntN(4) == 0 { // Also seen in the organisation's own environment.
+			picked = append(slices.Clone(picked), w)
+		}
+	}
+	out := make([]ModuleContext, 0, len(picked))
+	for _, ci := range picked {
 		c := catalog[ci]
 		disp := pickDisposition(rng)
 		mc := ModuleContext{
@@ -135,6 +168,15 @@ func GenerateContext(seed uint64, obs Observable) []ModuleContext {
 			Handles: c.handles, Disposition: disp,
 		}
 		escaped := url.QueryEscape(k.value)
+		if c.sightingsOnly {
+			mc.Disposition = 0
+			mc.Sighting = &Sighting{
+				Description: "Seen on " + strconv.Itoa(1+rng.IntN(20)) + " endpoints of this organisation",
+				Source:      c.source,
+			}
+			out = append(out, mc)
+			continue
+		}
 		if rng.Float64() < c.judgementOdds {
 			j := &Judgement{
 				Confidence: confidences[rng.IntN(len(confidences))],
@@ -148,6 +190,15 @@ func GenerateContext(seed uint64, obs Observable) []ModuleContext {
 			}
 			if j.Reason == "" && c.origin != "" {
 				j.Reason = strings.ToLower(sightingTexts[rng.IntN(len(sightingTexts))])
+			}
+			if len(c.indicators) > 0 {
+				j.Indicator = c.indicators[rng.IntN(len(c.indicators))]
+			}
+			if c.disagreeOdds > 0 && rng.Float64() < c.disagreeOdds {
+				j.Disposition = 2 // Malicious
+				if disp == 2 {
+					j.Disposition = 3
+				}
 			}
 			mc.Judgement = j
 		}

@@ -32,9 +32,12 @@ type entry struct {
 	typ        string
 	ctxs       []ModuleContext
 	added      []time.Time
-	verdict    []byte
+	verdict    []byte // nil for a sightings-only entry
 	judgements [][]byte
 	sightings  [][]byte
+	// indicators and relationships link judgements to CTIM indicators.
+	indicators    [][]byte
+	relationships [][]byte
 }
 
 // hash64 hashes parts into a uint64, for deterministic quirks and ids.
@@ -192,6 +195,25 @@ type sightingDoc struct {
 	Relations     []relationDoc     `json:"relations,omitempty"`
 }
 
+type indicatorDoc struct {
+	Type          string `json:"type"`
+	ID            string `json:"id"`
+	SchemaVersion string `json:"schema_version"`
+	Title         string `json:"title"`
+	Producer      string `json:"producer"`
+	Source        string `json:"source"`
+}
+
+type relationshipDoc struct {
+	Type             string `json:"type"`
+	ID               string `json:"id"`
+	SchemaVersion    string `json:"schema_version"`
+	RelationshipType string `json:"relationship_type"`
+	SourceRef        string `json:"source_ref"`
+	TargetRef        string `json:"target_ref"`
+	Source           string `json:"source"`
+}
+
 type verdictDoc struct {
 	Type            string          `json:"type"`
 	Disposition     int             `json:"disposition"`
@@ -207,6 +229,7 @@ func (s *Server) render(e *entry, obs Observable) {
 	ts := func(t time.Time) string { return t.UTC().Format(m.timeFormat) }
 	obsJSON, _ := json.Marshal(obs)
 	e.judgements, e.sightings = e.judgements[:0], e.sightings[:0]
+	e.indicators, e.relationships = e.indicators[:0], e.relationships[:0]
 	win, winPrio := -1, -1
 	var winID string
 	var winFrom, winUntil time.Time
@@ -225,9 +248,13 @@ func (s *Server) render(e *entry, obs Observable) {
 			prio = mc.Judgement.Priority
 		}
 		betterDisp := win >= 0 && prio == winPrio && mc.Disposition < e.ctxs[win].Disposition
-		isWin := win < 0 || prio > winPrio || betterDisp
+		isWin := mc.Disposition != 0 && (win < 0 || prio > winPrio || betterDisp)
 		var id string
-		if j := mc.Judgement; j != nil {
+		if j := mc.Judgement; j != nil && mc.Disposition != 0 {
+			jdisp := mc.Disposition
+			if j.Disposition != 0 {
+				jdisp = j.Disposition
+			}
 			u := uuidOf("judgement", m.instanceID, obs.Type, obs.Value, strconv.Itoa(i))
 			tlp := "amber"
 			if m.relay {
@@ -237,12 +264,22 @@ func (s *Server) render(e *entry, obs Observable) {
 			}
 			b, _ := json.Marshal(judgementDoc{
 				Type: "judgement", ID: id, SchemaVersion: "1.3.28", Observable: obsJSON,
-				Disposition: mc.Disposition, DispositionName: dispositionNames[mc.Disposition],
+				Disposition: jdisp, DispositionName: dispositionNames[jdisp],
 				Priority: j.Priority, Confidence: j.Confidence, Severity: j.Severity,
 				Source: j.Source, SourceURI: j.SourceURI, Reason: j.Reason, TLP: tlp,
 				ValidTime: validTime{ts(from), ts(until)},
 			})
 			e.judgements = append(e.judgements, b)
+			if j.Indicator != "" {
+				ind := "https://intel.amp.cisco.com:443/ctia/indicator/indicator-" + uuidOf("indicator", m.instanceID, j.Indicator)
+				b, _ := json.Marshal(indicatorDoc{Type: "indicator", ID: ind, SchemaVersion: "1.3.28",
+					Title: j.Indicator, Producer: j.Source, Source: j.Source})
+				e.indicators = append(e.indicators, b)
+				b, _ = json.Marshal(relationshipDoc{Type: "relationship", SchemaVersion: "1.3.28",
+					ID:               "https://intel.amp.cisco.com:443/ctia/relationship/relationship-" + uuidOf("relationship", id, ind),
+					RelationshipType: "element-of", SourceRef: id, TargetRef: ind, Source: j.Source})
+				e.relationships = append(e.relationships, b)
+			}
 		}
 		if isWin {
 			win, winPrio, winID, winFrom, winUntil = i, prio, id, from, until
@@ -263,6 +300,10 @@ func (s *Server) render(e *entry, obs Observable) {
 			b, _ := json.Marshal(doc)
 			e.sightings = append(e.sightings, b)
 		}
+	}
+	if win < 0 { // Sightings only: no verdict.
+		e.verdict = nil
+		return
 	}
 	mc := e.ctxs[win]
 	v := verdictDoc{
@@ -313,7 +354,7 @@ func (s *Server) answer(obs []Observable, mids []string, observe bool) []byte {
 			continue
 		}
 		if s.moduleFails() {
-			errs = append(errs, moduleError(m))
+			errs = append(errs, moduleError(m, mi))
 			continue
 		}
 		if !first {
@@ -328,8 +369,25 @@ func (s *Server) answer(obs []Observable, mids []string, observe bool) []byte {
 			continue
 		}
 		b.WriteString(`{"verdicts":`)
-		writeCollection(&b, m, es, func(e *entry) [][]byte { return [][]byte{e.verdict} })
+		writeCollection(&b, m, es, func(e *entry) [][]byte {
+			if e.verdict == nil {
+				return nil
+			}
+			return [][]byte{e.verdict}
+		})
 		if observe {
+			for _, c := range []struct {
+				name string
+				docs func(*entry) [][]byte
+			}{
+				{"indicators", func(e *entry) [][]byte { return e.indicators }},
+				{"relationships", func(e *entry) [][]byte { return e.relationships }},
+			} {
+				if countDocs(es, c.docs) > 0 {
+					b.WriteString(`,"` + c.name + `":`)
+					writeCollection(&b, m, es, c.docs)
+				}
+			}
 			if n := countDocs(es, func(e *entry) [][]byte { return e.judgements }); n > 0 {
 				b.WriteString(`,"judgements":`)
 				writeCollection(&b, m, es, func(e *entry) [][]byte { return e.judgements })
@@ -378,14 +436,21 @@ func writeCollection(b *bytes.Buffer, m *module, es []*entry, docs func(*entry) 
 
 // moduleError is the per-module error a relay reports when its upstream
 // rate-limits it; IROH adds the module's identity.
-func moduleError(m *module) []byte {
+//
+// Modules alternate between the two errors the relay modules' tests
+// show: AbuseIPDB's upstream rate limit and Pulsedive's request timeout.
+func moduleError(m *module, idx int) []byte {
+	code, msg := "too many requests", "Daily rate limit of 1000 requests exceeded for this endpoint. See headers for additional details."
+	if idx%2 == 1 {
+		code, msg = "request timeout", "Request(s) still processing."
+	}
 	b, _ := json.Marshal(map[string]string{
 		"module":             m.name,
 		"module_instance_id": m.instanceID,
 		"module_type_id":     m.typeID,
 		"type":               "fatal",
-		"code":               "too many requests",
-		"message":            "Daily rate limit of 1000 requests exceeded for this endpoint. See headers for additional details.",
+		"code":               code,
+		"message":            msg,
 	})
 	return b
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,10 +66,44 @@ type Options struct {
 	// per-module error inside the 200 ({"type":"fatal","code":"too many
 	// requests",…}), as a relay module reports its upstream's rate limit.
 	ModuleErrorRate float64
+	// RetryAfter is how the org limit's 429 states its Retry-After;
+	// RetryAfterSeconds when empty.
+	RetryAfter RetryAfterStyle
 	// Now is the clock of token expiry, the rate window and default
 	// validity; time.Now when nil.
 	Now func() time.Time
 }
+
+// RetryAfterStyle is how a 429 over the org's limit states when to come
+// back (ctr.md, corrections 2).
+type RetryAfterStyle string
+
+// Retry-After styles.
+const (
+	// RetryAfterSeconds is the documented form, whole seconds ("3557").
+	RetryAfterSeconds RetryAfterStyle = "seconds"
+	// RetryAfterSuffixed is the "3172s" form one summary reports.
+	RetryAfterSuffixed RetryAfterStyle = "suffixed"
+	// RetryAfterMissing leaves the header out.
+	RetryAfterMissing RetryAfterStyle = "missing"
+)
+
+// Refusal is a condition under which CTR refuses every call, whatever it
+// is asked (ctr.md, corrections 3).
+type Refusal string
+
+// Refusals.
+const (
+	// RefuseNone answers normally.
+	RefuseNone Refusal = ""
+	// RefuseMissingScope answers every enrich call 403 missing_scope: the
+	// API client lacks the Enrich scope (enrich:read). Tokens are still
+	// minted.
+	RefuseMissingScope Refusal = "missing_scope"
+	// RefuseRevoked is an API client deleted or disabled: the token route
+	// answers 401 invalid_client and tokens minted before stop working.
+	RefuseRevoked Refusal = "revoked"
+)
 
 // Server simulates the CTR (IROH) token and enrich routes. It is safe for
 // concurrent use.
@@ -93,6 +128,67 @@ type Server struct {
 	observables atomic.Int64
 	askedMu     sync.Mutex
 	asked       map[Observable]int64
+
+	modeMu     sync.Mutex
+	refusal    Refusal
+	errRate    float64
+	retryStyle RetryAfterStyle
+	requests   []time.Time // every API request that reached the org limit, in order
+}
+
+// maxRequestLog bounds the request log.
+const maxRequestLog = 1 << 20
+
+// SetRefusal makes CTR refuse every call as r says from now on;
+// RefuseNone restores normal answers (the scope granted again, the client
+// re-enabled).
+func (s *Server) SetRefusal(r Refusal) {
+	s.modeMu.Lock()
+	defer s.modeMu.Unlock()
+	s.refusal = r
+}
+
+// SetModuleErrorRate changes Options.ModuleErrorRate from now on.
+func (s *Server) SetModuleErrorRate(rate float64) {
+	s.modeMu.Lock()
+	defer s.modeMu.Unlock()
+	s.errRate = rate
+}
+
+// SetRetryAfter changes Options.RetryAfter from now on.
+func (s *Server) SetRetryAfter(style RetryAfterStyle) {
+	s.modeMu.Lock()
+	defer s.modeMu.Unlock()
+	s.retryStyle = style
+}
+
+func (s *Server) mode() (Refusal, float64, RetryAfterStyle) {
+	s.modeMu.Lock()
+	defer s.modeMu.Unlock()
+	return s.refusal, s.errRate, s.retryStyle
+}
+
+// Requests returns when each API request (enrich and settings, not token
+// calls) reached the org's rate limit, in order, whether admitted or not:
+// the log a test checks a client's pacing against. It keeps the last
+// 1,048,576.
+func (s *Server) Requests() []time.Time {
+	s.modeMu.Lock()
+	defer s.modeMu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// MaxInWindow returns the most requests of the log that fell in any window
+// of length w (a window starting at each request).
+func MaxInWindow(log []time.Time, w time.Duration) int {
+	best, j := 0, 0
+	for i := range log {
+		for log[i].Sub(log[j]) >= w {
+			j++
+		}
+		best = max(best, i-j+1)
+	}
+	return best
 }
 
 // New returns a server with an empty knowledge base.
@@ -113,15 +209,20 @@ func New(opts Options) *Server {
 	if now == nil {
 		now = time.Now
 	}
+	if opts.RetryAfter == "" {
+		opts.RetryAfter = RetryAfterSeconds
+	}
 	return &Server{
-		Base:   sim.NewBase(opts.Seed),
-		opts:   opts,
-		now:    now,
-		byInst: make(map[string]int),
-		kb:     make(map[okey][]*entry),
-		tokens: make(map[string]time.Time),
-		asked:  make(map[Observable]int64),
-		rng:    rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5bd1e9955bd1e995)),
+		errRate:    opts.ModuleErrorRate,
+		retryStyle: opts.RetryAfter,
+		Base:       sim.NewBase(opts.Seed),
+		opts:       opts,
+		now:        now,
+		byInst:     make(map[string]int),
+		kb:         make(map[okey][]*entry),
+		tokens:     make(map[string]time.Time),
+		asked:      make(map[Observable]int64),
+		rng:        rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5bd1e9955bd1e995)),
 	}
 }
 
@@ -185,6 +286,9 @@ func normalizedError(w http.ResponseWriter, status int, code, desc string) {
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	id, pw, ok := r.BasicAuth()
 	want, known := s.opts.Clients[id]
+	if refusal, _, _ := s.mode(); refusal == RefuseRevoked {
+		known = false
+	}
 	if !ok || !known || pw != want {
 		w.Header().Set("WWW-Authenticate", `Basic realm="iroh"`)
 		normalizedError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
@@ -247,18 +351,44 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 	exp, known := s.tokens[tok]
 	now := s.now()
 	s.tokMu.Unlock()
+	refusal, _, style := s.mode()
 	switch {
-	case !known:
+	case !known || refusal == RefuseRevoked:
 		normalizedError(w, http.StatusUnauthorized, "invalid_token", "JWT could not be verified")
 		return false
 	case !now.Before(exp):
 		normalizedError(w, http.StatusUnauthorized, "invalid_token", "JWT expired")
 		return false
 	}
+	s.modeMu.Lock()
+	if len(s.requests) >= maxRequestLog {
+		s.requests = append(s.requests[:0], s.requests[len(s.requests)/2:]...)
+	}
+	s.requests = append(s.requests, now)
+	s.modeMu.Unlock()
 	if wait, ok := s.admit(now); !ok {
 		secs := max(1, int64((wait+time.Second-1)/time.Second))
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		switch style {
+		case RetryAfterSuffixed:
+			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10)+"s")
+		case RetryAfterMissing:
+		default:
+			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		}
 		writeRaw(w, http.StatusTooManyRequests, []byte(`{"error":"Too Many Requests"}`+"\n"))
+		return false
+	}
+	if refusal == RefuseMissingScope && r.URL.Path != "/iroh/iroh-enrich/settings" {
+		writeJSON(w, http.StatusForbidden, map[string]any{
+			"error":             "missing_scope",
+			"error_description": "You do not have the required credentials to access this route.",
+			"missing-scopes":    []string{"enrich:read"},
+			"required-scopes":   []string{"enrich:read"},
+			"scopes":            []string{"casebook", "inspect:read"},
+			"user-id":           "sim-user",
+			"org-id":            "sim-org",
+			"trace_id":          "ctx-" + uuidOf("trace", now.String()),
+		})
 		return false
 	}
 	return true
@@ -397,12 +527,13 @@ func (s *Server) parseObservables(body []byte) ([]Observable, int, []byte) {
 // moduleFails decides, from the seeded generator, whether one module's
 // answer to one request is replaced by an error.
 func (s *Server) moduleFails() bool {
-	if s.opts.ModuleErrorRate <= 0 {
+	_, rate, _ := s.mode()
+	if rate <= 0 {
 		return false
 	}
 	s.tokMu.Lock()
 	defer s.tokMu.Unlock()
-	return s.rng.Float64() < s.opts.ModuleErrorRate
+	return s.rng.Float64() < rate
 }
 
 // kindOf names the JSON kind of a value, for a schema error message.

@@ -29,8 +29,10 @@ type ModuleContext struct {
 	// means all. A context of another type is kept but never answered, as
 	// a module silently returns nothing for types it does not support.
 	Handles []string
-	// Disposition is the CTIM disposition, 1 Clean, 2 Malicious,
-	// 3 Suspicious, 4 Common, 5 Unknown.
+	// Disposition is the disposition of the module's verdict, 1 Clean,
+	// 2 Malicious, 3 Suspicious, 4 Common, 5 Unknown. Zero makes a
+	// sightings-only context (the user's own environment, sx-00
+	// query_tr.rst): no verdict and no judgement, only Sighting.
 	Disposition int
 	// Judgement, when not nil, adds a judgement (observe only).
 	Judgement *Judgement
@@ -46,6 +48,11 @@ type Judgement struct {
 	Severity string
 	// Priority is 0..100: humans 100, curated lists 95, automated <= 90.
 	Priority int
+	// Disposition, when not zero, is the judgement's own disposition,
+	// which may disagree with the verdict's (ModuleContext.Disposition), as
+	// the AbuseIPDB relay's verdict says Suspicious while its judgements
+	// say Malicious (ctr.md, corrections 5).
+	Disposition int
 	// Reason, Source and SourceURI are the judgement's fields of those
 	// names; empty ones are left out.
 	Reason    string
@@ -56,6 +63,11 @@ type Judgement struct {
 	// ValidUntil means 30 days later.
 	ValidFrom  time.Time
 	ValidUntil time.Time
+	// Indicator, when set, is the title of a CTIM indicator the judgement
+	// is linked to (a relationship "element-of"), as Global Threat
+	// Intelligence answers: its judgements carry no reason and the
+	// readable text is the indicator's title (ctr.md, corrections 7).
+	Indicator string
 }
 
 // Sighting is the sighting part of a [ModuleContext].

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tqflow/tqflow/pkg/ctr"
 	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
 	"github.com/tqflow/tqflow/pkg/sim/etsim"
 	"github.com/tqflow/tqflow/pkg/sim/mispsim"
@@ -51,6 +50,40 @@ type Options struct {
 	// BasePort, when not zero, puts ThreatQ on it, CTR on +1, MISP on +2
 	// and ET on +3; zero picks free ports.
 	BasePort int
+	// CTRModuleErrors is the share of CTR module answers replaced by a
+	// per-module error inside the 200, as relay modules report their
+	// upstream's limits every day (ctr.md, corrections 4):
+	// DefaultModuleErrorRate when zero, none when negative.
+	CTRModuleErrors float64
+	// CTRRateLimit and CTRRateWindow are the org's CTR rate limit; none
+	// when CTRRateLimit is zero (the default: tests measure pacing with
+	// Requests, not by being refused).
+	CTRRateLimit  int
+	CTRRateWindow time.Duration
+}
+
+// DefaultModuleErrorRate is the share of CTR module answers that are
+// per-module errors in the default dataset.
+const DefaultModuleErrorRate = 0.05
+
+// ctrTypes maps ThreatQ indicator types to CTIM observable types, as the
+// contract's table says (ctr.md §5): the sandbox decides from it which
+// indicators CTR knows, without the client's own table. Types absent here
+// (CIDR Block, ASN, SHA-384, String, …) have no CTR counterpart.
+var ctrTypes = map[string]string{
+	"IP Address": "ip", "IPv6 Address": "ipv6", "FQDN": "domain", "Domain": "domain", "URL": "url",
+	"SHA-256": "sha256", "SHA-1": "sha1", "MD5": "md5", "Email Address": "email",
+	"Email Subject": "email_subject", "Filename": "file_name", "File Path": "file_path",
+	"Mutex": "mutex", "Registry Key": "registry_key", "User-agent": "user_agent",
+	"MAC Address": "mac_address", "Username": "user", "Hostname": "hostname",
+}
+
+// CTRType returns the CTIM observable type CTR knows a ThreatQ indicator
+// type by (exact ThreatQ names, ctr.md §5), and false for one it has none
+// for.
+func CTRType(threatqType string) (string, bool) {
+	t, ok := ctrTypes[threatqType]
+	return t, ok
 }
 
 // Sandbox is the running simulators.
@@ -99,7 +132,7 @@ func Start(o Options) (*Sandbox, error) {
 	}
 	s := &Sandbox{
 		ThreatQ: tqsim.New(tqsim.Options{Seed: o.Seed}),
-		CTR:     ctrsim.New(ctrsim.Options{Seed: o.Seed, RateLimit: -1}),
+		CTR:     ctrsim.New(ctrOptions(o)),
 		MISP:    mispsim.New(mispsim.Options{Seed: o.Seed, Keys: []string{MISPKey}}),
 		ET:      etsim.New(etsim.Options{Seed: o.Seed, Oinkcode: Oinkcode}),
 	}
@@ -113,7 +146,7 @@ func Start(o Options) (*Sandbox, error) {
 			return nil, fmt.Errorf("start sandbox: %w", err)
 		}
 		for _, in := range inds {
-			t, ok := ctr.TypeFor(in.Type)
+			t, ok := CTRType(in.Type)
 			if !ok || !HasContext(in.Value, o.ContextShare) {
 				continue
 			}
@@ -157,6 +190,20 @@ func Start(o Options) (*Sandbox, error) {
 		go func() { _ = srv.Serve(ln) }()
 	}
 	return s, nil
+}
+
+func ctrOptions(o Options) ctrsim.Options {
+	co := ctrsim.Options{Seed: o.Seed, RateLimit: -1, ModuleErrorRate: o.CTRModuleErrors}
+	switch {
+	case o.CTRModuleErrors == 0:
+		co.ModuleErrorRate = DefaultModuleErrorRate
+	case o.CTRModuleErrors < 0:
+		co.ModuleErrorRate = 0
+	}
+	if o.CTRRateLimit > 0 {
+		co.RateLimit, co.RateWindow = o.CTRRateLimit, o.CTRRateWindow
+	}
+	return co
 }
 
 // Env returns the variables that point tqflow at the sandbox.

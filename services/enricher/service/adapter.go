@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"log/slog"
-	"strings"
 
 	"github.com/tqflow/tqflow/pkg/ctr"
 	"github.com/tqflow/tqflow/schemas"
@@ -11,44 +10,74 @@ import (
 )
 
 // ctrAdapter asks CTR and maps its answers to attributes. The enricher
-// calls it with at most the client's batch size of observables.
+// calls it with distinct observables, at most the client's batch size.
 type ctrAdapter struct {
 	c   *ctr.Client
 	log *slog.Logger
+	// moduleRetries is how many times the modules that failed inside an
+	// answer are asked again at once (restricted with mids) before the
+	// answer is returned incomplete.
+	moduleRetries int
 }
 
 var _ enrich.CTR = (*ctrAdapter)(nil)
 
-// key matches answers to what was sent regardless of case: CTR may echo a
-// hash or a domain in another case than it was sent.
-func key(typ, value string) string { return strings.ToLower(typ) + "\x00" + strings.ToLower(value) }
-
-func (a *ctrAdapter) Observe(ctx context.Context, obs []enrich.Observable) (map[enrich.Observable][]schemas.Attribute, error) {
+// Observe asks CTR once, then asks again only the modules that failed
+// inside the answer, up to moduleRetries times. Answers are matched back
+// by the observable exactly as sent: ResultsFor keys its map by the
+// observables given, so two URLs that differ only in case never get each
+// other's context.
+func (a *ctrAdapter) Observe(ctx context.Context, obs []enrich.Observable) (enrich.Answer, error) {
 	req := make([]ctr.Observable, len(obs))
-	sent := make(map[string][]enrich.Observable, len(obs))
 	for i, o := range obs {
 		req[i] = ctr.Observable{Type: o.Type, Value: o.Value}
-		k := key(o.Type, o.Value)
-		sent[k] = append(sent[k], o)
 	}
 	resp, err := a.c.Observe(ctx, req)
 	if err != nil {
-		return nil, err
+		return enrich.Answer{}, err
 	}
-	for _, me := range resp.Errors {
-		a.log.Warn("ctr module error", "module", me.Module, "code", me.Code, "type", me.Type, "message", me.Message)
+	out := enrich.Answer{Attributes: make(map[enrich.Observable][]schemas.Attribute)}
+	note := func(errs []ctr.ModuleError) {
+		for _, me := range errs {
+			a.log.Warn("ctr module error", "module", me.Module, "module_instance_id", me.InstanceID, "code", me.Code, "type", me.Type, "message", me.Message)
+			out.ModuleErrors = append(out.ModuleErrors, enrich.ModuleError{Module: me.Module, Code: me.Code})
+		}
 	}
-	out := make(map[enrich.Observable][]schemas.Attribute)
-	for o, r := range resp.Results() {
-		attrs := make([]schemas.Attribute, 0, len(r.Attributes))
-		for _, at := range r.Attributes {
-			if at.Value != "" {
-				attrs = append(attrs, schemas.Attribute{Name: at.Name, Value: at.Value})
+	note(resp.Errors)
+	for try := 0; try < a.moduleRetries && len(resp.Errors) > 0; try++ {
+		var mids []string
+		for _, me := range resp.Errors {
+			if me.InstanceID == "" { // Cannot be asked alone.
+				mids = nil
+				break
+			}
+			mids = append(mids, me.InstanceID)
+		}
+		if len(mids) == 0 {
+			break
+		}
+		again, err := a.c.ObserveModules(ctx, req, mids)
+		if err != nil {
+			break // The first answer stands, incomplete.
+		}
+		resp.Modules = append(resp.Modules, again.Modules...)
+		resp.Errors = again.Errors
+		note(resp.Errors)
+	}
+	out.Incomplete = len(resp.Errors) > 0
+	for o, rs := range resp.Results() {
+		var attrs []schemas.Attribute
+		seen := map[schemas.Attribute]bool{}
+		for _, r := range rs {
+			for _, at := range r.Attributes {
+				x := schemas.Attribute{Name: at.Name, Value: at.Value}
+				if at.Value != "" && !seen[x] {
+					seen[x] = true
+					attrs = append(attrs, x)
+				}
 			}
 		}
-		for _, eo := range sent[key(o.Type, o.Value)] {
-			out[eo] = attrs
-		}
+		out.Attributes[enrich.Observable{Type: o.Type, Value: o.Value}] = attrs
 	}
 	return out, nil
 }

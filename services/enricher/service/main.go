@@ -14,6 +14,11 @@ func Main(ctx context.Context, env *app.Env) error {
 		c.Instance = env.Instance
 		c.CTR.WrapTransport = s.Metrics.WrapTransport(obs.SystemCTR)
 		s.Watch(c.Spec())
-		return Run(ctx, c, s.Bus, env.Log, &Stats{}, s.Metrics.OnSettle)
+		stats := &Stats{}
+		s.AddCheck("ctr", Check(stats))
+		if err := Register(s.Metrics.Registry(), stats); err != nil {
+			return err
+		}
+		return Run(ctx, c, s.Bus, env.Log, stats, s.Metrics.OnSettle)
 	})
 }

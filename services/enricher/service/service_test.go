@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +32,7 @@ func testConfig(url string) service.Config {
 			ClientPassword: config.Secret(ctrsim.DefaultClientPassword), Timeout: 10 * time.Second, BatchSize: 20,
 		},
 		Status: "Review", Source: service.DefaultSource, Cache: true, AckWait: 10 * time.Second,
+		MaxRequestsPerHour: 4000, BudgetWindow: time.Hour, RefusedRetry: time.Second, ModuleRetries: 1,
 		WorkerConfig: bus.WorkerConfig{
 			Concurrency: 2, BatchSize: 50, MaxAckPending: 500, MaxDeliver: 5, DrainTimeout: 5 * time.Second,
 		},
@@ -163,15 +166,20 @@ func TestEnrichWritesOnlyWhereCTRHasContext(t *testing.T) {
 			continue
 		}
 		wantWrites++
-		names := map[string]string{}
-		for _, a := range w.Attributes {
-			if _, dup := names[a.Name]; dup {
-				t.Errorf("indicator %d: attribute %q twice: one value per name", in.id, a.Name)
-			}
-			names[a.Name] = a.Value
+		// Every module's rows, one per (name, value), as the simulator's
+		// own knowledge base says.
+		ct, _ := ctr.TypeFor(in.typ)
+		var want, have []string
+		for _, a := range sim.Attributes(ctrsim.Observable{Type: ct, Value: in.value}) {
+			want = append(want, a.Name+"="+a.Value)
 		}
-		if names["CTR Module"] == "" || names["Disposition"] == "" {
-			t.Errorf("indicator %d: attributes %v lack CTR Module or Disposition", in.id, w.Attributes)
+		for _, a := range w.Attributes {
+			have = append(have, a.Name+"="+a.Value)
+		}
+		slices.Sort(want)
+		slices.Sort(have)
+		if !slices.Equal(have, want) {
+			t.Errorf("indicator %d: attributes\n got  %v\n want %v", in.id, have, want)
 		}
 		if w.Status != "Review" || w.Source != service.DefaultSource || w.Value != in.value {
 			t.Errorf("indicator %d: write %+v", in.id, w)
@@ -247,5 +255,66 @@ func TestEnrichRetriesRateLimits(t *testing.T) {
 	}
 	if sim.Faults.Counts().RateLimited == 0 {
 		t.Error("the simulator never rate-limited: the test proves nothing")
+	}
+}
+
+// TestCaseVariants: two URLs that differ only in case are two observables;
+// CTR knows one, and only that one gets attributes (the adapter used to
+// lower-case both and give the unknown one the known one's context).
+func TestCaseVariants(t *testing.T) {
+	t.Parallel()
+	sim := ctrsim.New(ctrsim.Options{Seed: 5})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	known := indicator{id: 1, typ: "URL", value: "http://x.example/Login", withContext: true}
+	unknown := indicator{id: 2, typ: "URL", value: "http://x.example/login"}
+	sim.AddContext(ctrsim.Observable{Type: "url", Value: known.value}, ctrsim.ModuleContext{
+		Module: "Talos Intelligence", Disposition: 2,
+		Judgement: &ctrsim.Judgement{Confidence: "High", Severity: "High", Priority: 90, Source: "Talos Intelligence", Reason: "Poor reputation"},
+	})
+	b := bustest.New(t)
+	publish(t, b, []indicator{known, unknown}, "")
+	run(t, b, testConfig(srv.URL), 2)
+	got := writes(t, b)
+	if _, ok := got[known.id]; !ok || len(got) != 1 {
+		t.Errorf("writes for %v, want only indicator %d's", slices.Collect(maps.Keys(got)), known.id)
+	}
+}
+
+// TestEveryModuleAndTheVerdict: a module whose verdict (Suspicious) and
+// judgement (Malicious) disagree writes the verdict; an observable two
+// modules know gets both modules' rows, one CTR Module row each.
+func TestEveryModuleAndTheVerdict(t *testing.T) {
+	t.Parallel()
+	sim := ctrsim.New(ctrsim.Options{Seed: 6})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	in := indicator{id: 1, typ: "IP Address", value: "198.51.100.7", withContext: true}
+	sim.AddContext(ctrsim.Observable{Type: "ip", Value: in.value},
+		ctrsim.ModuleContext{Module: "AbuseIPDB", Disposition: 3, Judgement: &ctrsim.Judgement{
+			Disposition: 2, Confidence: "Medium", Severity: "Medium", Priority: 85, Source: "AbuseIPDB", Reason: "reported 12 times"}},
+		ctrsim.ModuleContext{Module: "Talos Intelligence", Disposition: 2, Judgement: &ctrsim.Judgement{
+			Confidence: "High", Severity: "High", Priority: 90, Source: "Talos Intelligence", Reason: "Poor reputation"}},
+	)
+	b := bustest.New(t)
+	publish(t, b, []indicator{in}, "")
+	run(t, b, testConfig(srv.URL), 1)
+	w, ok := writes(t, b)[in.id]
+	if !ok {
+		t.Fatal("no write")
+	}
+	have := map[string][]string{}
+	for _, a := range w.Attributes {
+		have[a.Name] = append(have[a.Name], a.Value)
+	}
+	slices.Sort(have["CTR Module"])
+	slices.Sort(have["Disposition"])
+	if !slices.Equal(have["CTR Module"], []string{"AbuseIPDB", "Talos Intelligence"}) {
+		t.Errorf("CTR Module rows %v, want one per module", have["CTR Module"])
+	}
+	// AbuseIPDB's verdict says Suspicious (its judgement Malicious); Talos
+	// says Malicious.
+	if !slices.Equal(have["Disposition"], []string{"Malicious", "Suspicious"}) {
+		t.Errorf("Disposition rows %v, want AbuseIPDB's verdict (Suspicious) and Talos's (Malicious)", have["Disposition"])
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
+	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 )
 
 // statusReport is what tqflow status shows.
@@ -23,6 +24,14 @@ type statusReport struct {
 	Streams     []streamStatus     `json:"streams"`
 	Checkpoints []checkpointStatus `json:"checkpoints"`
 	DeadLetters []deadLetterCount  `json:"dead_letters"`
+	// CTRRefused lists the instances whose CTR refuses every call.
+	CTRRefused []ctrRefusal `json:"ctr_refused,omitempty"`
+}
+
+type ctrRefusal struct {
+	Instance string    `json:"instance"`
+	Reason   string    `json:"reason"`
+	Since    time.Time `json:"since"`
 }
 
 type streamStatus struct {
@@ -148,7 +157,39 @@ func collectStatus(ctx context.Context, js jetstream.JetStream) (statusReport, e
 		return r, err
 	}
 	r.Checkpoints = cps
+	r.CTRRefused = loadCTRRefusals(ctx, js)
 	return r, nil
+}
+
+// loadCTRRefusals reads what the enrichers recorded while CTR refuses
+// every call (enrichersvc.RefusalKey); nothing when the bucket is absent.
+func loadCTRRefusals(ctx context.Context, js jetstream.JetStream) []ctrRefusal {
+	kv, err := js.KeyValue(ctx, bus.BucketCTRBudget)
+	if err != nil {
+		return nil
+	}
+	lister, err := kv.ListKeys(ctx, jetstream.MetaOnly())
+	if err != nil {
+		return nil
+	}
+	defer func() { _ = lister.Stop() }()
+	var out []ctrRefusal
+	for key := range lister.Keys() {
+		inst, ok := strings.CutPrefix(key, "refused.")
+		if !ok {
+			continue
+		}
+		e, err := kv.Get(ctx, key)
+		if err != nil {
+			continue
+		}
+		var rf enrichersvc.Refusal
+		if json.Unmarshal(e.Value(), &rf) == nil {
+			out = append(out, ctrRefusal{Instance: inst, Reason: rf.Reason, Since: rf.Since})
+		}
+	}
+	slices.SortFunc(out, func(a, b ctrRefusal) int { return strings.Compare(a.Instance, b.Instance) })
+	return out
 }
 
 func loadCheckpoints(ctx context.Context, js jetstream.JetStream) ([]checkpointStatus, error) {
@@ -209,6 +250,13 @@ func printStatus(w io.Writer, r statusReport) error {
 	}
 	if len(r.DeadLetters) == 0 {
 		fmt.Fprintln(tw, "(none)\t0")
+	}
+	if len(r.CTRRefused) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "CTR REFUSES EVERY CALL\tSINCE\tREASON (fix the API client; enrichment resumes by itself)")
+		for _, c := range r.CTRRefused {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Instance, when(c.Since), c.Reason)
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write status: %w", err)

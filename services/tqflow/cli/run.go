@@ -17,6 +17,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/pkg/obs"
+	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	"github.com/tqflow/tqflow/services/tqflow/pipeline"
 )
 
@@ -115,6 +116,10 @@ func runCommand(stdout io.Writer) app.Command {
 			if err != nil {
 				return app.UsageError{Err: err}
 			}
+			if err := enrichersvc.Register(m.Registry(), p.EnricherStats()); err != nil {
+				return err
+			}
+			srv.AddCheck("ctr", enrichersvc.Check(p.EnricherStats()))
 			// A port in use is fatal, before anything starts: a tqflow run
 			// nobody can monitor is not what the operator asked for.
 			var lc net.ListenConfig

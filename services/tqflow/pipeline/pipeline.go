@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -178,6 +179,10 @@ func New(ctx context.Context, cfg Config, buses Buses, log *slog.Logger) (*Pipel
 	}
 	return &Pipeline{cfg: cfg, buses: buses, log: log, fetcher: f}, nil
 }
+
+// EnricherStats returns what the pipeline's enricher counts, and whether
+// CTR refuses it (for readiness and metrics).
+func (p *Pipeline) EnricherStats() *enrichersvc.Stats { return &p.enricher }
 
 // Fetcher returns the pipeline's fetcher.
 func (p *Pipeline) Fetcher() *fetchersvc.Fetcher { return p.fetcher }
@@ -372,6 +377,33 @@ func (p *Pipeline) WaitDrained(ctx context.Context) error {
 	return nil
 }
 
+// waitDrainedOrRefused is WaitDrained, except that a run whose CTR
+// refuses every call (a missing scope, credentials refused) ends at once
+// with that reason: the messages stay in the stream for a later run.
+func (p *Pipeline) waitDrainedOrRefused(ctx context.Context) error {
+	if !p.cfg.has(schemas.JobCTR) {
+		return p.WaitDrained(ctx)
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.WaitDrained(dctx) }()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if err := p.enricher.Refused(); err != nil {
+				cancel()
+				<-done
+				return fmt.Errorf("enricher: ctr refuses every call; the indicators stay queued for the next run: %w", err)
+			}
+		}
+	}
+}
+
 // Summary is what a --once run did.
 type Summary struct {
 	Reports    map[string]fetchersvc.Report
@@ -400,7 +432,7 @@ func (p *Pipeline) RunOnce(ctx context.Context, historical *time.Time) (Summary,
 	}
 	var derr error
 	if ferr == nil {
-		derr = p.WaitDrained(sctx)
+		derr = p.waitDrainedOrRefused(sctx)
 	}
 	unsupervise()
 	stop()
@@ -426,6 +458,14 @@ func (s Summary) Print(w io.Writer) {
 		fmt.Fprintf(tw, "already up to date (nothing written)\t%d\t\n", s.Enricher.Unchanged.Load())
 		fmt.Fprintf(tw, "skipped (type CTR does not support)\t%d\t\n", s.Enricher.Unsupported.Load())
 		fmt.Fprintf(tw, "answered from cache\t%d\t\n", s.Enricher.CacheHits.Load())
+		fmt.Fprintf(tw, "CTR calls\t%d\t\n", s.Enricher.Calls.Load())
+		mods := s.Enricher.ModuleErrors()
+		for _, m := range slices.Sorted(maps.Keys(mods)) {
+			fmt.Fprintf(tw, "CTR module errors: %s\t%d\t\n", m, mods[m])
+		}
+		if n := s.Enricher.Incomplete.Load(); n > 0 {
+			fmt.Fprintf(tw, "left to a later run (CTR modules kept failing)\t%d\t\n", n)
+		}
 		fmt.Fprintf(tw, "indicators written\t%d\t\n", s.Writer.Indicators.Load())
 		fmt.Fprintf(tw, "attributes written\t%d\t\n", s.Writer.Attributes.Load())
 		fmt.Fprintf(tw, "old attribute values removed\t%d\t\n", s.Writer.Removed.Load())

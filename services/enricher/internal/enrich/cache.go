@@ -27,20 +27,28 @@ type Cache struct {
 	JS jetstream.JetStream
 	// Parallel bounds concurrent lookups; 32 when zero.
 	Parallel int
+	// Scope names what answers (the CTR host and API client, see
+	// ctr.Config.Scope): it is part of every key, so that an instance with
+	// other credentials, organisation or region never reads this one's
+	// answers.
+	Scope string
 }
 
 type cached struct {
 	Attributes []schemas.Attribute `json:"attributes,omitempty"`
 }
 
-func cacheKey(o Observable) string {
+// cacheKey is "<scope hash>.<type>.<value hash>": the value exactly as
+// sent (two URLs that differ in case are two entries).
+func (c *Cache) cacheKey(o Observable) string {
+	sh := sha256.Sum256([]byte(c.Scope))
 	h := sha256.Sum256([]byte(o.Value))
-	return o.Type + "." + hex.EncodeToString(h[:16])
+	return hex.EncodeToString(sh[:8]) + "." + o.Type + "." + hex.EncodeToString(h[:16])
 }
 
 // subject is the subject the bucket's stream stores o's entry under.
 func (c *Cache) subject(o Observable) string {
-	return "$KV." + c.KV.Bucket() + "." + cacheKey(o)
+	return "$KV." + c.KV.Bucket() + "." + c.cacheKey(o)
 }
 
 // batchGet is the most keys asked of the server in one batched get; the
@@ -104,7 +112,7 @@ const kvOperation = "KV-Operation"
 func (c *Cache) getEach(ctx context.Context, obs []Observable, out map[Observable][]schemas.Attribute) {
 	var mu sync.Mutex
 	c.each(obs, func(o Observable) {
-		e, err := c.KV.Get(ctx, cacheKey(o))
+		e, err := c.KV.Get(ctx, c.cacheKey(o))
 		if err != nil {
 			return
 		}

@@ -19,7 +19,7 @@ func TestCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cache{KV: kv, JS: b.JetStream()}
+	c := &Cache{KV: kv, JS: b.JetStream(), Scope: "https://visibility.amp.cisco.com client-a"}
 	answers := map[Observable][]schemas.Attribute{}
 	var obs []Observable
 	for i := range 1200 { // More than one batched get.
@@ -42,7 +42,7 @@ func TestCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	deleted := obs[3]
-	if err := kv.Delete(ctx, cacheKey(deleted)); err != nil {
+	if err := kv.Delete(ctx, c.cacheKey(deleted)); err != nil {
 		t.Fatal(err)
 	}
 	delete(answers, deleted)
@@ -70,5 +70,36 @@ func TestCache(t *testing.T) {
 	none := map[Observable][]schemas.Attribute{}
 	if err := c.getBatch(ctx, []Observable{{Type: "ip", Value: "never cached"}}, none); err != nil || len(none) != 0 {
 		t.Errorf("batched get of an absent key: %v, %v; want no error, nothing", none, err)
+	}
+}
+
+// TestCacheScoped: answers cached under one CTR host and client are not
+// served to another (issue 13: a second instance with other credentials
+// got every answer from the first's cache), and values are exact.
+func TestCacheScoped(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	ctx := context.Background()
+	kv, err := b.KeyValue(ctx, bus.BucketCTRCache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us := &Cache{KV: kv, JS: b.JetStream(), Scope: "https://visibility.amp.cisco.com client-a"}
+	eu := &Cache{KV: kv, JS: b.JetStream(), Scope: "https://visibility.eu.amp.cisco.com client-a"}
+	other := &Cache{KV: kv, JS: b.JetStream(), Scope: "https://visibility.amp.cisco.com client-b"}
+	o := Observable{Type: "url", Value: "http://x.example/A"}
+	if err := us.put(ctx, map[Observable][]schemas.Attribute{o: {{Name: "Disposition", Value: "Malicious"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := us.get(ctx, []Observable{o}); len(got) != 1 {
+		t.Fatalf("own answer not found: %v", got)
+	}
+	for name, c := range map[string]*Cache{"other region": eu, "other client": other} {
+		if got := c.get(ctx, []Observable{o}); len(got) != 0 {
+			t.Errorf("%s read %v from another scope's cache", name, got)
+		}
+	}
+	if got := us.get(ctx, []Observable{{Type: "url", Value: "http://x.example/a"}}); len(got) != 0 {
+		t.Errorf("a URL differing in case read %v", got)
 	}
 }

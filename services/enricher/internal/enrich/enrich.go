@@ -1,14 +1,20 @@
 package enrich
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/httpx"
@@ -20,16 +26,92 @@ type Observable struct {
 	Type, Value string
 }
 
-// CTR answers for a batch of observables: for each one CTR has context
-// for, its attributes, one value per name. An observable missing from the
-// map has no context. Implementations split the batch into API calls.
+// CTR answers for a chunk of distinct observables in one call: for each
+// one CTR has context for, its attributes (every module's rows, one per
+// name and value). An observable missing from the map has no context.
 type CTR interface {
-	Observe(ctx context.Context, obs []Observable) (map[Observable][]schemas.Attribute, error)
+	Observe(ctx context.Context, obs []Observable) (Answer, error)
+}
+
+// Answer is CTR's answer to one call.
+type Answer struct {
+	// Attributes holds the rows for each observable with context.
+	Attributes map[Observable][]schemas.Attribute
+	// ModuleErrors lists every failure of a module inside the answers of
+	// the call (a relay's upstream limit or timeout), retries included.
+	ModuleErrors []ModuleError
+	// Incomplete says modules still failed after any retry: the answer
+	// says nothing about what they know, so no observable of the call is
+	// "no context" for sure, and none is cached.
+	Incomplete bool
+}
+
+// ModuleError is one module's failure inside a 200 answer.
+type ModuleError struct {
+	Module, Code string
 }
 
 // Stats counts what an Enricher did. Safe for concurrent use.
 type Stats struct {
 	Received, Invalid, Unsupported, NoContext, Enriched, Unchanged, CacheHits, Asked atomic.Int64
+	// Calls counts CTR calls; Incomplete the indicators left to a later
+	// run because modules kept failing on them.
+	Calls, Incomplete atomic.Int64
+
+	mu           sync.Mutex
+	moduleErrors map[string]int64
+	refusal      error
+	refusalGen   int64
+}
+
+// ModuleErrors returns the module errors seen, by module.
+func (s *Stats) ModuleErrors() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.moduleErrors)
+}
+
+func (s *Stats) addModuleErrors(mes []ModuleError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.moduleErrors == nil {
+		s.moduleErrors = map[string]int64{}
+	}
+	for _, me := range mes {
+		s.moduleErrors[me.Module]++
+	}
+}
+
+// Refused returns why CTR refuses every call (credentials refused, a
+// scope missing), or nil while it answers.
+func (s *Stats) Refused() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refusal
+}
+
+// setRefusal records a refusal, or its end with nil; it reports whether
+// the state changed, and returns the refusal generation after it.
+func (s *Stats) setRefusal(err error) (changed bool, gen int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed = (s.refusal == nil) != (err == nil)
+	s.refusal = err
+	if err != nil {
+		s.refusalGen++
+	}
+	return changed, s.refusalGen
+}
+
+func (s *Stats) refusalState() (error, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refusal, s.refusalGen
+}
+
+// Holder holds every replica's CTR calls after a 429 (the shared budget).
+type Holder interface {
+	Hold(ctx context.Context, d time.Duration) error
 }
 
 // Enricher handles batches of indicator.v1 messages.
@@ -41,10 +123,36 @@ type Enricher struct {
 	TypeFor func(threatqType string) (string, bool)
 	// Chunk is the most observables asked of CTR in one call (its batch
 	// size): a call that fails, a 429 say, fails only its own; all in one
-	// call when zero.
+	// call when zero. The enricher is the one place observables are
+	// de-duplicated (exactly, as sent) and chunked.
 	Chunk int
 	// Cache, when not nil, keeps answers across replicas and runs.
 	Cache *Cache
+	// Fatal reports whether a CTR error refuses every call alike (a
+	// missing scope, credentials refused): consumption pauses, nothing is
+	// dead-lettered, and a call is tried again every RefusedRetry. Nil
+	// means no error is.
+	Fatal func(error) bool
+	// Blames reports whether a CTR error blames some observables of the
+	// call (a 400 naming them): only then is the call split to find them.
+	// Nil means none does.
+	Blames func(error) bool
+	// RefusedRetry is how often a refused CTR is tried again; a minute
+	// when zero.
+	RefusedRetry time.Duration
+	// ModuleRetries is how many deliveries an indicator gets while modules
+	// keep failing on it before it is settled with what the others said
+	// (not cached, so a later run asks again); 5 when zero.
+	ModuleRetries int
+	// Holder, when set, is told of every 429's Retry-After, so that every
+	// replica holds its calls.
+	Holder Holder
+	// Log logs the transitions into and out of a refusal, once each.
+	Log *slog.Logger
+	// OnRefusal, when set, is called on those transitions: with the
+	// refusal, then with nil when CTR answers again (tqflow status shows
+	// it from there).
+	OnRefusal func(ctx context.Context, err error)
 	// Instance names the job instance the writes belong to.
 	Instance string
 	// Status is the status name set on enriched indicators; empty leaves it.
@@ -52,6 +160,9 @@ type Enricher struct {
 	// Source is the ThreatQ source the attributes are written under.
 	Source string
 	Stats  *Stats
+
+	probe sync.Mutex // one call at a time while CTR refuses or before it answered
+	ok    atomic.Bool
 }
 
 type item struct {
@@ -59,6 +170,9 @@ type item struct {
 	ind schemas.IndicatorData
 	obs Observable
 }
+
+// errIncomplete says modules failed on an observable's every try so far.
+var errIncomplete = errors.New("ctr modules failed; asking again")
 
 // Handle is a [bus.BatchHandler].
 func (e *Enricher) Handle(ctx context.Context, ms []*bus.Message) []error {
@@ -85,52 +199,7 @@ func (e *Enricher) Handle(ctx context.Context, ms []*bus.Message) []error {
 		return errs
 	}
 	answers, ask := e.lookup(ctx, parsed, items)
-	// Ask CTR about every miss of the batch, a chunk per call; a permanent
-	// failure (a 400 for the whole call) is narrowed down to the
-	// observables at fault.
-	askErr := map[Observable]error{}
-	if len(ask) > 0 {
-		fresh := make(map[Observable][]schemas.Attribute, len(ask))
-		chunk := e.Chunk
-		if chunk <= 0 {
-			chunk = len(ask)
-		}
-		var limited error // A rate limit: ask no more until it passes.
-		for part := range slices.Chunk(ask, chunk) {
-			if limited != nil {
-				for _, o := range part {
-					askErr[o] = fmt.Errorf("observe %s: %w", o.Type, limited)
-				}
-				continue
-			}
-			callErrs := bus.Bisect(ctx, part, func(ctx context.Context, obs []Observable) error {
-				e.Stats.Asked.Add(int64(len(obs)))
-				got, err := e.CTR.Observe(ctx, obs)
-				if err != nil {
-					return err
-				}
-				for _, o := range obs {
-					fresh[o] = got[o] // nil: no context
-				}
-				return nil
-			})
-			for i, err := range callErrs {
-				if err != nil {
-					askErr[part[i]] = fmt.Errorf("observe %s: %w", part[i].Type, err)
-					delete(fresh, part[i])
-					if httpx.RetryAfterOf(err) > 0 {
-						limited = err
-					}
-				}
-			}
-		}
-		for o, a := range fresh {
-			answers[o] = a
-		}
-		if e.Cache != nil && len(fresh) > 0 {
-			_ = e.Cache.put(ctx, fresh) // An optimisation: a failed put only costs a later call.
-		}
-	}
+	askErr, incomplete := e.ask(ctx, ask, answers)
 	batch := e.Bus.NewBatch(len(items))
 	var published []int
 	for _, i := range items {
@@ -138,6 +207,15 @@ func (e *Enricher) Handle(ctx context.Context, ms []*bus.Message) []error {
 		if err, failed := askErr[it.obs]; failed {
 			errs[i] = err
 			continue
+		}
+		if incomplete[it.obs] {
+			if it.msg.Delivered < uint64(cmp.Or(e.ModuleRetries, 5)) {
+				errs[i] = fmt.Errorf("observe %s: %w", it.obs.Type, errIncomplete)
+				continue
+			}
+			// Settled with what the other modules said, not cached: a
+			// later run asks again.
+			e.Stats.Incomplete.Add(1)
 		}
 		attrs := answers[it.obs]
 		if len(attrs) == 0 {
@@ -172,6 +250,127 @@ func (e *Enricher) Handle(ctx context.Context, ms []*bus.Message) []error {
 	e.Stats.Enriched.Add(int64(len(published)))
 	return errs
 }
+
+// ask asks CTR about ask, a chunk per call, adding what it learns to
+// answers. It returns the error of each observable it could not ask, and
+// the observables modules failed on. A refusal or a rate limit stops the
+// remaining chunks: they would fail alike.
+func (e *Enricher) ask(ctx context.Context, ask []Observable, answers map[Observable][]schemas.Attribute) (map[Observable]error, map[Observable]bool) {
+	askErr := map[Observable]error{}
+	incomplete := map[Observable]bool{}
+	if len(ask) == 0 {
+		return askErr, incomplete
+	}
+	fresh := make(map[Observable][]schemas.Attribute, len(ask))
+	chunk := e.Chunk
+	if chunk <= 0 {
+		chunk = len(ask)
+	}
+	var stop error // A refusal or a rate limit: ask no more.
+	for part := range slices.Chunk(ask, chunk) {
+		if stop != nil {
+			for _, o := range part {
+				askErr[o] = fmt.Errorf("observe %s: %w", o.Type, stop)
+			}
+			continue
+		}
+		callErrs := bus.Bisect(ctx, part, func(ctx context.Context, obs []Observable) error {
+			got, err := e.call(ctx, obs)
+			if err != nil {
+				if e.Blames == nil || !e.Blames(err) {
+					return notBlaming{err} // Split only for answers that blame observables.
+				}
+				return err
+			}
+			for _, o := range obs {
+				if got.Incomplete {
+					incomplete[o] = true
+				}
+				fresh[o] = got.Attributes[o] // nil: no context
+			}
+			return nil
+		})
+		for i, err := range callErrs {
+			if err == nil {
+				continue
+			}
+			if nb, ok := errors.AsType[notBlaming](err); ok {
+				err = nb.err
+			}
+			askErr[part[i]] = fmt.Errorf("observe %s: %w", part[i].Type, err)
+			delete(fresh, part[i])
+			if bus.IsPause(err) || httpx.RetryAfterOf(err) > 0 {
+				stop = err
+			}
+		}
+	}
+	maps.Copy(answers, fresh)
+	if e.Cache != nil {
+		complete := maps.Clone(fresh)
+		maps.DeleteFunc(complete, func(o Observable, _ []schemas.Attribute) bool { return incomplete[o] })
+		if len(complete) > 0 {
+			_ = e.Cache.put(ctx, complete) // An optimisation: a failed put only costs a later call.
+		}
+	}
+	return askErr, incomplete
+}
+
+// notBlaming wraps an error that says nothing about which observables
+// are at fault, so that Bisect does not split the call.
+type notBlaming struct{ err error }
+
+func (e notBlaming) Error() string   { return e.err.Error() }
+func (e notBlaming) Unwrap() error   { return e.err }
+func (e notBlaming) Transient() bool { return true }
+
+// call makes one CTR call. While CTR refuses every call, or until it has
+// answered once, calls go one at a time, and a call that finds a refusal
+// newer than when it started waiting does not go out at all: a refusal
+// costs one call per RefusedRetry per process, not one per batch.
+func (e *Enricher) call(ctx context.Context, obs []Observable) (Answer, error) {
+	if !e.ok.Load() {
+		_, gen := e.Stats.refusalState()
+		e.probe.Lock()
+		defer e.probe.Unlock()
+		if refusal, now := e.Stats.refusalState(); refusal != nil && now != gen {
+			return Answer{}, bus.Pause(refusal, e.refusedRetry())
+		}
+	}
+	e.Stats.Asked.Add(int64(len(obs)))
+	e.Stats.Calls.Add(1)
+	got, err := e.CTR.Observe(ctx, obs)
+	switch {
+	case err != nil && e.Fatal != nil && e.Fatal(err):
+		e.ok.Store(false)
+		if changed, _ := e.Stats.setRefusal(err); changed {
+			if e.Log != nil {
+				e.Log.Error("ctr refuses every call; enrichment paused until it answers", "err", err, "retry_every", e.refusedRetry())
+			}
+			if e.OnRefusal != nil {
+				e.OnRefusal(ctx, err)
+			}
+		}
+		return Answer{}, bus.Pause(err, e.refusedRetry())
+	case err != nil:
+		if ra := httpx.RetryAfterOf(err); ra > 0 && e.Holder != nil {
+			_ = e.Holder.Hold(ctx, ra) // Best effort: this replica holds anyway.
+		}
+		return Answer{}, err
+	}
+	if changed, _ := e.Stats.setRefusal(nil); changed {
+		if e.Log != nil {
+			e.Log.Info("ctr answers again; enrichment resumed")
+		}
+		if e.OnRefusal != nil {
+			e.OnRefusal(ctx, nil)
+		}
+	}
+	e.ok.Store(true)
+	e.Stats.addModuleErrors(got.ModuleErrors)
+	return got, nil
+}
+
+func (e *Enricher) refusedRetry() time.Duration { return cmp.Or(e.RefusedRetry, time.Minute) }
 
 // lookup returns the cached answers and the distinct observables to ask
 // CTR about. A replayed message is never answered from the cache: a
