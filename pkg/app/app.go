@@ -9,12 +9,14 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/httpx"
 	"github.com/tqflow/tqflow/pkg/obs"
 )
 
@@ -59,10 +61,48 @@ func (e *Env) ParseAll(cfgs ...any) error {
 			e.warnTransport(c)
 		}
 	}
+	if e.Resolved != nil {
+		// Every client scrubs its server-supplied text of every secret of
+		// the process, not only its own: a proxy in front of one system
+		// may echo another's credentials.
+		s := e.Scrubber()
+		for _, c := range cfgs {
+			setScrubbers(reflect.ValueOf(c), s, 0)
+		}
+	}
 	if err := dedupe(errs...); err != nil {
 		return UsageError{err}
 	}
 	return nil
+}
+
+var scrubberType = reflect.TypeFor[*httpx.Scrubber]()
+
+// setScrubbers joins s into every settable *httpx.Scrubber field of v
+// (the clients' Config.Scrub), nested structs included.
+func setScrubbers(v reflect.Value, s *httpx.Scrubber, depth int) {
+	if depth > 8 || !v.IsValid() {
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() && v.Type() != scrubberType {
+			setScrubbers(v.Elem(), s, depth+1)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Field(i)
+			if !v.Type().Field(i).IsExported() || !f.CanSet() {
+				continue
+			}
+			if f.Type() == scrubberType {
+				cur, _ := f.Interface().(*httpx.Scrubber)
+				f.Set(reflect.ValueOf(cur.Join(s)))
+				continue
+			}
+			setScrubbers(f, s, depth+1)
+		}
+	}
 }
 
 func isJoin(err error, parts []error) bool {
