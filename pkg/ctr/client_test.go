@@ -364,7 +364,7 @@ func TestErrorAnswers(t *testing.T) {
 			if calls.Load() != tt.calls {
 				t.Errorf("%d API calls, want %d", calls.Load(), tt.calls)
 			}
-			if tt.kind == ctr.ErrMissingScope {
+			if errors.Is(tt.kind, ctr.ErrMissingScope) {
 				var ce *ctr.Error
 				if !errors.As(err, &ce) || !reflect.DeepEqual(ce.MissingScopes, []string{"inspect:read"}) {
 					t.Errorf("missing scopes = %+v", ce)

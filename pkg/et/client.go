@@ -185,7 +185,7 @@ type target struct {
 	list          bool // an IP list
 }
 
-func (t target) url(file string) (real, shown string) { return t.dir + file, t.dirShown + file }
+func (t target) url(file string) (addr, shown string) { return t.dir + file, t.dirShown + file }
 
 func (c *Client) target(src Source) (target, error) {
 	flavor := RequestFlavor(c.cfg.Flavor)
@@ -265,8 +265,8 @@ func (c *Client) Check(ctx context.Context, src Source, prev State) (Update, err
 	if prev.LastModified != "" {
 		hdr.Set("If-Modified-Since", prev.LastModified)
 	}
-	real, shown := t.url(t.file)
-	resp, err := c.get(ctx, t, real, shown, hdr, true)
+	addr, shown := t.url(t.file)
+	resp, err := c.get(ctx, t, addr, shown, hdr, true)
 	if err != nil {
 		return Update{}, fmt.Errorf("%s: %w", op, err)
 	}
@@ -309,8 +309,8 @@ func (c *Client) Download(ctx context.Context, src Source, w io.Writer) (Artefac
 			}
 		}
 	}
-	real, shown := t.url(t.file)
-	resp, err := c.get(ctx, t, real, shown, nil, false)
+	addr, shown := t.url(t.file)
+	resp, err := c.get(ctx, t, addr, shown, nil, false)
 	if err != nil {
 		return Artefact{}, fmt.Errorf("%s: %w", op, err)
 	}
@@ -359,8 +359,8 @@ func (c *Client) Download(ctx context.Context, src Source, w io.Writer) (Artefac
 // fetchMD5 reads the .md5 beside t's tarball. found is false when the
 // server has none (404).
 func (c *Client) fetchMD5(ctx context.Context, t target) (sum string, found bool, err error) {
-	real, shown := t.url(t.file + ".md5")
-	body, found, err := c.getSmall(ctx, t, real, shown)
+	addr, shown := t.url(t.file + ".md5")
+	body, found, err := c.getSmall(ctx, t, addr, shown)
 	if err != nil || !found {
 		return "", false, err
 	}
@@ -374,8 +374,8 @@ func (c *Client) fetchMD5(ctx context.Context, t target) (sum string, found bool
 // fetchVersion reads version.txt beside t's tarball; found is false when
 // the server has none (404).
 func (c *Client) fetchVersion(ctx context.Context, t target) (ver string, found bool, err error) {
-	real, shown := t.url("version.txt")
-	body, found, err := c.getSmall(ctx, t, real, shown)
+	addr, shown := t.url("version.txt")
+	body, found, err := c.getSmall(ctx, t, addr, shown)
 	if err != nil || !found {
 		return "", false, err
 	}
@@ -383,8 +383,8 @@ func (c *Client) fetchVersion(ctx context.Context, t target) (ver string, found 
 }
 
 // getSmall GETs a small companion file; a 404 is (nil, false, nil).
-func (c *Client) getSmall(ctx context.Context, t target, real, shown string) ([]byte, bool, error) {
-	resp, err := c.get(ctx, t, real, shown, nil, false)
+func (c *Client) getSmall(ctx context.Context, t target, addr, shown string) ([]byte, bool, error) {
+	resp, err := c.get(ctx, t, addr, shown, nil, false)
 	if errors.Is(err, ErrUnknownFlavour) || errors.Is(err, ErrNotFound) {
 		return nil, false, nil
 	}
@@ -401,9 +401,9 @@ func (c *Client) getSmall(ctx context.Context, t target, real, shown string) ([]
 
 // get sends a GET and classifies any answer but 200 (and 304 when
 // conditional) as an error. The caller closes the body.
-func (c *Client) get(ctx context.Context, t target, real, shown string, hdr http.Header, conditional bool) (*http.Response, error) {
+func (c *Client) get(ctx context.Context, t target, addr, shown string, hdr http.Header, conditional bool) (*http.Response, error) {
 	op := "GET " + shown
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, real, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, addr, nil)
 	if err != nil {
 		return nil, permanent(fmt.Errorf("build request %s: %w", op, c.scrub.scrub(err)))
 	}

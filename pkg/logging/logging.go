@@ -45,7 +45,7 @@ func New(w io.Writer, o Options) *slog.Logger {
 	text := o.Format == FormatText || (o.Format == FormatAuto && o.Terminal)
 	var h slog.Handler
 	if text {
-		h = tint.NewHandler(w, &tint.Options{
+		h = tint.NewTextHandler(w, &tint.Options{
 			Level:      o.Level,
 			TimeFormat: time.TimeOnly,
 			NoColor:    !o.Terminal,

@@ -59,7 +59,7 @@ func TestBlocklistClasses(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Errorf("err %v, want %v", err, tt.want)
 			}
-			if tt.want == misp.ErrForbidden && errors.Is(err, misp.ErrEventBlocked) {
+			if errors.Is(tt.want, misp.ErrForbidden) && errors.Is(err, misp.ErrEventBlocked) {
 				t.Errorf("organisation blocklist read as a UUID problem: %v", err)
 			}
 		})

@@ -122,7 +122,7 @@ func TestParseFileStopsOnCallbackError(t *testing.T) {
 		}
 		return nil
 	})
-	if err != stop || n != 2 {
+	if !errors.Is(err, stop) || n != 2 {
 		t.Errorf("err %v after %d calls", err, n)
 	}
 }

@@ -402,11 +402,11 @@ func trimSpace(s string) string { return trimRightSpace(trimLeftSpace(s)) }
 
 // truncate shortens s for an error message.
 func truncate(s string) string {
-	const max = 40
-	if len(s) <= max {
+	const most = 40
+	if len(s) <= most {
 		return s
 	}
-	cut := max
+	cut := most
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

@@ -92,11 +92,11 @@ func Rules(r io.Reader, name string) iter.Seq2[*Rule, error] {
 // incomplete last line. The Stats account for the lines read so far.
 func (p *Parser) ParseFile(r io.Reader, name string, fn func(*Rule, error) error) (Stats, error) {
 	st := Stats{Files: 1}
-	max := p.MaxLineBytes
-	if max <= 0 {
-		max = DefaultMaxLineBytes
+	most := p.MaxLineBytes
+	if most <= 0 {
+		most = DefaultMaxLineBytes
 	}
-	lr := lineReader{br: bufio.NewReaderSize(r, 64<<10), max: max}
+	lr := lineReader{br: bufio.NewReaderSize(r, 64<<10), max: most}
 	var (
 		cont      []byte // the continued lines so far, backslashes removed
 		contStart int
@@ -135,7 +135,7 @@ func (p *Parser) ParseFile(r io.Reader, name string, fn func(*Rule, error) error
 	}
 	for {
 		line, err := lr.next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		num := lr.n
@@ -211,7 +211,7 @@ func (p *Parser) Rules(r io.Reader, name string) iter.Seq2[*Rule, error] {
 			}
 			return nil
 		})
-		if err != nil && err != errStop {
+		if err != nil && !errors.Is(err, errStop) {
 			yield(nil, err)
 		}
 	}
@@ -271,10 +271,10 @@ func (lr *lineReader) next() ([]byte, error) {
 		return nil, lr.err
 	}
 	chunk, err := lr.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
+	if errors.Is(err, bufio.ErrBufferFull) {
 		tooLong := false
 		lr.acc = append(lr.acc[:0], chunk...)
-		for err == bufio.ErrBufferFull {
+		for errors.Is(err, bufio.ErrBufferFull) {
 			chunk, err = lr.br.ReadSlice('\n')
 			if tooLong || len(lr.acc)+len(chunk) > lr.max {
 				tooLong = true

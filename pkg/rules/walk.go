@@ -228,7 +228,7 @@ func (p *Parser) WalkTarballContext(ctx context.Context, r io.Reader, name strin
 			fst.Files = 0 // counted when read
 			st.Add(fst)
 			if err != nil {
-				if err == fnErr {
+				if errors.Is(err, fnErr) {
 					return err
 				}
 				return archiveErr(name, h.name, st, h.err)
@@ -240,7 +240,7 @@ func (p *Parser) WalkTarballContext(ctx context.Context, r io.Reader, name strin
 	member := ""
 	for {
 		hdr, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -289,7 +289,7 @@ func (p *Parser) WalkTarballContext(ctx context.Context, r io.Reader, name strin
 			fst.Files = 0
 			st.Add(fst)
 			if err != nil {
-				if err == fnErr {
+				if errors.Is(err, fnErr) {
 					return st, err
 				}
 				return st, archiveErr(name, member, st, err)

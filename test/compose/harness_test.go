@@ -136,7 +136,7 @@ func (p *project) must(timeout time.Duration, args ...string) string {
 func (p *project) url(service string, port int) (string, error) {
 	out, err := p.run(time.Minute, "port", service, fmt.Sprint(port))
 	if err != nil {
-		return "", fmt.Errorf("docker-compose port %s %d: %v: %s", service, port, err, out)
+		return "", fmt.Errorf("docker-compose port %s %d: %w: %s", service, port, err, out)
 	}
 	hp := strings.TrimSpace(out)
 	if hp == "" || strings.HasSuffix(hp, ":0") {

@@ -150,7 +150,7 @@ func TestETJob(t *testing.T) {
 			if len(disabledSigs) != 1 || disabledSigs[0] != "Review" {
 				t.Errorf("the disabled rule's signatures have statuses %v, want one Review", disabledSigs)
 			}
-			wantStatuses["Active"] -= 1
+			wantStatuses["Active"]--
 			wantStatuses["Review"]++
 			wantStatuses["Expired"] = 3
 			if fmt.Sprint(statuses) != fmt.Sprint(wantStatuses) {

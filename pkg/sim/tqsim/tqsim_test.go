@@ -198,11 +198,11 @@ func TestSavedSearchShapes(t *testing.T) {
 	if err := json.Unmarshal(b, &env); err != nil || len(env.Data) != 3 {
 		t.Fatalf("searches: %v, %s", err, b)
 	}
-	var strings_, objects int
+	var quoted, objects int
 	for _, d := range env.Data {
 		raw := d.JSON
 		if raw[0] == '"' {
-			strings_++
+			quoted++
 			var s string
 			_ = json.Unmarshal(raw, &s)
 			raw = json.RawMessage(s)
@@ -218,8 +218,8 @@ func TestSavedSearchShapes(t *testing.T) {
 			t.Errorf("search %d json: %v", d.ID, err)
 		}
 	}
-	if strings_ == 0 || objects == 0 {
-		t.Errorf("json as string %d times, as object %d times: want both", strings_, objects)
+	if quoted == 0 || objects == 0 {
+		t.Errorf("json as string %d times, as object %d times: want both", quoted, objects)
 	}
 }
 
@@ -789,7 +789,6 @@ func TestMillion(t *testing.T) {
 		t.Fatal(err)
 	}
 	load := time.Since(begin)
-	inds = nil
 	if gen+load > 10*time.Second {
 		t.Errorf("generate %s + load %s: want well under 10s", gen, load)
 	}

@@ -302,10 +302,10 @@ func want(t testing.TB, inds []indicator, loc *time.Location) map[string]map[str
 }
 
 // holding checks that MISP holds exactly want: per day, each attribute
-// once across the day's events, no event over max, chunks numbered 1..n
+// once across the day's events, no event over most, chunks numbered 1..n
 // once each with the expected info and date; it returns the attribute
 // count of each day's events, in chunk order.
-func holding(t testing.TB, s *mispsim.Server, want map[string]map[string]bool, max int) map[string][]int {
+func holding(t testing.TB, s *mispsim.Server, want map[string]map[string]bool, most int) map[string][]int {
 	t.Helper()
 	got := map[string]map[string]bool{}
 	byChunk := map[string]map[int]int{}
@@ -325,8 +325,8 @@ func holding(t testing.TB, s *mispsim.Server, want map[string]map[string]bool, m
 		if _, dup := byChunk[day][n]; dup {
 			t.Errorf("event %q created twice", ev.Info)
 		}
-		if ev.AttributeCount > max {
-			t.Errorf("event %q holds %d attributes, over %d", ev.Info, ev.AttributeCount, max)
+		if ev.AttributeCount > most {
+			t.Errorf("event %q holds %d attributes, over %d", ev.Info, ev.AttributeCount, most)
 		}
 		byChunk[day][n] = ev.AttributeCount
 		if got[day] == nil {

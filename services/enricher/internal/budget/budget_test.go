@@ -25,14 +25,14 @@ func TestSharedAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const max, window = 20, time.Second
+	const most, window = 20, time.Second
 	var mu sync.Mutex
 	var grants []time.Time
 	var wg sync.WaitGroup
 	run, stop := context.WithTimeout(ctx, 3*window)
 	defer stop()
 	for range 4 {
-		bg, err := budget.New(budget.Config{KV: kv, Key: "org", Max: max, Window: window})
+		bg, err := budget.New(budget.Config{KV: kv, Key: "org", Max: most, Window: window})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,12 +46,12 @@ func TestSharedAcrossReplicas(t *testing.T) {
 	}
 	wg.Wait()
 	slices.SortFunc(grants, func(a, b time.Time) int { return a.Compare(b) })
-	if got := ctrsim.MaxInWindow(grants, window); got > max {
-		t.Errorf("%d grants in one %s window, budget %d", got, window, max)
+	if got := ctrsim.MaxInWindow(grants, window); got > most {
+		t.Errorf("%d grants in one %s window, budget %d", got, window, most)
 	}
 	// 3 windows: at least the refill of two of them.
-	if len(grants) < 2*(max-3) {
-		t.Errorf("%d grants in 3 windows of %d: the budget starves its users", len(grants), max)
+	if len(grants) < 2*(most-3) {
+		t.Errorf("%d grants in 3 windows of %d: the budget starves its users", len(grants), most)
 	}
 }
 

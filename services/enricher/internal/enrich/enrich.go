@@ -103,10 +103,10 @@ func (s *Stats) setRefusal(err error) (changed bool, gen int64) {
 	return changed, s.refusalGen
 }
 
-func (s *Stats) refusalState() (error, int64) {
+func (s *Stats) refusalState() (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.refusal, s.refusalGen
+	return s.refusalGen, s.refusal
 }
 
 // Holder holds every replica's CTR calls after a 429 (the shared budget).
@@ -329,10 +329,10 @@ func (e notBlaming) Transient() bool { return true }
 // costs one call per RefusedRetry per process, not one per batch.
 func (e *Enricher) call(ctx context.Context, obs []Observable) (Answer, error) {
 	if !e.ok.Load() {
-		_, gen := e.Stats.refusalState()
+		gen, _ := e.Stats.refusalState()
 		e.probe.Lock()
 		defer e.probe.Unlock()
-		if refusal, now := e.Stats.refusalState(); refusal != nil && now != gen {
+		if now, refusal := e.Stats.refusalState(); refusal != nil && now != gen {
 			return Answer{}, bus.Pause(refusal, e.refusedRetry())
 		}
 	}
