@@ -20,7 +20,7 @@ func Main(ctx context.Context, env *app.Env) error {
 		if err != nil {
 			return err
 		}
-		f.OnSuccess = s.Metrics.RunDone
+		f.OnSuccess = s.Wiring.OnSuccess
 		if env.Common.Once {
 			_, err := f.RunOnce(ctx, env.Historical)
 			return err

@@ -109,12 +109,12 @@ func runCommand(stdout io.Writer) app.Command {
 			if err != nil {
 				return err
 			}
-			p.Observe(m.OnSettle)
 			watchFetch(p.Fetcher(), os.Stderr)
 			srv, err := obs.NewServer(mc.Metrics, m, b)
 			if err != nil {
 				return app.UsageError{Err: err}
 			}
+			p.Instrument(ctx, m, srv, 0)
 			// A port in use is fatal, before anything starts: a tqflow run
 			// nobody can monitor is not what the operator asked for.
 			var lc net.ListenConfig
