@@ -2,6 +2,8 @@ package obs
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -92,6 +94,21 @@ func (w *Wiring) Watch(specs ...bus.ConsumerSpec) {
 // OnSuccess is the fetcher's success hook: it records a job instance's
 // last successful run ([Metrics.RunDone]).
 func (w *Wiring) OnSuccess(job, instance string, at time.Time) { w.m.RunDone(job, instance, at) }
+
+// LoadRuns starts the last-success gauges from the fetcher's checkpoint
+// bucket ([Metrics.LoadRuns]), so that a restarted process reports the
+// runs before it started. Only the indicator jobs keep checkpoints there:
+// the et job's gauge starts with its first run.
+func (w *Wiring) LoadRuns(ctx context.Context) error {
+	if w.b == nil {
+		return errors.New("load last runs: no bus wired")
+	}
+	kv, err := w.b.KeyValue(ctx, bus.BucketCheckpoints)
+	if err != nil {
+		return fmt.Errorf("load last runs: %w", err)
+	}
+	return w.m.LoadRuns(ctx, kv)
+}
 
 // poll polls the watched consumers now, every interval and on every kick,
 // until the context ends.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"sort"
@@ -245,6 +246,26 @@ func TestDashboardSingleHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSeries(t, 10*time.Second, base+"/metrics")
+
+	// Restarted, tqflow run reports the indicator jobs' last runs before
+	// its first one, from their checkpoints.
+	m2 := obs.New("tqflow")
+	p2, err := pipeline.New(ctx, pc, pipeline.Buses{Default: b}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2, err := obs.NewServer(obs.Config{}, m2, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2.Instrument(ctx, m2, srv2, time.Hour)
+	rec := httptest.NewRecorder()
+	m2.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, job := range []string{"ctr", "misp"} {
+		if w := `tqflow_last_success_timestamp_seconds{instance="default",job="` + job + `"`; !strings.Contains(rec.Body.String(), w) {
+			t.Errorf("restarted: no last success of job %s before its first run", job)
+		}
+	}
 }
 
 // TestDashboardServices is the same for the separate services: each

@@ -182,13 +182,16 @@ func (p *Pipeline) consumers() [][2]string {
 // separate services use ([obs.Wire]): every handler of every worker
 // timed, every consumer of the enabled jobs part of readiness and polled
 // for its lag every interval ([obs.PollInterval] when <= 0), the
-// fetcher's last success per job and instance, and every settled
-// message counted. Call it once, before the workers start; the polling
+// fetcher's last success per job and instance (from its checkpoints
+// first), and every settled message counted. Call it once, before the workers start; the polling
 // stops when ctx ends.
 func (p *Pipeline) Instrument(ctx context.Context, m *obs.Metrics, srv *obs.Server, interval time.Duration) {
 	b := p.buses
 	w := obs.Wire(ctx, m, srv, interval, b.Default, b.Fetcher, b.Enricher, b.Writer, b.Loader, b.Exporter)
 	w.Watch(p.specs()...)
+	if err := w.LoadRuns(ctx); err != nil {
+		p.log.Warn("load last runs", "err", err)
+	}
 	p.fetcher.OnSuccess = w.OnSuccess
 	p.Observe(m.OnSettle)
 }
