@@ -344,29 +344,24 @@ func (e *Env) ParseService(cfg any) (bus.Config, error) {
 
 // Service is what [Env.Serve] gives a service to run with.
 type Service struct {
-	// Bus is the NATS connection, with the topology in place.
+	// Bus is the NATS connection, with the topology in place. Every
+	// handler a runner on it calls is timed on Metrics.
 	Bus *bus.Bus
 	// Metrics is the service's Prometheus metrics; its OnSettle goes in
 	// the runner's options.
 	Metrics *obs.Metrics
-
-	ctx    context.Context
-	server *obs.Server
+	// Wiring feeds Metrics and readiness from the service's workers, as
+	// it does in tqflow run; its OnSuccess is the fetcher's success hook.
+	Wiring *obs.Wiring
 }
 
 // AddCheck makes check part of the service's readiness: /readyz fails,
 // naming name and the check's error, while it fails.
-func (s Service) AddCheck(name string, check obs.Check) { s.server.AddCheck(name, check) }
+func (s Service) AddCheck(name string, check obs.Check) { s.Wiring.AddCheck(name, check) }
 
-// Watch makes a consumer part of the service's readiness (/readyz fails
-// while it does not exist) and of its lag metrics.
-func (s Service) Watch(spec bus.ConsumerSpec) {
-	js := s.Bus.JetStream()
-	s.server.AddCheck("consumer "+spec.Name, obs.ConsumerCheck(js, spec.Stream, spec.Name))
-	go func() {
-		_ = s.Metrics.PollConsumers(s.ctx, js, 0, obs.ConsumerRef{Stream: spec.Stream, Consumer: spec.Name})
-	}()
-}
+// Watch makes consumers part of the service's readiness (/readyz fails
+// while one does not exist) and of its lag metrics ([obs.Wiring.Watch]).
+func (s Service) Watch(specs ...bus.ConsumerSpec) { s.Wiring.Watch(specs...) }
 
 // Serve is what a service's Main does: parse cfg, the NATS_ and METRICS_
 // variables (every problem at once), connect as name with the topology in
@@ -400,7 +395,8 @@ func (e *Env) Serve(ctx context.Context, name string, cfg any, run func(Service)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln) }()
 	e.Log.Info("serving metrics and health", "addr", ln.Addr().String())
-	runErr := run(Service{Bus: b, Metrics: m, ctx: sctx, server: srv})
+	w := obs.Wire(sctx, m, srv, 0, b)
+	runErr := run(Service{Bus: b, Metrics: m, Wiring: w})
 	stop()
 	return errors.Join(runErr, <-served)
 }

@@ -25,6 +25,8 @@ type Bus struct {
 	mu        sync.Mutex
 	consuming map[int]func(ConsumerSpec)
 	nextHook  int
+	// middleware is what [Bus.Use] added.
+	middleware []Middleware
 }
 
 // NotifyConsuming has f called each time a runner on b starts consuming

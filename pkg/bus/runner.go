@@ -249,7 +249,7 @@ func (b *Bus) RunBatch(ctx context.Context, spec ConsumerSpec, h BatchHandler, o
 	if err != nil {
 		return fmt.Errorf("create consumer %s on %s: %w", spec.Name, spec.Stream, err)
 	}
-	r := &runner{bus: b, spec: spec, opts: o, log: log, handler: h, msgs: make(chan jetstream.Msg, o.Concurrency*o.BatchSize), stopped: make(chan struct{})}
+	r := &runner{bus: b, spec: spec, opts: o, log: log, handler: b.wrap(spec, h), msgs: make(chan jetstream.Msg, o.Concurrency*o.BatchSize), stopped: make(chan struct{})}
 	// Handlers get a context that outlives ctx by the drain timeout, so that
 	// shutting down lets in-flight API calls finish.
 	hctx, hcancel := context.WithCancel(logging.WithLogger(context.WithoutCancel(ctx), log))

@@ -14,6 +14,11 @@
 // redelivered) from the server every 15 seconds; [Metrics.RunDone] and [Metrics.LoadRuns] keep the time of each
 // job instance's last successful run.
 //
+// [Wire] is the one wiring every process shape uses (pkg/app's Serve for
+// the separate services, the pipeline's Instrument for tqflow run): it
+// times every handler of every runner on the process's connections, and
+// [Wiring.Watch] adds a consumer to readiness and to the polled gauges.
+//
 // The names, for dashboards and alerts:
 //
 //	tqflow_messages_settled_total{consumer,outcome}    counter; outcome acked, retried, dead_lettered

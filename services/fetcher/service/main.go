@@ -20,7 +20,10 @@ func Main(ctx context.Context, env *app.Env) error {
 		if err != nil {
 			return err
 		}
-		f.OnSuccess = s.Metrics.RunDone
+		if err := s.Wiring.LoadRuns(ctx); err != nil {
+			env.Log.Warn("load last runs", "err", err)
+		}
+		f.OnSuccess = s.Wiring.OnSuccess
 		if env.Common.Once {
 			_, err := f.RunOnce(ctx, env.Historical)
 			return err

@@ -110,12 +110,12 @@ func runCommand(stdout io.Writer) app.Command {
 			if err != nil {
 				return err
 			}
-			p.Observe(m.OnSettle)
 			watchFetch(p.Fetcher(), os.Stderr)
 			srv, err := obs.NewServer(mc.Metrics, m, b)
 			if err != nil {
 				return app.UsageError{Err: err}
 			}
+			p.Instrument(ctx, m, srv, 0)
 			if err := enrichersvc.Register(m.Registry(), p.EnricherStats()); err != nil {
 				return err
 			}

@@ -116,7 +116,7 @@ type Pipeline struct {
 	loader   loadersvc.Stats
 	exporter exportersvc.Stats
 	dead     atomic.Int64
-	observe  func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)
+	observe  []func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)
 
 	// Set by StartWorkers: the workers' group context, and channels closed
 	// when every worker consumes and when one stopped.
@@ -124,9 +124,12 @@ type Pipeline struct {
 	started, failed chan struct{}
 }
 
-// Observe has f called for every message the pipeline's workers settle
-// (for metrics); call it before starting the workers.
-func (p *Pipeline) Observe(f func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) { p.observe = f }
+// Observe has f called, after those given before, for every message the
+// pipeline's workers settle (for metrics); call it before starting the
+// workers.
+func (p *Pipeline) Observe(f func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) {
+	p.observe = append(p.observe, f)
+}
 
 // statusNames are the status names the enabled jobs write.
 func (pc *Config) statusNames() []threatq.StatusName {
@@ -191,27 +194,54 @@ func (p *Pipeline) settled(spec bus.ConsumerSpec, m *bus.Message, o bus.Outcome,
 	if o == bus.DeadLettered {
 		p.dead.Add(1)
 	}
-	if p.observe != nil {
-		p.observe(spec, m, o, err)
+	for _, f := range p.observe {
+		f(spec, m, o, err)
 	}
+}
+
+// specs returns the durable consumers the enabled jobs use.
+func (p *Pipeline) specs() []bus.ConsumerSpec {
+	var cs []bus.ConsumerSpec
+	if p.cfg.has(schemas.JobCTR) {
+		cs = append(cs, p.cfg.Enricher.Spec())
+	}
+	if p.cfg.has(fetchersvc.JobET) {
+		cs = append(cs, p.cfg.Loader.Spec())
+	}
+	if p.cfg.has(schemas.JobMISP) {
+		cs = append(cs, p.cfg.Exporter.Spec())
+	}
+	if p.cfg.has(schemas.JobCTR) || p.cfg.has(fetchersvc.JobET) {
+		cs = append(cs, p.cfg.Writer.Spec())
+	}
+	return cs
 }
 
 // consumers returns the durable consumers the enabled jobs use, by stream.
 func (p *Pipeline) consumers() [][2]string {
 	var cs [][2]string
-	if p.cfg.has(schemas.JobCTR) {
-		cs = append(cs, [2]string{bus.StreamIndicators, p.cfg.Enricher.Spec().Name})
-	}
-	if p.cfg.has(fetchersvc.JobET) {
-		cs = append(cs, [2]string{bus.StreamRulesets, p.cfg.Loader.Spec().Name})
-	}
-	if p.cfg.has(schemas.JobMISP) {
-		cs = append(cs, [2]string{bus.StreamIndicators, p.cfg.Exporter.Spec().Name})
-	}
-	if p.cfg.has(schemas.JobCTR) || p.cfg.has(fetchersvc.JobET) {
-		cs = append(cs, [2]string{bus.StreamWrites, writersvc.ConsumerName})
+	for _, s := range p.specs() {
+		cs = append(cs, [2]string{s.Stream, s.Name})
 	}
 	return cs
+}
+
+// Instrument feeds m and srv from the pipeline through the wiring the
+// separate services use ([obs.Wire]): every handler of every worker
+// timed, every consumer of the enabled jobs part of readiness and polled
+// for its lag every interval ([obs.PollInterval] when <= 0), the
+// fetcher's last success per job and instance (from its checkpoints
+// first), and every settled message counted. Call it once, before the workers start; the polling
+// stops when ctx ends.
+func (p *Pipeline) Instrument(ctx context.Context, m *obs.Metrics, srv *obs.Server, interval time.Duration) {
+	b := p.buses
+	w := obs.Wire(ctx, m, srv, interval, b.Default, b.Fetcher, b.Enricher, b.Writer, b.Loader, b.Exporter)
+	w.Watch(p.specs()...)
+	if err := w.LoadRuns(ctx); err != nil {
+		p.log.Warn("load last runs", "err", err)
+	}
+	p.fetcher.OnSuccess = w.OnSuccess
+	p.Observe(m.OnSettle)
 }
 
 // ErrWorkerStopped is a worker returning while the pipeline still runs:
