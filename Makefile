@@ -8,6 +8,9 @@ BIN       ?= bin
 TESTFLAGS ?=
 BENCHTIME ?= 1x
 GOLANGCI_LINT ?= golangci-lint
+# The tests that skip under -race and run in make test's second step.
+HEAVY_TESTS ?= ^(TestMillion|TestLoaderAgreesWithOracle|TestSixtyThousandOneIndicators)$$
+HEAVY_PKGS  ?= ./pkg/sim/tqsim/ ./services/signature-loader/service/ ./services/exporter/service/
 
 .DEFAULT_GOAL := help
 
@@ -23,9 +26,10 @@ build: ## build the tqflow binary and each service's into bin/
 test: ## vet, every test of the workspace with the race detector, then the volume tests without it
 	$(GO) vet work
 	$(GO) test -race -shuffle=on -count=1 -timeout=9m $(TESTFLAGS) work
-	@# Volume tests whose figures mean nothing under the race detector skip
-	@# there; they run here, once, without it.
-	$(GO) test -count=1 -timeout=5m -run '^TestMillion$$' $(TESTFLAGS) ./pkg/sim/tqsim/
+	@# Volume and real-corpus tests skip under the race detector (they take
+	@# minutes there and find nothing the smaller tests do not); they run
+	@# here, once, without it.
+	$(GO) test -count=1 -timeout=8m -run '$(HEAVY_TESTS)' $(TESTFLAGS) $(HEAVY_PKGS)
 .PHONY: test
 
 demo: ## the CTR, MISP and ET jobs against the sandbox on an embedded NATS server, with a summary

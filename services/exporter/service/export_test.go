@@ -13,6 +13,9 @@ import (
 // 25,000 and 10,001 attributes, each attribute once, valid; running again
 // adds nothing.
 func TestSixtyThousandOneIndicators(t *testing.T) {
+	if raceEnabled {
+		t.Skip("skipping under the race detector: 60,001 indicators take minutes there; make test runs it without")
+	}
 	t.Parallel()
 	s, url := newMISP(t, mispsim.Options{Seed: 1})
 	b := bustest.New(t)

@@ -149,6 +149,9 @@ func expectedWrite(r oracleRule, typ string) schemas.SignatureWrite {
 // by field, with what the oracle (suricata-update's parser, msg as
 // Suricata shows it) says the loader must write for each rule.
 func TestLoaderAgreesWithOracle(t *testing.T) {
+	if raceEnabled {
+		t.Skip("skipping under the race detector: three real corpora through the loader take minutes there; make test runs it without")
+	}
 	t.Parallel()
 	py := oraclePython(t)
 	script, err := filepath.Abs(filepath.Join("..", "..", "..", "pkg", "rules", "testdata", "suricata_update.py"))
