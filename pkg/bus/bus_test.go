@@ -15,8 +15,8 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
-	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/pkg/httpx"
+	"github.com/tqflow/tqflow/pkg/testkit"
 )
 
 const subject = "tq.indicators.ctr.test"
