@@ -56,13 +56,13 @@ func (pc *Config) Parse(env *app.Env) error {
 	if pc.has(schemas.JobCTR) {
 		need = append(need, &pc.Enricher)
 	}
-	if pc.has(fetchersvc.JobET) {
+	if pc.has(schemas.JobET) {
 		need = append(need, &pc.Loader)
 	}
 	if pc.has(schemas.JobMISP) {
 		need = append(need, &pc.Exporter)
 	}
-	if pc.has(schemas.JobCTR) || pc.has(fetchersvc.JobET) {
+	if pc.has(schemas.JobCTR) || pc.has(schemas.JobET) {
 		need = append(need, &pc.Writer)
 	}
 	if err := app.JoinUsage(ferr, env.ParseAll(need...)); err != nil {
@@ -154,13 +154,13 @@ func (p *Pipeline) consumers() [][2]string {
 	if p.cfg.has(schemas.JobCTR) {
 		cs = append(cs, [2]string{bus.StreamIndicators, p.cfg.Enricher.Spec().Name})
 	}
-	if p.cfg.has(fetchersvc.JobET) {
+	if p.cfg.has(schemas.JobET) {
 		cs = append(cs, [2]string{bus.StreamRulesets, p.cfg.Loader.Spec().Name})
 	}
 	if p.cfg.has(schemas.JobMISP) {
 		cs = append(cs, [2]string{bus.StreamIndicators, p.cfg.Exporter.Spec().Name})
 	}
-	if p.cfg.has(schemas.JobCTR) || p.cfg.has(fetchersvc.JobET) {
+	if p.cfg.has(schemas.JobCTR) || p.cfg.has(schemas.JobET) {
 		cs = append(cs, [2]string{bus.StreamWrites, writersvc.ConsumerName})
 	}
 	return cs
@@ -232,7 +232,7 @@ func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
 			return enrichersvc.Run(gctx, p.cfg.Enricher, p.buses.pick(p.buses.Enricher), p.log, &p.enricher, p.settled)
 		})
 	}
-	if p.cfg.has(fetchersvc.JobET) {
+	if p.cfg.has(schemas.JobET) {
 		run("signature-loader", func() error {
 			tq, err := threatq.New(p.cfg.Writer.ThreatQ)
 			if err != nil {
@@ -246,7 +246,7 @@ func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
 			return exportersvc.Run(gctx, p.cfg.Exporter, p.buses.pick(p.buses.Exporter), p.log, &p.exporter, p.settled)
 		})
 	}
-	if p.cfg.has(schemas.JobCTR) || p.cfg.has(fetchersvc.JobET) {
+	if p.cfg.has(schemas.JobCTR) || p.cfg.has(schemas.JobET) {
 		run("writer", func() error {
 			return writersvc.Run(gctx, p.cfg.Writer, p.buses.pick(p.buses.Writer), p.log, &p.writer, p.settled)
 		})
