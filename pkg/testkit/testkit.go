@@ -1,5 +1,12 @@
 // Package testkit holds the few helpers tests across the workspace share,
 // so that waiting for something is written once and always has a deadline.
+//
+// The waiting helper is Eventually(t, cond, timeout, what): the issue's
+// eventually(t, cond, timeout) plus what, the awaited state in words,
+// because "timed out waiting for the writer's consumer to drain" says at
+// once what "condition not met" does not. Wait is the same loop without
+// the test, for callers that report the timeout themselves (with the
+// last state they saw) or that wait outside the test's goroutine.
 package testkit
 
 import (
@@ -7,16 +14,22 @@ import (
 	"time"
 )
 
-// pollInterval is how often Eventually re-checks its condition: short
-// enough that a test waits little past the moment the condition holds,
-// long enough not to spin a shared 2-core machine.
-const pollInterval = 10 * time.Millisecond
+// firstInterval and maxInterval bound the time between two checks of a
+// condition. Checks start 10ms apart, so that a test waits little past the
+// moment a quick condition holds, and the gap doubles up to a hundredth of
+// the timeout (at most a second): a condition that takes minutes (a
+// container's health, a docker inspect) is not asked fifty times a second
+// on a shared 2-core machine.
+const (
+	firstInterval = 10 * time.Millisecond
+	maxInterval   = time.Second
+)
 
-// Eventually calls cond until it reports true and fails the test with
-// what (a short description of the awaited state, e.g. "consumer has 3
-// pending") once timeout has passed without it. cond runs on the calling
-// goroutine, so it may use t.Error but not t.Fatal. It returns only when
-// cond held: callers go on knowing the state was reached.
+// Eventually calls cond (at once, then at growing intervals) until it
+// reports true, and fails the test with what (the awaited state, e.g.
+// "three messages pending") once timeout has passed without it. cond runs
+// on the calling goroutine. Eventually returns only when cond held:
+// callers go on knowing the state was reached.
 func Eventually(t testing.TB, cond func() bool, timeout time.Duration, what string) {
 	t.Helper()
 	if !Wait(cond, timeout) {
@@ -30,13 +43,15 @@ func Eventually(t testing.TB, cond func() bool, timeout time.Duration, what stri
 // Eventually otherwise.
 func Wait(cond func() bool, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
-	for {
+	ceiling := min(max(timeout/100, firstInterval), maxInterval)
+	for interval := firstInterval; ; interval = min(2*interval, ceiling) {
 		if cond() {
 			return true
 		}
-		if !time.Now().Before(deadline) {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return false
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(min(interval, left))
 	}
 }
