@@ -38,6 +38,9 @@ const (
 	JobMISP = "misp"
 )
 
+// JobET is the ET signatures job, which reads rulesets.
+const JobET = "et"
+
 // Write kinds.
 const (
 	KindIndicator = "indicator"

@@ -8,13 +8,34 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/testkit"
 )
+
+// lockedBuffer is a bytes.Buffer the child's stderr copier writes while
+// the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // TestMain lets the test binary play a tqflow command whose shutdown
 // never ends, for TestSecondSignalExits.
@@ -26,7 +47,7 @@ func TestMain(m *testing.M) {
 				_, _ = os.Stdout.WriteString("ready\n")
 				<-ctx.Done()
 				_, _ = os.Stdout.WriteString("draining\n")
-				time.Sleep(time.Hour) // a drain that never ends
+				time.Sleep(time.Hour) // The subject: a drain that never ends.
 				return nil
 			},
 		}, nil, []string{}, os.Stdout, os.Stderr))
@@ -46,7 +67,7 @@ func TestSecondSignalExits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -64,9 +85,10 @@ func TestSecondSignalExits(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect("draining")
-	// The goroutine that hands signals back runs right after the first;
-	// give it a moment, then send the second.
-	time.Sleep(200 * time.Millisecond)
+	// The goroutine that hands signals back logs once it has: wait for
+	// that line, then send the second.
+	testkit.Eventually(t, func() bool { return strings.Contains(stderr.String(), "a second signal ends") }, 5*time.Second,
+		"the child to hand signals back")
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

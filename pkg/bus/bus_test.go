@@ -16,6 +16,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
 	"github.com/tqflow/tqflow/pkg/httpx"
+	"github.com/tqflow/tqflow/pkg/testkit"
 )
 
 const subject = "tq.indicators.ctr.test"
@@ -48,13 +49,9 @@ func runUntil(t *testing.T, b *bus.Bus, s bus.ConsumerSpec, h bus.Handler, o bus
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- b.Run(ctx, s, h, o) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for !done() {
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatal("condition not reached in 20s")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testkit.Wait(done, 20*time.Second) {
+		cancel()
+		t.Fatal("condition not reached in 20s")
 	}
 	cancel()
 	if err := <-errc; err != nil {
@@ -290,10 +287,11 @@ func TestRunKeepsLongWorkAlive(t *testing.T) {
 	var calls, done atomic.Int64
 	runUntil(t, b, s, func(context.Context, *bus.Message) error {
 		calls.Add(1)
-		time.Sleep(3 * s.AckWait)
+		time.Sleep(3 * s.AckWait) // The subject: work that outlasts AckWait three times.
 		done.Add(1)
 		return nil
 	}, bus.RunOptions{Concurrency: 2}, func() bool { return done.Load() == 1 })
+	// The subject: one more AckWait in which a redelivery would show.
 	time.Sleep(s.AckWait)
 	if calls.Load() != 1 {
 		t.Errorf("handler called %d times, want 1: InProgress must stop redelivery of long work", calls.Load())
@@ -330,16 +328,12 @@ func TestRunDrainsOnShutdown(t *testing.T) {
 	}
 	// The ack is not waited for (no DoubleAck): the server may count it a
 	// moment after Run returns.
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		info := consumerInfo(t, b, "drain")
-		if info.AckFloor.Stream == 1 && info.NumAckPending == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ack floor %d, ack pending %d: the drained message must be acked", info.AckFloor.Stream, info.NumAckPending)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var info *jetstream.ConsumerInfo
+	if !testkit.Wait(func() bool {
+		info = consumerInfo(t, b, "drain")
+		return info.AckFloor.Stream == 1 && info.NumAckPending == 0
+	}, 2*time.Second) {
+		t.Fatalf("ack floor %d, ack pending %d: the drained message must be acked", info.AckFloor.Stream, info.NumAckPending)
 	}
 }
 
@@ -415,8 +409,9 @@ func TestRunBatchSettlesEachMessage(t *testing.T) {
 		}, bus.RunOptions{BatchSize: 20, BatchWait: 200 * time.Millisecond,
 			OnSettle: func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error) { settled.Add(1) }})
 	}()
-	for settled.Load() < 50 {
-		time.Sleep(10 * time.Millisecond)
+	if !testkit.Wait(func() bool { return settled.Load() >= 50 }, 20*time.Second) {
+		cancel()
+		t.Fatalf("settled %d of 50 messages in 20s", settled.Load())
 	}
 	cancel()
 	if err := <-errc; err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
+	"github.com/tqflow/tqflow/pkg/testkit"
 )
 
 // A worker whose connection dies (a crash, as far as the server can tell)
@@ -86,14 +87,14 @@ func TestRunDeadLettersCrashOnLastDelivery(t *testing.T) {
 			}
 		}})
 	}()
-	time.Sleep(200 * time.Millisecond) // The survivor subscribes.
-	crashing.Conn().Close()            // The crash, on delivery 1 of 1.
+	// The survivor has subscribed once the server counts two listeners to
+	// the advisory (the crashing runner's and its own).
+	advisory := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + s.Stream + "." + s.Name
+	testkit.Eventually(t, func() bool { return srv.Server().GlobalAccount().Interest(advisory) >= 2 }, 10*time.Second, "the survivor's advisory subscription")
+	crashing.Conn().Close() // The crash, on delivery 1 of 1.
 	cancel()
 	<-errc
-	deadline := time.Now().Add(15 * time.Second)
-	for dead.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.Wait(func() bool { return dead.Load() > 0 }, 15*time.Second) // checked below
 	dls := deadLetters(t, pub, "lastcrash")
 	if len(dls) != 1 || dls[0].Reason != bus.ReasonMaxDeliver || string(dls[0].Data) != "0" || dls[0].Error != bus.ErrNoOutcome.Error() {
 		t.Fatalf("dead letters = %+v, want message 0 as max_deliver with no outcome", dls)

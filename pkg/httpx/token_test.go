@@ -24,7 +24,7 @@ func tokens(now *time.Time, life time.Duration, fail *error) (*httpx.TokenCache,
 		Op: "test",
 		Mint: func(context.Context) (string, time.Time, error) {
 			i := n.Add(1)
-			time.Sleep(10 * time.Millisecond) // let callers pile up
+			time.Sleep(10 * time.Millisecond) // The subject: a slow mint, so that callers pile up on it.
 			if *fail != nil {
 				return "", time.Time{}, *fail
 			}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tqflow/tqflow/pkg/testkit"
 )
 
 // indicators is the size of every test's dataset: enough for a run to have
@@ -193,20 +195,19 @@ func putJSON(url string, v any) error {
 // waitSandbox waits until the sandbox's ThreatQ answers on the host.
 func (p *project) waitSandbox() string {
 	p.t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		u, err := p.url("sandbox", 18080)
-		if err == nil {
-			var stats any
-			if err = getJSON(u+"/_sim/stats", &stats); err == nil {
-				return u
-			}
+	var u string
+	var err error
+	if !testkit.Wait(func() bool {
+		if u, err = p.url("sandbox", 18080); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("sandbox not answering after 2m: %v", err)
-		}
-		time.Sleep(500 * time.Millisecond)
+		var stats any
+		err = getJSON(u+"/_sim/stats", &stats)
+		return err == nil
+	}, 2*time.Minute) {
+		p.t.Fatalf("sandbox not answering after 2m: %v", err)
 	}
+	return u
 }
 
 // waitNATS waits until NATS's /healthz (node 1's, on the cluster) answers
@@ -215,21 +216,19 @@ func (p *project) waitSandbox() string {
 func (p *project) waitNATS() {
 	p.t.Helper()
 	start := time.Now()
-	deadline := start.Add(2 * time.Minute)
-	for {
-		u, err := p.url("nats", 8222)
-		if err == nil {
-			var h any
-			if err = getJSON(u+"/healthz", &h); err == nil {
-				p.t.Logf("NATS healthy after %s", time.Since(start).Round(100*time.Millisecond))
-				return
-			}
+	var err error
+	if !testkit.Wait(func() bool {
+		var u string
+		if u, err = p.url("nats", 8222); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("NATS not healthy after 2m: %v", err)
-		}
-		time.Sleep(500 * time.Millisecond)
+		var h any
+		err = getJSON(u+"/healthz", &h)
+		return err == nil
+	}, 2*time.Minute) {
+		p.t.Fatalf("NATS not healthy after 2m: %v", err)
 	}
+	p.t.Logf("NATS healthy after %s", time.Since(start).Round(100*time.Millisecond))
 }
 
 // setCTRLatency makes the sandbox's CTR answer every call after d, so that
@@ -334,47 +333,45 @@ func (p *project) waitDone(sandboxURL string, timeout time.Duration) []entry {
 	p.t.Helper()
 	const quiet = 5 * time.Second
 	start := time.Now()
-	deadline := start.Add(timeout)
 	last, lastChange := -1, time.Now()
 	var lastErr error
-	for {
+	var done []entry
+	if !testkit.Wait(func() bool {
 		l, err := p.ledger(sandboxURL)
 		if err != nil {
 			lastErr = err
-		} else {
-			if len(l) != last {
-				last, lastChange = len(l), time.Now()
-			}
-			n, perr := p.pending()
-			lastErr = perr
-			if perr == nil && n == 0 && last > 0 && time.Since(lastChange) >= quiet {
-				p.t.Logf("done: %d ledger entries, %s after the fetch", len(l), time.Since(start).Round(100*time.Millisecond))
-				return l
-			}
-			if perr == nil {
-				lastErr = fmt.Errorf("%d messages still pending, ledger at %d", n, last)
-			}
+			return false
 		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("run not done after %s: %v", timeout, lastErr)
+		if len(l) != last {
+			last, lastChange = len(l), time.Now()
 		}
-		time.Sleep(time.Second)
+		n, perr := p.pending()
+		lastErr = perr
+		if perr == nil && n == 0 && last > 0 && time.Since(lastChange) >= quiet {
+			done = l
+			return true
+		}
+		if perr == nil {
+			lastErr = fmt.Errorf("%d messages still pending, ledger at %d", n, last)
+		}
+		return false
+	}, timeout) {
+		p.t.Fatalf("run not done after %s: %v", timeout, lastErr)
 	}
+	p.t.Logf("done: %d ledger entries, %s after the fetch", len(done), time.Since(start).Round(100*time.Millisecond))
+	return done
 }
 
 // waitLedger waits until the ledger has at least n entries.
 func (p *project) waitLedger(sandboxURL string, n int, timeout time.Duration) {
 	p.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		l, err := p.ledger(sandboxURL)
-		if err == nil && len(l) >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("ledger below %d entries after %s (err %v)", n, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	var err error
+	if !testkit.Wait(func() bool {
+		var l []entry
+		l, err = p.ledger(sandboxURL)
+		return err == nil && len(l) >= n
+	}, timeout) {
+		p.t.Fatalf("ledger below %d entries after %s (err %v)", n, timeout, err)
 	}
 }
 
@@ -474,25 +471,22 @@ func runDocker(args ...string) (string, error) {
 func (p *project) waitHealthy(service string, timeout time.Duration) {
 	p.t.Helper()
 	start := time.Now()
-	deadline := start.Add(timeout)
-	for {
-		ids := p.containers(service)
-		healthy := 0
+	var ids []string
+	healthy := 0
+	if !testkit.Wait(func() bool {
+		ids = p.containers(service)
+		healthy = 0
 		for _, id := range ids {
 			out, err := runDocker("inspect", "-f", "{{.State.Health.Status}}", id)
 			if err == nil && strings.TrimSpace(out) == "healthy" {
 				healthy++
 			}
 		}
-		if len(ids) > 0 && healthy == len(ids) {
-			p.t.Logf("%s healthy after %s", service, time.Since(start).Round(100*time.Millisecond))
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("%s: %d of %d containers healthy after %s", service, healthy, len(ids), timeout)
-		}
-		time.Sleep(time.Second)
+		return len(ids) > 0 && healthy == len(ids)
+	}, timeout) {
+		p.t.Fatalf("%s: %d of %d containers healthy after %s", service, healthy, len(ids), timeout)
 	}
+	p.t.Logf("%s healthy after %s", service, time.Since(start).Round(100*time.Millisecond))
 }
 
 // checkNATSAuth is issue 13's attack on compose's NATS: a client without

@@ -15,6 +15,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/services/tqflow/pipeline"
 )
 
@@ -159,11 +160,7 @@ func TestComposeUsers(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The server refuses the subscription asynchronously.
-		deadline := time.Now().Add(3 * time.Second)
-		for refusedSubs(&seen, "_INBOX_writer.>") < want && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if refusedSubs(&seen, "_INBOX_writer.>") < want {
+		if !testkit.Wait(func() bool { return refusedSubs(&seen, "_INBOX_writer.>") >= want }, 3*time.Second) {
 			t.Errorf("%s subscribed to the writer's replies", user)
 		}
 		want++

@@ -23,6 +23,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
 	"github.com/tqflow/tqflow/pkg/sim/tqsim"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/schemas"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	"github.com/tqflow/tqflow/services/tqflow/cli"
@@ -208,6 +209,13 @@ func holds(in tqsim.Indicator, attrs []attr) bool {
 // "Yesterday" is a recorded time range, since stream timestamps are wall
 // clock: run 1, a first full run, between t0 and t1; run 2, after some
 // indicators were touched, after t1.
+// nextSecond waits until the wall clock is in a second later than after's.
+func nextSecond(t *testing.T, after time.Time) {
+	t.Helper()
+	testkit.Eventually(t, func() bool { return time.Now().Truncate(time.Second).After(after) }, 3*time.Second,
+		"the second after "+after.Format(time.RFC3339Nano))
+}
+
 func TestCTRReplay(t *testing.T) {
 	t.Parallel()
 	const seed = 51
@@ -243,9 +251,14 @@ func TestCTRReplay(t *testing.T) {
 	for _, in := range inds[:100] {
 		touched = append(touched, in.ID)
 	}
-	time.Sleep(1100 * time.Millisecond) // ThreatQ timestamps have one-second resolution.
-	h.sb.ThreatQ.Touch(touched, time.Now().UTC())
-	time.Sleep(1100 * time.Millisecond) // A run reads up to the start of its second.
+	// The pipeline reads the wall clock (sandbox.Options passes it no
+	// clock), and ThreatQ timestamps have one-second resolution: touch in
+	// a second after run 1's, and run once the touch's second is over (a
+	// run reads up to the start of its second).
+	nextSecond(t, t1)
+	touchedAt := time.Now().UTC()
+	h.sb.ThreatQ.Touch(touched, touchedAt)
+	nextSecond(t, touchedAt)
 	s = h.runOnce(nil, nil)
 	run2 := streamState(t, b, bus.StreamIndicators)
 	if fresh := s.Reports["ctr"].Published - s.Reports["ctr"].Duplicates; fresh < 100 || run2.Msgs != run1.Msgs+uint64(fresh) {

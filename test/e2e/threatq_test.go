@@ -29,7 +29,8 @@ var ctrNames = []string{"CTR Module", "Disposition", "Confidence", "Severity", "
 // CTR's answer changes: indicators with context end at CTR_STATUS
 // whatever status they had, the others keep theirs; every other feed's
 // row is still there, with its sources; every row removed was ours alone;
-// and our rows are exactly one value per name, the stale ones gone.
+// and our rows are exactly what CTR's modules say now (the simulator's
+// own knowledge base), the stale ones gone.
 func TestCTROwnRowsAndStatuses(t *testing.T) {
 	t.Parallel()
 	const seed = 23
@@ -56,6 +57,7 @@ func TestCTROwnRowsAndStatuses(t *testing.T) {
 	}
 
 	h.runOnce(nil, vars)
+	run1 := time.Now()
 	h.checkOwnRows(t, "run 1")
 
 	// CTR changes its mind on a share of what it knew.
@@ -63,15 +65,19 @@ func TestCTROwnRowsAndStatuses(t *testing.T) {
 	for _, in := range inds {
 		if h.sb.Dataset.WithContext[in.ID] && len(revised) < 60 {
 			revised = append(revised, in.ID)
-			h.sb.CTR.AddContext(ctrsim.Observable{Type: mustType(t, in.Type), Value: in.Value}, ctrsim.ModuleContext{
+			h.sb.CTR.SetContext(ctrsim.Observable{Type: mustType(t, in.Type), Value: in.Value}, ctrsim.ModuleContext{
 				Module: "SOC Review", Disposition: 1,
 				Judgement: &ctrsim.Judgement{Confidence: "Low", Severity: "Info", Priority: 10, Reason: "Re-assessed: sinkholed", Source: "SOC analyst"},
 			})
 		}
 	}
-	time.Sleep(1100 * time.Millisecond) // ThreatQ timestamps have one-second resolution.
-	h.sb.ThreatQ.Touch(revised, time.Now().UTC())
-	time.Sleep(1100 * time.Millisecond) // A run reads up to the start of its second.
+	// ThreatQ timestamps have one-second resolution: touch in a second
+	// after run 1's, and run once the touch's second is over (a run reads
+	// up to the start of its second).
+	nextSecond(t, run1)
+	touchedAt := time.Now().UTC()
+	h.sb.ThreatQ.Touch(revised, touchedAt)
+	nextSecond(t, touchedAt)
 	ledger := h.sb.ThreatQ.Ledger.Len()
 	s := h.runOnce(nil, vars)
 	h.checkOwnRows(t, "run 2")
@@ -119,16 +125,33 @@ func (h *harness) checkOwnRows(t *testing.T, run string) {
 				report("indicator %d: %v's row %s=%q is gone", was.ID, a.Sources, a.Name, a.Value)
 			}
 		}
-		// Rows of ours alone: one value per name. A row another feed
-		// also reports keeps our source when our value moves on (the API
-		// has no route to take a source off a row), so it is not counted.
-		mine, withOurs := map[string][]string{}, 0
+		// Rows of ours alone are exactly what CTR's modules say now, and
+		// each of those is held with our source (on a row of ours, or on
+		// another feed's row it joined). A row another feed also reports
+		// keeps our source when our value moves on (the API has no route
+		// to take a source off a row), so it is not counted.
+		type row struct{ name, value string }
+		want := map[row]bool{}
+		if withContext {
+			typ, _ := sandbox.CTRType(was.Type)
+			for _, a := range h.sb.CTR.Attributes(ctrsim.Observable{Type: typ, Value: was.Value}) {
+				want[row{a.Name, a.Value}] = true
+			}
+		}
+		held := map[row]bool{}
+		withOurs := 0
 		for _, r := range now.Attributes {
 			if slices.Contains(r.Sources, ours) {
 				withOurs++
+				held[row{r.Name, r.Value}] = true
 			}
-			if slices.Equal(r.Sources, []string{ours}) {
-				mine[r.Name] = append(mine[r.Name], r.Value)
+			if slices.Equal(r.Sources, []string{ours}) && !want[row{r.Name, r.Value}] {
+				report("indicator %d: our row %s=%q is not what CTR says now: a stale one was left", was.ID, r.Name, r.Value)
+			}
+		}
+		for r := range want {
+			if !held[r] {
+				report("indicator %d: CTR says %s=%q but no row holds it with our source", was.ID, r.name, r.value)
 			}
 		}
 		if withContext && withOurs == 0 {
@@ -136,11 +159,6 @@ func (h *harness) checkOwnRows(t *testing.T, run string) {
 		}
 		if !withContext && withOurs > 0 {
 			report("indicator %d has no context but %d rows of ours", was.ID, withOurs)
-		}
-		for name, vs := range mine {
-			if len(vs) != 1 {
-				report("indicator %d: our rows %s=%q: a stale one was left", was.ID, name, vs)
-			}
 		}
 	}
 	if problems > 20 {

@@ -71,9 +71,24 @@ func jsonString(s string) []byte {
 // addresses match regardless of case; answers carry the value as given
 // here, which may differ in case from the one asked.
 func (s *Server) AddContext(obs Observable, mods ...ModuleContext) {
-	k := keyOf(obs)
 	s.kbMu.Lock()
 	defer s.kbMu.Unlock()
+	s.addContext(obs, mods)
+}
+
+// SetContext replaces all the knowledge base holds about obs with what
+// mods know: CTR changing its mind, as it does when the sources behind
+// its modules re-assess an observable. With no mods, CTR forgets obs.
+func (s *Server) SetContext(obs Observable, mods ...ModuleContext) {
+	s.kbMu.Lock()
+	defer s.kbMu.Unlock()
+	delete(s.kb, keyOf(obs))
+	s.addContext(obs, mods)
+}
+
+// addContext is AddContext with kbMu held.
+func (s *Server) addContext(obs Observable, mods []ModuleContext) {
+	k := keyOf(obs)
 	now := s.now()
 	for _, mc := range mods {
 		mi := s.moduleFor(mc)

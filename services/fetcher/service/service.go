@@ -60,7 +60,7 @@ func (c Config) Validate() error {
 			if c.MISPThreshold < 0 || c.MISPThreshold > 10 {
 				errs = append(errs, fmt.Errorf("MISP_SCORE_THRESHOLD %v: want 0 to 10", c.MISPThreshold))
 			}
-		case JobET:
+		case schemas.JobET:
 			if err := c.ET.Validate(); err != nil {
 				errs = append(errs, err)
 			}
@@ -78,9 +78,6 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// JobET is the ET signatures job.
-const JobET = "et"
 
 // Report is what one indicator fetch run did.
 type Report = fetch.Report
@@ -115,12 +112,6 @@ type Fetcher struct {
 	OnPage func(job string, read int, done bool)
 }
 
-func (f *Fetcher) succeeded(job string) {
-	if f.OnSuccess != nil {
-		f.OnSuccess(job, f.cfg.Instance, time.Now())
-	}
-}
-
 // New builds the fetcher's jobs.
 func New(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger) (*Fetcher, error) {
 	var tq *threatq.Client
@@ -140,7 +131,7 @@ func New(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger) (*Fetcher,
 	}
 	f := &Fetcher{cfg: c, bus: b, log: log.With("service", "fetcher"), jobs: map[string]job{}, leases: leases}
 	for _, name := range c.Jobs {
-		if name == JobET {
+		if name == schemas.JobET {
 			rf, err := rulesets.New(ctx, c.ET, c.Instance, b, f.log)
 			if err != nil {
 				return nil, fmt.Errorf("fetcher: %w", err)
@@ -184,23 +175,8 @@ func keepForMISP(d schemas.IndicatorData, threshold float64) bool {
 // RunOnce runs every job once, holding each job's lease while it runs.
 func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (Reports, error) {
 	reps := Reports{Indicators: map[string]Report{}}
-	var errs []error
-	for name, run := range f.jobs {
-		lease := f.lease(name)
-		if err := lease.Acquire(ctx); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := run(ctx, historical, &reps); err != nil {
-			errs = append(errs, err)
-		} else {
-			f.succeeded(name)
-		}
-		if rerr := lease.Release(context.WithoutCancel(ctx)); rerr != nil {
-			f.log.Warn("release lease", "job", name, "err", rerr)
-		}
-	}
-	return reps, errors.Join(errs...)
+	err := f.schedule().RunOnce(ctx, f.bind(&reps), historical)
+	return reps, err
 }
 
 // Run fetches every Interval until ctx ends. Only the holder of a job
@@ -208,64 +184,35 @@ func (f *Fetcher) RunOnce(ctx context.Context, historical *time.Time) (Reports, 
 // the lease TTL when it goes. A historical date applies to each run until
 // one succeeds.
 func (f *Fetcher) Run(ctx context.Context, historical *time.Time) error {
-	errc := make(chan error, len(f.jobs))
+	jobs := map[string]fetch.Job{}
 	for name, run := range f.jobs {
-		go func() { errc <- f.runJob(ctx, name, run, historical) }()
+		jobs[name] = func(ctx context.Context, historical *time.Time) error {
+			return run(ctx, historical, &Reports{Indicators: map[string]Report{}})
+		}
 	}
-	var errs []error
-	for range f.jobs {
-		errs = append(errs, <-errc)
-	}
-	return errors.Join(errs...)
+	return f.schedule().Run(ctx, jobs, historical)
 }
 
-func (f *Fetcher) runJob(ctx context.Context, name string, run job, historical *time.Time) error {
-	log := f.log.With("job", name, "instance", f.cfg.Instance)
-	lease := f.lease(name)
-	standby := false
-	for {
-		if err := lease.Acquire(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
+// bind gives every job the one report they fill.
+func (f *Fetcher) bind(reps *Reports) map[string]fetch.Job {
+	jobs := map[string]fetch.Job{}
+	for name, run := range f.jobs {
+		jobs[name] = func(ctx context.Context, historical *time.Time) error { return run(ctx, historical, reps) }
+	}
+	return jobs
+}
+
+func (f *Fetcher) schedule() *fetch.Schedule {
+	return &fetch.Schedule{
+		Instance: f.cfg.Instance,
+		Interval: f.cfg.Interval,
+		Lease:    f.lease,
+		Log:      f.log,
+		OnSuccess: func(job string, at time.Time) {
+			if f.OnSuccess != nil {
+				f.OnSuccess(job, f.cfg.Instance, at)
 			}
-			if !standby {
-				log.Info("standing by: another fetcher is active", "err", err)
-				standby = true
-			}
-			if !sleep(ctx, lease.Every) {
-				return nil
-			}
-			continue
-		}
-		standby = false
-		log.Info("active: holding the lease")
-		hctx, cancel := context.WithCancel(ctx)
-		go lease.Hold(hctx, func(err error) {
-			log.Error("lease lost: stopping fetches until it is back", "err", err)
-			cancel()
-		})
-		for hctx.Err() == nil {
-			if err := run(hctx, historical, &Reports{Indicators: map[string]Report{}}); err != nil {
-				if hctx.Err() == nil {
-					log.Error("fetch failed; the next run reads the same window again", "err", err, "historical", historical != nil)
-				}
-			} else {
-				f.succeeded(name)
-				// A historical date holds until a run with it succeeded: a
-				// failed first run must not leave only the new window.
-				historical = nil
-			}
-			if !sleep(hctx, f.cfg.Interval) {
-				break
-			}
-		}
-		cancel()
-		if ctx.Err() != nil {
-			if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
-				log.Debug("release lease", "err", err)
-			}
-			return nil
-		}
+		},
 	}
 }
 
@@ -276,16 +223,5 @@ func (f *Fetcher) lease(job string) *fetch.Lease {
 		Key:    job + "." + f.cfg.Instance,
 		Holder: host + "-" + strconv.Itoa(os.Getpid()),
 		Every:  bus.LeaseTTL / 3,
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

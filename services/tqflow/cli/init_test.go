@@ -20,6 +20,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
 	"github.com/tqflow/tqflow/pkg/sim/tqsim"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/services/tqflow/cli"
 )
 
@@ -180,18 +181,21 @@ var ansi = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x
 // since mark holds s, returning the new mark.
 func (tm *term) waitFor(mark int, s string) int {
 	tm.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
 	var shown string
-	for time.Now().Before(deadline) {
+	found := -1
+	if testkit.Wait(func() bool {
 		tm.mu.Lock()
 		shown = ansi.ReplaceAllString(tm.buf.String(), "")
 		tm.mu.Unlock()
 		if mark <= len(shown) {
 			if i := strings.Index(shown[mark:], s); i >= 0 {
-				return mark + i + len(s)
+				found = mark + i + len(s)
+				return true
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		return false
+	}, 60*time.Second) {
+		return found
 	}
 	if d := os.Getenv("TQFLOW_PTY_LOG"); d != "" {
 		tm.mu.Lock()
@@ -220,6 +224,9 @@ func (tm *term) send(keys ...string) {
 		if _, err := io.WriteString(tm.f, k); err != nil {
 			tm.t.Fatal(err)
 		}
+		// The subject: keys paced as a person types them; sent in one burst,
+		// a terminal program reads them before the field that wants them
+		// has the focus.
 		time.Sleep(30 * time.Millisecond)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
+	"github.com/tqflow/tqflow/pkg/testkit"
 )
 
 // listening starts an embedded server that listens on a free port, so that
@@ -69,24 +70,24 @@ func makeDeadLetter(t *testing.T, b *bus.Bus, id string) uint64 {
 			return bus.Permanent(errors.New("threatq: 422: attribute value too long"))
 		}, bus.RunOptions{})
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var last uint64
+	testkit.Eventually(t, func() bool {
 		info, err := s.Info(t.Context())
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("dead-letter stream info: %v", err)
+			return true
 		}
-		if info.State.LastSeq > before {
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			return info.State.LastSeq
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no dead letter after 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
+		last = info.State.LastSeq
+		return last > before
+	}, 10*time.Second, "a dead letter")
+	if t.Failed() {
+		t.FailNow()
 	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return last
 }
 
 // read returns every message stored on subject, in order.

@@ -18,13 +18,15 @@ func TestReplay(t *testing.T) {
 	subject := bus.IndicatorSubject("ctr", "default")
 	publish(t, b, subject, "ctr:default:1:100", "ctr:default:2:100")
 	publish(t, b, bus.IndicatorSubject("misp", "default"), "misp:default:1:100")
+	// The subject: gaps in the server's wall-clock stamps (which no test can
+	// inject), for the replay window to fall between.
 	time.Sleep(50 * time.Millisecond)
 	since := time.Now()
 	publish(t, b, subject, "ctr:default:3:200", "ctr:default:4:200")
 	publish(t, b, bus.IndicatorSubject("misp", "default"), "misp:default:3:200")
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // The subject: the gap before the window closes.
 	until := time.Now()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // The subject: the gap after it.
 	publish(t, b, subject, "ctr:default:5:300")
 
 	window := []string{"--subject", subject, "--since", since.Format(time.RFC3339Nano), "--until", until.Format(time.RFC3339Nano)}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/services/tqflow/cli"
 )
 
@@ -66,20 +67,20 @@ func TestOneHost(t *testing.T) {
 	done := make(chan int, 1)
 	go func() { done <- cli.MainEnv([]string{"run", "-v", "1"}, runEnv, &runOut, &runErr) }()
 	record := filepath.Join(dir, ".data", "nats", "context.json")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	exited := -1
+	testkit.Eventually(t, func() bool {
 		if _, err := os.Stat(record); err == nil {
-			break
+			return true
 		}
 		select {
-		case code := <-done:
-			t.Fatalf("tqflow run exited %d before recording its server:\n%s", code, runErr.String())
+		case exited = <-done:
+			return true
 		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 30s", record)
-		}
-		time.Sleep(50 * time.Millisecond)
+	}, 30*time.Second, record+" to be written")
+	if exited >= 0 {
+		t.Fatalf("tqflow run exited %d before recording its server:\n%s", exited, runErr.String())
 	}
 	stopped := false
 	t.Cleanup(func() {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/schemas"
-	fetchersvc "github.com/tqflow/tqflow/services/fetcher/service"
 )
 
 // seedJobs maps the seed connectors' executable names to the job each
@@ -16,8 +15,8 @@ import (
 var seedJobs = map[string]string{
 	"tq-conn-ctr-enrichment":   schemas.JobCTR,
 	"tq-misp-export":           schemas.JobMISP,
-	"tq-conn-emerging-threats": fetchersvc.JobET,
-	"tq-emergingthreats":       fetchersvc.JobET,
+	"tq-conn-emerging-threats": schemas.JobET,
+	"tq-emergingthreats":       schemas.JobET,
 }
 
 // SeedNames returns the seed executables' names tqflow answers to.

@@ -57,13 +57,13 @@ func (pc *Config) Parse(env *app.Env) error {
 	if pc.has(schemas.JobCTR) {
 		need = append(need, &pc.Enricher)
 	}
-	if pc.has(fetchersvc.JobET) {
+	if pc.has(schemas.JobET) {
 		need = append(need, &pc.Loader)
 	}
 	if pc.has(schemas.JobMISP) {
 		need = append(need, &pc.Exporter)
 	}
-	if pc.has(schemas.JobCTR) || pc.has(fetchersvc.JobET) {
+	if pc.has(schemas.JobCTR) || pc.has(schemas.JobET) {
 		need = append(need, &pc.Writer)
 	}
 	if err := app.JoinUsage(ferr, env.ParseAll(need...)); err != nil {
@@ -137,7 +137,7 @@ func (pc *Config) statusNames() []threatq.StatusName {
 	if pc.has(schemas.JobCTR) {
 		names = append(names, threatq.StatusName{Var: "CTR_STATUS", Name: pc.Enricher.Status})
 	}
-	if pc.has(fetchersvc.JobET) {
+	if pc.has(schemas.JobET) {
 		names = append(names,
 			threatq.StatusName{Var: "ET_STANDARD_STATUS", Name: pc.Loader.StandardStatus, Signature: true},
 			threatq.StatusName{Var: "ET_NONSTANDARD_STATUS", Name: pc.Loader.NonStandardStatus, Signature: true},
@@ -205,13 +205,13 @@ func (p *Pipeline) specs() []bus.ConsumerSpec {
 	if p.cfg.has(schemas.JobCTR) {
 		cs = append(cs, p.cfg.Enricher.Spec())
 	}
-	if p.cfg.has(fetchersvc.JobET) {
+	if p.cfg.has(schemas.JobET) {
 		cs = append(cs, p.cfg.Loader.Spec())
 	}
 	if p.cfg.has(schemas.JobMISP) {
 		cs = append(cs, p.cfg.Exporter.Spec())
 	}
-	if p.cfg.has(schemas.JobCTR) || p.cfg.has(fetchersvc.JobET) {
+	if p.cfg.has(schemas.JobCTR) || p.cfg.has(schemas.JobET) {
 		cs = append(cs, p.cfg.Writer.Spec())
 	}
 	return cs
@@ -310,7 +310,7 @@ func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
 			return enrichersvc.Run(gctx, p.cfg.Enricher, p.buses.pick(p.buses.Enricher), p.log, &p.enricher, p.settled)
 		})
 	}
-	if p.cfg.has(fetchersvc.JobET) {
+	if p.cfg.has(schemas.JobET) {
 		run("signature-loader", func() error {
 			tq, err := threatq.New(p.cfg.Writer.ThreatQ)
 			if err != nil {
@@ -324,7 +324,7 @@ func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
 			return exportersvc.Run(gctx, p.cfg.Exporter, p.buses.pick(p.buses.Exporter), p.log, &p.exporter, p.settled)
 		})
 	}
-	if p.cfg.has(schemas.JobCTR) || p.cfg.has(fetchersvc.JobET) {
+	if p.cfg.has(schemas.JobCTR) || p.cfg.has(schemas.JobET) {
 		run("writer", func() error {
 			return writersvc.Run(gctx, p.cfg.Writer, p.buses.pick(p.buses.Writer), p.log, &p.writer, p.settled)
 		})
