@@ -14,6 +14,10 @@ func Main(ctx context.Context, env *app.Env) error {
 		c.Instance = env.Instance
 		c.MISP.WrapTransport = s.Metrics.WrapTransport(obs.SystemMISP)
 		s.Watch(c.Spec())
-		return Run(ctx, c, s.Bus, env.Log, &Stats{}, s.Metrics.OnSettle)
+		stats := &Stats{}
+		if err := Register(s.Metrics.Registry(), stats); err != nil {
+			return err
+		}
+		return Run(ctx, c, s.Bus, env.Log, stats, s.Metrics.OnSettle)
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/pkg/obs"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
+	exportersvc "github.com/tqflow/tqflow/services/exporter/service"
 	"github.com/tqflow/tqflow/services/tqflow/pipeline"
 )
 
@@ -120,6 +121,9 @@ func runCommand(stdout io.Writer) app.Command {
 				return err
 			}
 			srv.AddCheck("ctr", enrichersvc.Check(p.EnricherStats()))
+			if err := exportersvc.Register(m.Registry(), p.ExporterStats()); err != nil {
+				return err
+			}
 			// A port in use is fatal, before anything starts: a tqflow run
 			// nobody can monitor is not what the operator asked for.
 			var lc net.ListenConfig

@@ -45,6 +45,9 @@ func TestRunMetricsAfterOnePass(t *testing.T) {
 		`tqflow_last_success_timestamp_seconds{instance="default",job="ctr"`,
 		`tqflow_last_success_timestamp_seconds{instance="default",job="misp"`,
 		`tqflow_last_success_timestamp_seconds{instance="default",job="et"`,
+		// What MISP made of the attributes, merged values apart (issue 11).
+		`tqflow_misp_attributes_total{outcome="saved"}`,
+		`tqflow_misp_attributes_total{outcome="merged"}`,
 	}
 	for _, c := range []string{"enricher-ctr-default", "exporter-misp-default", "signature-loader-default", "writer"} {
 		want = append(want,

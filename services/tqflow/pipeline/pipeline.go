@@ -187,6 +187,9 @@ func New(ctx context.Context, cfg Config, buses Buses, log *slog.Logger) (*Pipel
 // CTR refuses it (for readiness and metrics).
 func (p *Pipeline) EnricherStats() *enrichersvc.Stats { return &p.enricher }
 
+// ExporterStats is what the MISP exporter has done so far.
+func (p *Pipeline) ExporterStats() *exportersvc.Stats { return &p.exporter }
+
 // Fetcher returns the pipeline's fetcher.
 func (p *Pipeline) Fetcher() *fetchersvc.Fetcher { return p.fetcher }
 
