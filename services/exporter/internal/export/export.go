@@ -675,6 +675,10 @@ func (e *Exporter) sendPiece(ctx context.Context, day string, n int, its []*item
 				return ferr
 			}
 			continue
+		case errors.Is(err, misp.ErrNotFound):
+			// Gone again: another batch is moving the chunk to its next
+			// event right now. Never the values' fault: try again shortly.
+			return bus.Transient(fmt.Errorf("add %d attributes to event %s, gone again: %w", len(attrs), ev.uuid, err), time.Second)
 		}
 		return e.callError(fmt.Errorf("add %d attributes to event %s: %w", len(attrs), ev.uuid, err))
 	}
