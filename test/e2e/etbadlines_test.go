@@ -29,7 +29,7 @@ func TestETBadLinesCounted(t *testing.T) {
 	}
 	vars := map[string]string{
 		"JOBS": "et", "ET_FLAVOR": "suricata-4.0", "ET_SOURCES": "open", "ET_RULESETS": file,
-		"ET_STANDARD_STATUS": "active", "ET_NONSTANDARD_STATUS": "Review",
+		"ET_STANDARD_STATUS": "Active", "ET_NONSTANDARD_STATUS": "Review",
 	}
 	first := h.runOnce(nil, vars)
 	if first.Loader == nil || first.Loader.Files.Load() != 1 || first.Writer.Signatures.Load() == 0 {
