@@ -9,8 +9,8 @@ TESTFLAGS ?=
 BENCHTIME ?= 1x
 GOLANGCI_LINT ?= golangci-lint
 # The tests that skip under -race and run in make test's second step.
-HEAVY_TESTS ?= ^(TestMillion|TestLoaderAgreesWithOracle|TestSixtyThousandOneIndicators)$$
-HEAVY_PKGS  ?= ./pkg/sim/tqsim/ ./services/signature-loader/service/ ./services/exporter/service/
+HEAVY_TESTS ?= ^(TestMillion|TestLoaderAgreesWithOracle|TestSixtyThousandOneIndicators|TestETRealRulesets)$$
+HEAVY_PKGS  ?= ./pkg/sim/tqsim/ ./services/signature-loader/service/ ./services/exporter/service/ ./test/e2e/
 
 .DEFAULT_GOAL := help
 

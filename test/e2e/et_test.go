@@ -349,6 +349,9 @@ func indicatorByObject(h *harness, object string) (string, bool) {
 // served here with the 2025 tarball). Every enabled rule becomes one
 // signature; the counts are the corpus README's.
 func TestETRealRulesets(t *testing.T) {
+	if raceEnabled {
+		t.Skip("skipping under the race detector: two real rulesets through the pipeline take minutes there; make test runs it without")
+	}
 	t.Parallel()
 	tests := []struct {
 		corpus, flavor, put, path string
