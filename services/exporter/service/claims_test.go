@@ -69,7 +69,7 @@ func TestClaimTTLOnABucketFromBefore(t *testing.T) {
 	cfg.ClaimTTL = 72 * time.Hour
 	run(t, b, cfg, int64(len(inds)), time.Minute)
 
-	stream, err := b.JetStream().Stream(ctx, "KV_"+bus.BucketMISPDays)
+	stream, err := b.JetStream().Stream(ctx, bus.KVStream(bus.BucketMISPDays))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestClaimTTLOnABucketFromBefore(t *testing.T) {
 	}
 	claims, days := 0, 0
 	for k := range keys.Keys() {
-		m, err := stream.GetLastMsgForSubject(ctx, "$KV."+bus.BucketMISPDays+"."+k)
+		m, err := stream.GetLastMsgForSubject(ctx, bus.KVSubject(bus.BucketMISPDays, k))
 		if err != nil {
 			t.Fatalf("read %s: %v", k, err)
 		}

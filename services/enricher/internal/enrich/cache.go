@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/schemas"
@@ -47,9 +46,7 @@ func (c *Cache) cacheKey(o Observable) string {
 }
 
 // subject is the subject the bucket's stream stores o's entry under.
-func (c *Cache) subject(o Observable) string {
-	return "$KV." + c.KV.Bucket() + "." + c.cacheKey(o)
-}
+func (c *Cache) subject(o Observable) string { return bus.KVSubject(c.KV.Bucket(), c.cacheKey(o)) }
 
 // batchGet is the most keys asked of the server in one batched get; the
 // server answers at most 1,024 messages per request.
@@ -73,40 +70,26 @@ func (c *Cache) get(ctx context.Context, obs []Observable) map[Observable][]sche
 
 // getBatch reads obs with one batched direct get into out.
 func (c *Cache) getBatch(ctx context.Context, obs []Observable, out map[Observable][]schemas.Attribute) error {
-	subjects := make([]string, len(obs))
-	bySubject := make(map[string]Observable, len(obs))
+	keys := make([]string, len(obs))
+	byKey := make(map[string]Observable, len(obs))
 	for i, o := range obs {
-		subjects[i] = c.subject(o)
-		bySubject[subjects[i]] = o
+		keys[i] = c.cacheKey(o)
+		byKey[keys[i]] = o
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	msgs, err := jetstreamext.GetLastMsgsFor(ctx, c.JS, "KV_"+c.KV.Bucket(), subjects, jetstreamext.GetLastMsgsBatchSize(len(subjects)))
-	if err != nil {
-		return err
-	}
-	for m, err := range msgs {
-		if errors.Is(err, jetstreamext.ErrNoMessages) {
-			return nil // None of them is cached.
-		}
+	for e, err := range bus.KVLast(ctx, c.JS, c.KV.Bucket(), keys) {
 		if err != nil {
 			return err
 		}
-		if m.Header.Get(kvOperation) != "" {
-			continue // Deleted or purged: a miss.
-		}
-		o, ok := bySubject[m.Subject]
 		var v cached
-		if !ok || json.Unmarshal(m.Data, &v) != nil {
+		if json.Unmarshal(e.Value, &v) != nil {
 			continue
 		}
-		out[o] = v.Attributes
+		out[byKey[e.Key]] = v.Attributes
 	}
 	return nil
 }
-
-// kvOperation is the header that marks a KV delete or purge.
-const kvOperation = "KV-Operation"
 
 // getEach reads obs with one KV Get each, in parallel, into out.
 func (c *Cache) getEach(ctx context.Context, obs []Observable, out map[Observable][]schemas.Attribute) {

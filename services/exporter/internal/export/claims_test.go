@@ -48,13 +48,13 @@ func stateMsgs(t *testing.T, b *bus.Bus) map[string]*jetstream.RawStreamMsg {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := b.JetStream().Stream(ctx, "KV_"+bus.BucketMISPDays)
+	st, err := b.JetStream().Stream(ctx, bus.KVStream(bus.BucketMISPDays))
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]*jetstream.RawStreamMsg{}
 	for k := range keys.Keys() {
-		m, err := st.GetLastMsgForSubject(ctx, "$KV."+bus.BucketMISPDays+"."+k)
+		m, err := st.GetLastMsgForSubject(ctx, bus.KVSubject(bus.BucketMISPDays, k))
 		if err != nil {
 			t.Fatalf("read %s: %v", k, err)
 		}
