@@ -2,7 +2,9 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -74,4 +76,37 @@ func KVLast(ctx context.Context, js jetstream.JetStream, bucket string, keys []s
 type KVEntry struct {
 	Key   string
 	Value []byte
+}
+
+// LoadJSON reads key of kv as JSON into a T, with the revision to pass to
+// [SaveJSON]; a key that does not exist is the zero T at revision 0.
+func LoadJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string) (T, uint64, error) {
+	var v T
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return v, 0, nil
+	}
+	if err != nil {
+		return v, 0, err
+	}
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		return v, 0, fmt.Errorf("decode: %w", err)
+	}
+	return v, e.Revision(), nil
+}
+
+// SaveJSON stores v as JSON under key only if its revision is still rev
+// (0: the key does not exist yet), so that two writers never both move
+// it: the second gets an error.
+func SaveJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev uint64) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		_, err = kv.Create(ctx, key, data)
+	} else {
+		_, err = kv.Update(ctx, key, data, rev)
+	}
+	return err
 }

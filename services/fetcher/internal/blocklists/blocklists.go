@@ -397,33 +397,17 @@ func (j *Job) putObject(ctx context.Context, name string, body []byte) error {
 }
 
 func (j *Job) loadState(ctx context.Context, key string) (State, uint64, error) {
-	e, err := j.State.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return State{}, 0, nil
-	}
+	st, rev, err := bus.LoadJSON[State](ctx, j.State, key)
 	if err != nil {
 		return State{}, 0, fmt.Errorf("load et ip list state %s: %w", key, err)
 	}
-	var st State
-	if err := json.Unmarshal(e.Value(), &st); err != nil {
-		return State{}, 0, fmt.Errorf("load et ip list state %s: decode: %w", key, err)
-	}
-	return st, e.Revision(), nil
+	return st, rev, nil
 }
 
 // saveState stores st under key if the stored revision is still rev (0:
 // none yet), so that two fetchers never both move it.
 func (j *Job) saveState(ctx context.Context, key string, st State, rev uint64) error {
-	data, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("save et ip list state %s: %w", key, err)
-	}
-	if rev == 0 {
-		_, err = j.State.Create(ctx, key, data)
-	} else {
-		_, err = j.State.Update(ctx, key, data, rev)
-	}
-	if err != nil {
+	if err := bus.SaveJSON(ctx, j.State, key, st, rev); err != nil {
 		return fmt.Errorf("save et ip list state %s (another fetcher moved it?): %w", key, err)
 	}
 	return nil

@@ -384,33 +384,17 @@ func listRulesFiles(ctx context.Context, tmp *os.File, size int64) ([]string, er
 }
 
 func (f *Fetcher) loadState(ctx context.Context, key string) (State, uint64, error) {
-	e, err := f.State.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return State{}, 0, nil
-	}
+	st, rev, err := bus.LoadJSON[State](ctx, f.State, key)
 	if err != nil {
 		return State{}, 0, fmt.Errorf("load et state %s: %w", key, err)
 	}
-	var st State
-	if err := json.Unmarshal(e.Value(), &st); err != nil {
-		return State{}, 0, fmt.Errorf("load et state %s: decode: %w", key, err)
-	}
-	return st, e.Revision(), nil
+	return st, rev, nil
 }
 
 // saveState stores st under key if the stored revision is still rev (0:
 // none yet), so that two fetchers never both move it.
 func (f *Fetcher) saveState(ctx context.Context, key string, st State, rev uint64) error {
-	data, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("save et state %s: %w", key, err)
-	}
-	if rev == 0 {
-		_, err = f.State.Create(ctx, key, data)
-	} else {
-		_, err = f.State.Update(ctx, key, data, rev)
-	}
-	if err != nil {
+	if err := bus.SaveJSON(ctx, f.State, key, st, rev); err != nil {
 		return fmt.Errorf("save et state %s (another fetcher moved it?): %w", key, err)
 	}
 	return nil
