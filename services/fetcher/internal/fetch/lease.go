@@ -79,8 +79,24 @@ func (l *Lease) Hold(ctx context.Context, lost func(error)) {
 }
 
 // Release gives the lease up, so a standby fetcher can take over at once.
+// A renewal cut short by its context may still have been applied, leaving
+// the revision Release knows behind: it then reads the lease again and
+// gives it up if it is still this holder's.
 func (l *Lease) Release(ctx context.Context) error {
-	if err := l.KV.Delete(ctx, l.Key, jetstream.LastRevision(l.rev)); err != nil {
+	err := l.KV.Delete(ctx, l.Key, jetstream.LastRevision(l.rev))
+	if err == nil {
+		return nil
+	}
+	e, gerr := l.KV.Get(ctx, l.Key)
+	switch {
+	case errors.Is(gerr, jetstream.ErrKeyNotFound), errors.Is(gerr, jetstream.ErrKeyDeleted):
+		return nil // Gone already (expired).
+	case gerr != nil:
+		return fmt.Errorf("release lease %s: %w", l.Key, errors.Join(err, gerr))
+	case string(e.Value()) != l.Holder:
+		return nil // Another fetcher's now: nothing of ours to give up.
+	}
+	if err := l.KV.Delete(ctx, l.Key, jetstream.LastRevision(e.Revision())); err != nil {
 		return fmt.Errorf("release lease %s: %w", l.Key, err)
 	}
 	return nil
