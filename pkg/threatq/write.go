@@ -2,6 +2,7 @@ package threatq
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -302,13 +303,7 @@ func (c *Client) IndicatorAttributes(ctx context.Context, indicatorID int64) ([]
 			return nil, err
 		}
 		for _, w := range env.Data {
-			srcs := make([]string, 0, len(w.Sources))
-			for _, src := range w.Sources {
-				if src.Name != "" {
-					srcs = append(srcs, src.Name)
-				}
-			}
-			out = append(out, Attribute{ID: int64(w.ID), Name: w.Name, Value: string(w.Value), Sources: srcs})
+			out = append(out, rowOf(w.wireAttribute, w.Sources))
 		}
 		offset += len(env.Data)
 		if len(env.Data) == 0 || (env.Total != nil && int64(offset) >= int64(*env.Total)) || (env.Total == nil && len(env.Data) < limit) {
@@ -439,6 +434,75 @@ func (c *Client) SetIndicatorStatus(ctx context.Context, indicatorID int64, stat
 	}
 	r := request{op: op, method: http.MethodPut, path: "/api/indicators/" + strconv.FormatInt(indicatorID, 10), body: body, idempotent: true}
 	return c.json(ctx, r, nil)
+}
+
+// SetIndicatorStatusRows sets an indicator's status as
+// [Client.SetIndicatorStatus] does, asking ThreatQ to answer with the
+// indicator's attribute rows and their own sources
+// (?with=attributes.sources, contracts/threatq.md corrections 2 and
+// §5.3), which spares the writer a read of the rows after a write.
+//
+// shown is false, and rows nil, when the answer does not show every row
+// with its sources: an instance that ignores "with" on PUT, or an answer
+// of another shape. The status is set all the same; read the rows with
+// [Client.IndicatorAttributes]. A row listing no source has Sources empty,
+// not nil, as there.
+func (c *Client) SetIndicatorStatusRows(ctx context.Context, indicatorID int64, statusID int) (rows []Attribute, shown bool, err error) {
+	const op = "threatq: set indicator status"
+	body, err := encode(op, map[string]int{"status_id": statusID})
+	if err != nil {
+		return nil, false, err
+	}
+	r := request{op: op, method: http.MethodPut, path: "/api/indicators/" + strconv.FormatInt(indicatorID, 10), body: body, idempotent: true,
+		query: url.Values{"with": {"attributes.sources"}}}
+	a, err := c.call(ctx, r)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := c.check(op, a); err != nil {
+		return nil, false, err
+	}
+	rows, shown = embeddedRows(a.body)
+	return rows, shown, nil
+}
+
+// embeddedRows reads the attribute rows an answer's indicator embeds,
+// each with its sources. shown is false unless the answer is one
+// indicator object whose "attributes" is there and every row of it
+// carries "sources": a row without them cannot be told ours or another
+// feed's, and [StaleRows] would keep it.
+func embeddedRows(body []byte) (rows []Attribute, shown bool) {
+	var env struct {
+		Data struct {
+			Attributes *list[struct {
+				wireAttribute
+				Sources *list[flexName] `json:"sources"`
+			}] `json:"attributes"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil || env.Data.Attributes == nil {
+		return nil, false
+	}
+	rows = make([]Attribute, 0, len(*env.Data.Attributes))
+	for _, w := range *env.Data.Attributes {
+		if w.Sources == nil {
+			return nil, false
+		}
+		rows = append(rows, rowOf(w.wireAttribute, *w.Sources))
+	}
+	return rows, true
+}
+
+// rowOf is an attribute row read with its sources; Sources is empty, not
+// nil, when it lists none.
+func rowOf(w wireAttribute, sources list[flexName]) Attribute {
+	srcs := make([]string, 0, len(sources))
+	for _, src := range sources {
+		if src.Name != "" {
+			srcs = append(srcs, src.Name)
+		}
+	}
+	return Attribute{ID: int64(w.ID), Name: w.Name, Value: string(w.Value), Sources: srcs}
 }
 
 // SetSignatureStatus sets a signature's status by id (PUT

@@ -489,3 +489,53 @@ func TestStaleRows(t *testing.T) {
 		})
 	}
 }
+
+// TestSetIndicatorStatusRows: the status PUT asks for the rows with their
+// sources, and its answer counts as read only when every row carries
+// them; any other answer leaves the rows to be read.
+func TestSetIndicatorStatusRows(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		answer    string
+		wantShown bool
+		want      []threatq.Attribute
+	}{
+		{"rows with sources",
+			`{"data":{"id":7,"status_id":3,"attributes":[{"id":11,"name":"Disposition","value":"Malicious","sources":[{"id":1,"name":"Ours"}]},{"id":12,"name":"Confidence","value":5,"sources":[]}]}}`,
+			true, []threatq.Attribute{{ID: 11, Name: "Disposition", Value: "Malicious", Sources: []string{"Ours"}}, {ID: 12, Name: "Confidence", Value: "5", Sources: []string{}}}},
+		{"no rows", `{"data":{"id":7,"status_id":3,"attributes":[]}}`, true, []threatq.Attribute{}},
+		{"empty rows as an object", `{"data":{"id":7,"status_id":3,"attributes":{}}}`, true, []threatq.Attribute{}},
+		{"attributes not embedded", `{"data":{"id":7,"status_id":3}}`, false, nil},
+		{"a row without its sources", `{"data":{"id":7,"attributes":[{"id":11,"name":"Disposition","value":"Malicious","sources":[{"name":"Ours"}]},{"id":12,"name":"Severity","value":"Low"}]}}`, false, nil},
+		{"sources null", `{"data":{"id":7,"attributes":[{"id":11,"name":"Disposition","value":"Malicious","sources":null}]}}`, false, nil},
+		{"answer of another shape", `{"data":[{"id":7,"attributes":[]}]}`, false, nil},
+		{"no body", ``, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var asked string
+			c := fakeClient(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodPut || r.URL.Path != "/api/indicators/7" {
+					http.NotFound(w, r)
+					return
+				}
+				asked = r.URL.Query().Get("with")
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(tc.answer))
+			})
+			rows, shown, err := c.SetIndicatorStatusRows(context.Background(), 7, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if asked != "attributes.sources" {
+				t.Errorf("asked with=%q, want attributes.sources", asked)
+			}
+			if shown != tc.wantShown || !slices.EqualFunc(rows, tc.want, func(a, b threatq.Attribute) bool {
+				return a.ID == b.ID && a.Name == b.Name && a.Value == b.Value && slices.Equal(a.Sources, b.Sources)
+			}) || (tc.want != nil) != (rows != nil) {
+				t.Errorf("rows %+v shown %v, want %+v shown %v", rows, shown, tc.want, tc.wantShown)
+			}
+		})
+	}
+}

@@ -66,6 +66,12 @@ type Options struct {
 	// NoSignatureStatusRoute makes GET /api/signature/statuses answer 404,
 	// as on versions where statuses are only in /api/objects.
 	NoSignatureStatusRoute bool
+	// PutIgnoresWith makes PUT /api/indicators/{id} ignore "with" and
+	// answer the indicator with its attributes and sources but not the
+	// rows' own sources, as an instance whose update route does not eager
+	// load what it is asked for would. By default PUT honours "with" as GET
+	// does (XSOAR sends ?with=attributes,sources,score on it, contract §5.3).
+	PutIgnoresWith bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }

@@ -921,3 +921,49 @@ func TestAttributeRowSources(t *testing.T) {
 		t.Errorf("ledger = %q, want %q", got, want)
 	}
 }
+
+// TestPutAnswersWith: PUT /api/indicators/{id} embeds what "with" asks
+// for, the rows' own sources included, unless the instance ignores it;
+// without "with" it answers the attributes and sources, rows bare.
+func TestPutAnswersWith(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		opts       tqsim.Options
+		query      string
+		rowSources bool
+		indSources bool
+	}{
+		{"attributes.sources", tqsim.Options{}, "?with=attributes.sources", true, false},
+		{"no with", tqsim.Options{}, "", false, true},
+		{"ignored", tqsim.Options{PutIgnoresWith: true}, "?with=attributes.sources", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, srv := start(t, tc.opts)
+			loadFixture(t, s)
+			tok := token(t, srv)
+			st, b := call(t, srv, tok, http.MethodPut, "/api/indicators/100"+tc.query, map[string]any{"status_id": s.StatusID("Whitelisted")})
+			if st != 200 {
+				t.Fatalf("put: %d %s", st, b)
+			}
+			var env struct {
+				Data struct {
+					Attributes []map[string]json.RawMessage `json:"attributes"`
+					Sources    json.RawMessage              `json:"sources"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal(b, &env); err != nil || len(env.Data.Attributes) == 0 {
+				t.Fatalf("answer %s: %v", b, err)
+			}
+			for _, row := range env.Data.Attributes {
+				if _, ok := row["sources"]; ok != tc.rowSources {
+					t.Errorf("row %v: sources shown %v, want %v", row, ok, tc.rowSources)
+				}
+			}
+			if (env.Data.Sources != nil) != tc.indSources {
+				t.Errorf("indicator sources shown %v, want %v: %s", env.Data.Sources != nil, tc.indSources, b)
+			}
+		})
+	}
+}

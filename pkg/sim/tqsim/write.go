@@ -381,7 +381,10 @@ func (s *Server) serveIndicator(w http.ResponseWriter, r *http.Request) {
 
 // updateIndicator implements PUT /api/indicators/{id}: the status as
 // status_id, {"status": {"name"}} or {"status": "Name"}, and attributes and
-// sources to add.
+// sources to add. It answers the indicator as it is after the change,
+// embedding what "with" asks for; without "with" (or with
+// Options.PutIgnoresWith) its attributes and sources, the rows without
+// their own sources.
 func (s *Server) updateIndicator(w http.ResponseWriter, r *http.Request) {
 	var it objectIn
 	if !decodeObject(w, r, &it) {
@@ -412,8 +415,12 @@ func (s *Server) updateIndicator(w http.ResponseWriter, r *http.Request) {
 		in.sources, _ = addSource(in.sources, src.Name)
 	}
 	s.addIndAttrsLocked(in, it, now)
+	with := r.URL.Query().Get("with")
+	if with == "" || s.opts.PutIgnoresWith {
+		with = "attributes,sources"
+	}
 	b := append([]byte(nil), `{"data":`...)
-	b = s.appendIndicator(b, in, projectionOf(nil, "attributes,sources"))
+	b = s.appendIndicator(b, in, projectionOf(nil, with))
 	writeRaw(w, http.StatusOK, append(b, '}'))
 }
 

@@ -79,12 +79,16 @@ func (a adapter) DeleteIndicatorAttribute(ctx context.Context, indicatorID, rowI
 	return a.tq.DeleteIndicatorAttribute(ctx, indicatorID, rowID)
 }
 
-func (a adapter) SetIndicatorStatus(ctx context.Context, indicatorID int64, status string) error {
+func (a adapter) SetIndicatorStatus(ctx context.Context, indicatorID int64, status string, as []schemas.Attribute, source string) ([]int64, bool, error) {
 	id, err := a.tq.IndicatorStatusID(ctx, status)
 	if err != nil {
-		return statusErr(err)
+		return nil, false, statusErr(err)
 	}
-	return a.tq.SetIndicatorStatus(ctx, indicatorID, id)
+	rows, shown, err := a.tq.SetIndicatorStatusRows(ctx, indicatorID, id)
+	if err != nil || !shown {
+		return nil, false, err
+	}
+	return threatq.StaleRows(rows, attrs(as), source), true, nil
 }
 
 func (a adapter) UpsertSignatures(ctx context.Context, ws []schemas.SignatureWrite) ([]write.Upserted, error) {

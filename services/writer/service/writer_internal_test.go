@@ -21,7 +21,13 @@ const ours = "Cisco Threat Response Enrichment"
 // simWriter is a writer on a ThreatQ simulator.
 func simWriter(t *testing.T) (*tqsim.Server, *write.Writer) {
 	t.Helper()
-	s := tqsim.New(tqsim.Options{Seed: 5})
+	return simWriterWith(t, tqsim.Options{Seed: 5})
+}
+
+// simWriterWith is a writer on a ThreatQ simulator with opts.
+func simWriterWith(t *testing.T, opts tqsim.Options) (*tqsim.Server, *write.Writer) {
+	t.Helper()
+	s := tqsim.New(opts)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	u := tqsim.DefaultUser
@@ -59,10 +65,32 @@ func jsonList(v []string) string { b, _ := json.Marshal(v); return string(b) }
 
 // TestWriterOwnRowsAndStatus: a write replaces only the rows listing our
 // source alone, keeps every row another feed reports, and PUTs the status
-// only where it differs; a redelivery changes nothing.
+// only where it differs; a redelivery changes nothing. Where the status
+// PUT's answer shows the rows with their sources, they are not read
+// again; where ThreatQ ignores "with" on PUT, they are, and the outcome
+// is the same.
 func TestWriterOwnRowsAndStatus(t *testing.T) {
 	t.Parallel()
-	s, w := simWriter(t)
+	for _, tc := range []struct {
+		name   string
+		opts   tqsim.Options
+		reads  int64 // GET …/attributes in the first pass
+		reads2 int64 // and in the redelivery (no PUT: every row read)
+	}{
+		{"put answers rows", tqsim.Options{Seed: 5}, 1, 3},
+		{"put ignores with", tqsim.Options{Seed: 5, PutIgnoresWith: true}, 3, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, w := simWriterWith(t, tc.opts)
+			testWriterOwnRowsAndStatus(t, s, w, tc.reads, tc.reads2)
+		})
+	}
+}
+
+func testWriterOwnRowsAndStatus(t *testing.T, s *tqsim.Server, w *write.Writer, reads, reads2 int64) {
+	t.Helper()
+	const rowReads = "GET /api/indicators/{id}/attributes"
 	if err := s.Load([]tqsim.Indicator{
 		{ID: 1, Value: "198.51.100.7", Type: "IP Address", Status: "Active", Attributes: []tqsim.Attribute{
 			{Name: "Disposition", Value: "Unknown", Source: ours},
@@ -122,6 +150,9 @@ func TestWriterOwnRowsAndStatus(t *testing.T) {
 	if n := s.Stats.Count("PUT /api/indicators/{id}"); n != 2 {
 		t.Errorf("%d status PUTs, want 2 (indicators 1 and 2; 3 has it)", n)
 	}
+	if n := s.Stats.Count(rowReads); n != reads {
+		t.Errorf("%d reads of the rows, want %d", n, reads)
+	}
 	// A redelivery: nothing changes, no PUT.
 	n := s.Ledger.Len()
 	for _, err := range w.Handle(context.Background(), ms) {
@@ -131,6 +162,9 @@ func TestWriterOwnRowsAndStatus(t *testing.T) {
 	}
 	if s.Ledger.Len() != n || s.Stats.Count("PUT /api/indicators/{id}") != 2 {
 		t.Errorf("redelivery: %d new ledger entries, %d PUTs", s.Ledger.Len()-n, s.Stats.Count("PUT /api/indicators/{id}"))
+	}
+	if got := s.Stats.Count(rowReads) - reads; got != reads2 {
+		t.Errorf("redelivery: %d reads of the rows, want %d", got, reads2)
 	}
 }
 

@@ -33,13 +33,17 @@ type ThreatQ interface {
 	// rows listing source alone that attrs does not hold.
 	StaleRows(ctx context.Context, indicatorID int64, attrs []schemas.Attribute, source string) ([]int64, error)
 	DeleteIndicatorAttribute(ctx context.Context, indicatorID, rowID int64) error
-	SetIndicatorStatus(ctx context.Context, indicatorID int64, status string) error
+	// SetIndicatorStatus PUTs the indicator's status. ThreatQ answers with
+	// the indicator: where the answer shows its rows with their sources,
+	// SetIndicatorStatus returns the rows a write of attrs under source
+	// replaces, as StaleRows would, and read true, sparing that read.
+	SetIndicatorStatus(ctx context.Context, indicatorID int64, status string, attrs []schemas.Attribute, source string) (stale []int64, read bool, err error)
 	UpsertSignatures(ctx context.Context, ws []schemas.SignatureWrite) ([]Upserted, error)
 	SetSignatureStatus(ctx context.Context, signatureID int64, status string) error
 }
 
-// parallel bounds the indicators finished at once per batch (each a read
-// of its rows, then deletions, beside a status PUT): ThreatQ has no bulk
+// parallel bounds the indicators finished at once per batch (each a
+// status PUT or a read of its rows, then deletions): ThreatQ has no bulk
 // form of these calls.
 const parallel = 8
 
@@ -74,9 +78,10 @@ func needsStatus(want, known string, u Upserted) bool {
 }
 
 // Handle is a [bus.BatchHandler]. Indicator writes are consumed in one
-// call; then, per indicator, the rows it replaces are read from ThreatQ
-// with their sources and deleted (only rows listing our source alone: see
-// threatq.StaleRows), and the status is PUT where it differs. The new
+// call; then, per indicator, the status is PUT where it differs, and the
+// rows the write replaces are deleted (only rows listing our source
+// alone: see threatq.StaleRows), found in the PUT's answer or, without
+// one, read from ThreatQ with their sources. The new
 // values are in place before the old go, and a redelivery repeats all of
 // it harmlessly (the upsert adds nothing twice, a deleted row's 404
 // counts as done, a status already set is not PUT again). Signature
@@ -150,10 +155,13 @@ func (w *Writer) Handle(ctx context.Context, ms []*bus.Message) []error {
 	return errs
 }
 
-// finishIndicator removes the rows an upserted write replaces and sets
-// its status where it differs. The two are independent (the new rows are
-// in place already), so the status PUT goes beside the read of the rows.
-// A write known by value and type only (ID 0, an ET IP list address)
+// finishIndicator sets an upserted write's status where it differs and
+// removes the rows the write replaces. The status PUT answers with the
+// indicator's rows where ThreatQ shows them, so an indicator whose status
+// changes costs one request before its deletions, not two; the rows are
+// read only where no PUT was needed or its answer did not show them. Both
+// come after the upsert, so the new values are in place before the old
+// go. A write known by value and type only (ID 0, an ET IP list address)
 // takes the id consume answered, and removes no rows: it holds none of
 // its own, and the rows of another feed under the same source name are
 // not ours to judge.
@@ -165,35 +173,23 @@ func (w *Writer) finishIndicator(ctx context.Context, iw schemas.IndicatorWrite,
 		}
 		iw.ID = u.ID
 	}
-	var status error
-	var g bus.Group // A helper's panic reaches the runner's recover.
+	var stale []int64
+	read := byValue
 	if needsStatus(iw.Status, iw.FetchedStatus, u) {
-		g.Go(func() {
-			if err := w.ThreatQ.SetIndicatorStatus(ctx, iw.ID, iw.Status); err != nil {
-				status = fmt.Errorf("set status %s: %w", iw.Status, err)
-				return
-			}
-			w.Stats.StatusSet.Add(1)
-		})
+		rows, shown, err := w.ThreatQ.SetIndicatorStatus(ctx, iw.ID, iw.Status, iw.Attributes, iw.Source)
+		if err != nil {
+			return fmt.Errorf("set status %s: %w", iw.Status, err)
+		}
+		w.Stats.StatusSet.Add(1)
+		if !byValue {
+			stale, read = rows, shown
+		}
 	}
-	var err error
-	if !byValue {
-		err = w.removeStale(ctx, iw)
-	}
-	g.Wait()
-	if err = errors.Join(err, status); err != nil {
-		return err
-	}
-	w.Stats.Indicators.Add(1)
-	w.Stats.Attributes.Add(int64(len(iw.Attributes)))
-	return nil
-}
-
-// removeStale deletes the rows of the indicator threatq.StaleRows finds.
-func (w *Writer) removeStale(ctx context.Context, iw schemas.IndicatorWrite) error {
-	stale, err := w.ThreatQ.StaleRows(ctx, iw.ID, iw.Attributes, iw.Source)
-	if err != nil {
-		return err
+	if !read {
+		var err error
+		if stale, err = w.ThreatQ.StaleRows(ctx, iw.ID, iw.Attributes, iw.Source); err != nil {
+			return err
+		}
 	}
 	for _, row := range stale {
 		if err := w.ThreatQ.DeleteIndicatorAttribute(ctx, iw.ID, row); err != nil {
@@ -201,6 +197,8 @@ func (w *Writer) removeStale(ctx context.Context, iw schemas.IndicatorWrite) err
 		}
 		w.Stats.Removed.Add(1)
 	}
+	w.Stats.Indicators.Add(1)
+	w.Stats.Attributes.Add(int64(len(iw.Attributes)))
 	return nil
 }
 
