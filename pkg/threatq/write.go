@@ -303,7 +303,7 @@ func (c *Client) IndicatorAttributes(ctx context.Context, indicatorID int64) ([]
 			return nil, err
 		}
 		for _, w := range env.Data {
-			out = append(out, rowOf(w.wireAttribute, w.Sources))
+			out = append(out, rowOf(w.wireAttribute, sourceNames(w.Sources)))
 		}
 		offset += len(env.Data)
 		if len(env.Data) == 0 || (env.Total != nil && int64(offset) >= int64(*env.Total)) || (env.Total == nil && len(env.Data) < limit) {
@@ -470,39 +470,59 @@ func (c *Client) SetIndicatorStatusRows(ctx context.Context, indicatorID int64, 
 // each with its sources. shown is false unless the answer is one
 // indicator object whose "attributes" is there and every row of it
 // carries "sources": a row without them cannot be told ours or another
-// feed's, and [StaleRows] would keep it.
+// feed's, and [StaleRows] would keep it. The rows decode in one pass
+// where the answer has none of the API's quirks, and leniently where it
+// has.
 func embeddedRows(body []byte) (rows []Attribute, shown bool) {
-	var env struct {
+	var plain struct {
 		Data struct {
-			Attributes *list[struct {
-				wireAttribute
-				Sources *list[flexName] `json:"sources"`
-			}] `json:"attributes"`
+			Attributes *[]sourcedRow[[]wireSource] `json:"attributes"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(body, &env); err != nil || env.Data.Attributes == nil {
+	if err := json.Unmarshal(body, &plain); err == nil {
+		return sourcedRows(plain.Data.Attributes)
+	}
+	var lenient struct {
+		Data struct {
+			Attributes *list[sourcedRow[list[flexName]]] `json:"attributes"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &lenient); err != nil || lenient.Data.Attributes == nil {
 		return nil, false
 	}
-	rows = make([]Attribute, 0, len(*env.Data.Attributes))
-	for _, w := range *env.Data.Attributes {
+	return sourcedRows((*[]sourcedRow[list[flexName]])(lenient.Data.Attributes))
+}
+
+// sourcedRow is an attribute row read with its own sources; Sources is
+// nil when the row came without them.
+type sourcedRow[S list[flexName] | []wireSource] struct {
+	wireAttribute
+	Sources *S `json:"sources"`
+}
+
+// sourcedRows converts rows read with their sources; shown is false when
+// there are none or one came without its sources.
+func sourcedRows[S list[flexName] | []wireSource](ws *[]sourcedRow[S]) (rows []Attribute, shown bool) {
+	if ws == nil {
+		return nil, false
+	}
+	rows = make([]Attribute, 0, len(*ws))
+	for _, w := range *ws {
 		if w.Sources == nil {
 			return nil, false
 		}
-		rows = append(rows, rowOf(w.wireAttribute, *w.Sources))
+		rows = append(rows, rowOf(w.wireAttribute, sourceNames(*w.Sources)))
 	}
 	return rows, true
 }
 
 // rowOf is an attribute row read with its sources; Sources is empty, not
 // nil, when it lists none.
-func rowOf(w wireAttribute, sources list[flexName]) Attribute {
-	srcs := make([]string, 0, len(sources))
-	for _, src := range sources {
-		if src.Name != "" {
-			srcs = append(srcs, src.Name)
-		}
+func rowOf(w wireAttribute, sources []string) Attribute {
+	if sources == nil {
+		sources = []string{}
 	}
-	return Attribute{ID: int64(w.ID), Name: w.Name, Value: string(w.Value), Sources: srcs}
+	return Attribute{ID: int64(w.ID), Name: w.Name, Value: string(w.Value), Sources: sources}
 }
 
 // SetSignatureStatus sets a signature's status by id (PUT
