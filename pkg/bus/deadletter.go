@@ -54,6 +54,6 @@ func (b *Bus) publishDeadLetter(ctx context.Context, dl DeadLetter) error {
 		Subject: DeadLetterSubject(dl.Stream, dl.Consumer),
 		ID:      "dlq:" + dl.Stream + ":" + dl.Consumer + ":" + strconv.FormatUint(dl.Sequence, 10),
 		Data:    data,
-		Header:  nats.Header{"Tqflow-Reason": []string{dl.Reason}},
+		Header:  nats.Header{HeaderReason: []string{dl.Reason}},
 	})
 }

@@ -27,7 +27,7 @@ type Message struct {
 }
 
 // ID returns the message's Nats-Msg-Id.
-func (m *Message) ID() string { return m.Header.Get(jetstream.MsgIDHeader) }
+func (m *Message) ID() string { return m.Header.Get(headerMsgID) }
 
 // Replay returns the replay ID of a re-published message, or "".
 func (m *Message) Replay() string { return m.Header.Get(HeaderReplay) }
