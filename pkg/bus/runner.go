@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tqflow/tqflow/pkg/httpx"
 	"github.com/tqflow/tqflow/pkg/logging"
 )
 
@@ -237,7 +236,7 @@ func (r *runner) attempt(ctx context.Context, batch []*Message) (again []*Messag
 		} else {
 			err = Permanent(fmt.Errorf("handler returned %d results for %d messages", len(errs), len(batch)))
 		}
-		if ra := httpx.RetryAfterOf(err); ra > 0 && !IsPermanent(err) && !r.aborting.Load() && ctx.Err() == nil && m.limited < r.opts.MaxRateLimited {
+		if ra := RetryAfterOf(err); ra > 0 && !IsPermanent(err) && !r.aborting.Load() && ctx.Err() == nil && m.limited < r.opts.MaxRateLimited {
 			m.limited++
 			delay := min(ra, r.opts.MaxRetryDelay)
 			r.hold(delay)
@@ -340,7 +339,7 @@ func (r *runner) settle(ctx context.Context, m *Message, err error) {
 	default:
 		outcome = Retried
 		delay := r.opts.Backoff(m.Delivered)
-		if ra := httpx.RetryAfterOf(err); ra > 0 {
+		if ra := RetryAfterOf(err); ra > 0 {
 			delay = min(ra, r.opts.MaxRetryDelay)
 			r.hold(delay)
 		}
