@@ -26,6 +26,13 @@
 //     dead-lettered instead.
 //   - while a handler runs, the runner sends InProgress at a third of AckWait,
 //     so long work is not redelivered to another replica.
+//   - a message whose last allowed delivery ends without an outcome (its
+//     worker crashed or lost its connection) is dead-lettered by a replica
+//     that hears the server's max-deliveries advisory.
+//
+// A dead letter's reason is [ReasonPermanent] or [ReasonMaxDeliver].
+// [RunOptions.OnSettle] is told of every settlement, as a [Settlement]
+// that carries that reason, so that observers need not work it out again.
 //
 // On shutdown (the context given to [Bus.Run] ends) the runner stops pulling,
 // lets the handlers finish what they hold within [RunOptions.DrainTimeout],

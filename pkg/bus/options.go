@@ -38,11 +38,11 @@ type RunOptions struct {
 	MaxRateLimited int
 	// Logger logs settlements; the context's logger when nil.
 	Logger *slog.Logger
-	// OnSettle, when set, is called once for every settled message, and
-	// with Retried for every try a rate limit refused (tried again in
-	// process, not redelivered), for metrics. It must be fast and safe for
-	// concurrent use.
-	OnSettle func(spec ConsumerSpec, m *Message, o Outcome, err error)
+	// OnSettle, when set, is told of every settled message (a dead-lettered
+	// one with its reason), and with Retried of every try a rate limit
+	// refused (tried again in process, not redelivered), for metrics. It
+	// must be fast and safe for concurrent use.
+	OnSettle func(Settlement)
 }
 
 func (o RunOptions) withDefaults(spec ConsumerSpec) RunOptions {

@@ -246,7 +246,7 @@ func (r *runner) attempt(ctx context.Context, batch []*Message) (again []*Messag
 			}
 			r.log.Log(ctx, level, "rate limited; will try again in process", "subject", m.Subject, "stream_seq", m.Sequence, "delay", delay, "err", err)
 			if r.opts.OnSettle != nil {
-				r.opts.OnSettle(r.spec, m, Retried, err)
+				r.opts.OnSettle(Settlement{Spec: r.spec, Message: m, Outcome: Retried, Err: err})
 			}
 			again = append(again, m)
 			continue
@@ -304,7 +304,7 @@ func (r *runner) keepAlive(batch []*Message) (stop func()) {
 
 func (r *runner) settle(ctx context.Context, m *Message, err error) {
 	log := r.log.With("subject", m.Subject, "stream_seq", m.Sequence, "msg_id", m.ID(), "delivered", m.Delivered)
-	outcome := Acked
+	outcome, reason := Acked, ""
 	switch {
 	case err == nil:
 		var ackErr error
@@ -324,13 +324,12 @@ func (r *runner) settle(ctx context.Context, m *Message, err error) {
 		outcome = Retried
 		_ = m.msg.Nak()
 	case IsPermanent(err) || m.Delivered >= uint64(r.spec.MaxDeliver):
-		outcome = DeadLettered
-		reason := ReasonPermanent
+		outcome, reason = DeadLettered, ReasonPermanent
 		if !IsPermanent(err) {
 			reason = ReasonMaxDeliver
 		}
 		if dlErr := r.deadLetter(ctx, m, reason, err); dlErr != nil {
-			outcome = Retried
+			outcome, reason = Retried, ""
 			log.Error("dead-letter message; retrying it later", "err", err, "dlq_err", dlErr)
 			_ = m.msg.NakWithDelay(r.opts.Backoff(m.Delivered))
 			break
@@ -353,7 +352,7 @@ func (r *runner) settle(ctx context.Context, m *Message, err error) {
 		}
 	}
 	if r.opts.OnSettle != nil {
-		r.opts.OnSettle(r.spec, m, outcome, err)
+		r.opts.OnSettle(Settlement{Spec: r.spec, Message: m, Outcome: outcome, Reason: reason, Err: err})
 	}
 }
 
