@@ -10,9 +10,12 @@ import (
 // Message is a message delivered to a handler. Handlers read it; the
 // runner settles it.
 type Message struct {
+	// Subject is the subject it was published on.
 	Subject string
-	Data    []byte
-	Header  nats.Header
+	// Data is its payload.
+	Data []byte
+	// Header is its headers; never nil.
+	Header nats.Header
 	// Stream and Sequence say where it is stored.
 	Stream   string
 	Sequence uint64

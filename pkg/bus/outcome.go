@@ -44,8 +44,9 @@ type Settlement struct {
 	// records it: [ReasonPermanent] or [ReasonMaxDeliver]. It is empty for
 	// the other outcomes.
 	Reason string
-	// Err is the handler's error, nil when the message was acked;
-	// [ErrNoOutcome] for a message whose last allowed delivery ended
-	// without one.
+	// Err is what the message was settled on: the handler's error, the
+	// context's when shutting down, or [ErrNoOutcome] for a message whose
+	// last allowed delivery ended without one. It is nil when the message
+	// was acked.
 	Err error
 }
