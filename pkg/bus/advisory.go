@@ -82,6 +82,6 @@ func (r *runner) onMaxDeliveries(ctx context.Context, data []byte) {
 	}
 	log.Error("message dead-lettered", "subject", m.Subject, "msg_id", m.ID(), "reason", ReasonMaxDeliver, "err", ErrNoOutcome)
 	if r.opts.OnSettle != nil {
-		r.opts.OnSettle(r.spec, m, DeadLettered, ErrNoOutcome)
+		r.opts.OnSettle(Settlement{Spec: r.spec, Message: m, Outcome: DeadLettered, Reason: ReasonMaxDeliver, Err: ErrNoOutcome})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,7 +168,7 @@ func TestRunDeadLettersPermanentErrors(t *testing.T) {
 			return bus.Permanent(errors.New("schema: missing id"))
 		}
 		return nil
-	}, bus.RunOptions{OnSettle: func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error) { settled.Add(1) }},
+	}, bus.RunOptions{OnSettle: func(bus.Settlement) { settled.Add(1) }},
 		func() bool { return settled.Load() == 10 })
 	if calls.Load() != 10 {
 		t.Errorf("handler called %d times, want 10: permanent errors must not be retried", calls.Load())
@@ -208,8 +209,8 @@ func TestRunRetriesTransientErrorsThenDeadLetters(t *testing.T) {
 			return errors.New("connection reset")
 		}
 		return nil
-	}, bus.RunOptions{Backoff: fastRetry, OnSettle: func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
-		if o != bus.Retried {
+	}, bus.RunOptions{Backoff: fastRetry, OnSettle: func(st bus.Settlement) {
+		if st.Outcome != bus.Retried {
 			done.Add(1)
 		}
 	}}, func() bool { return done.Load() == 2 })
@@ -222,6 +223,56 @@ func TestRunRetriesTransientErrorsThenDeadLetters(t *testing.T) {
 	dls := deadLetters(t, b, "transient")
 	if len(dls) != 1 || dls[0].Reason != bus.ReasonMaxDeliver || dls[0].Deliveries != 3 || string(dls[0].Data) != "1" {
 		t.Errorf("dead letters = %+v, want message 1 after 3 deliveries (max_deliver)", dls)
+	}
+}
+
+// TestRunSettlesWithTheReason: OnSettle is told why a message was
+// dead-lettered, as its dead letter records it (a permanent error, or
+// retries run out), so that no observer has to work it out again; other
+// outcomes have no reason.
+func TestRunSettlesWithTheReason(t *testing.T) {
+	t.Parallel()
+	b := bustest.New(t)
+	publishN(t, b, 3)
+	var mu sync.Mutex
+	got := map[string][]string{} // By message data: outcome:reason, in order.
+	var final atomic.Int64
+	runUntil(t, b, spec("reasons"), func(_ context.Context, m *bus.Message) error {
+		switch string(m.Data) {
+		case "0":
+			return bus.Permanent(errors.New("schema: missing id"))
+		case "1":
+			return errors.New("connection reset") // On every delivery, until MaxDeliver runs out.
+		}
+		return nil
+	}, bus.RunOptions{Backoff: fastRetry, OnSettle: func(st bus.Settlement) {
+		if st.Spec.Name != "reasons" || st.Message == nil || (st.Outcome == bus.Acked) != (st.Err == nil) {
+			t.Errorf("settlement %+v: want the consumer, the message, and an error unless acked", st)
+			return
+		}
+		mu.Lock()
+		got[string(st.Message.Data)] = append(got[string(st.Message.Data)], st.Outcome.String()+":"+st.Reason)
+		mu.Unlock()
+		if st.Outcome != bus.Retried {
+			final.Add(1)
+		}
+	}}, func() bool { return final.Load() == 3 })
+	want := map[string][]string{
+		"0": {"dead_lettered:" + bus.ReasonPermanent},
+		"1": {"retried:", "retried:", "dead_lettered:" + bus.ReasonMaxDeliver},
+		"2": {"acked:"},
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for data, w := range want {
+		if !slices.Equal(got[data], w) {
+			t.Errorf("message %s settled as %q, want %q", data, got[data], w)
+		}
+	}
+	for _, dl := range deadLetters(t, b, "reasons") {
+		if s := got[string(dl.Data)]; len(s) == 0 || s[len(s)-1] != "dead_lettered:"+dl.Reason {
+			t.Errorf("dead letter of message %s has reason %q, but it settled as %q", dl.Data, dl.Reason, s)
+		}
 	}
 }
 
@@ -264,8 +315,8 @@ func TestRunCapsInProcessRateLimits(t *testing.T) {
 		calls.Add(1)
 		return &httpx.StatusError{Op: "ctr: observe", StatusCode: 429, Retry: time.Millisecond}
 	}, bus.RunOptions{Backoff: fastRetry, MaxRetryDelay: 5 * time.Millisecond, MaxRateLimited: 3,
-		OnSettle: func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
-			if o == bus.DeadLettered {
+		OnSettle: func(st bus.Settlement) {
+			if st.Outcome == bus.DeadLettered {
 				dead.Add(1)
 			}
 		}}, func() bool { return dead.Load() == 1 })
@@ -378,7 +429,7 @@ func TestRunDeadLettersPanics(t *testing.T) {
 		var m map[string]int
 		m["boom"]++ // A handler bug on bad input.
 		return nil
-	}, bus.RunOptions{OnSettle: func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error) { settled.Add(1) }},
+	}, bus.RunOptions{OnSettle: func(bus.Settlement) { settled.Add(1) }},
 		func() bool { return settled.Load() == 1 })
 	if dls := deadLetters(t, b, "panic"); len(dls) != 1 || dls[0].Reason != bus.ReasonPermanent {
 		t.Errorf("dead letters = %+v, want one permanent", dls)
@@ -407,7 +458,7 @@ func TestRunBatchSettlesEachMessage(t *testing.T) {
 			}
 			return errs
 		}, bus.RunOptions{BatchSize: 20, BatchWait: 200 * time.Millisecond,
-			OnSettle: func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error) { settled.Add(1) }})
+			OnSettle: func(bus.Settlement) { settled.Add(1) }})
 	}()
 	if !testkit.Wait(func() bool { return settled.Load() >= 50 }, 20*time.Second) {
 		cancel()
@@ -507,8 +558,8 @@ func TestRunRecoversHelperPanics(t *testing.T) {
 		}
 		g.Wait()
 		return nil
-	}, bus.RunOptions{OnSettle: func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
-		if o == bus.DeadLettered {
+	}, bus.RunOptions{OnSettle: func(st bus.Settlement) {
+		if st.Outcome == bus.DeadLettered {
 			dead.Add(1)
 		}
 	}}, func() bool { return dead.Load() == 1 })

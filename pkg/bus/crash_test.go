@@ -75,14 +75,16 @@ func TestRunDeadLettersCrashOnLastDelivery(t *testing.T) {
 	// only the advisory.
 	survivor := bustest.Connect(t, srv)
 	var handled, dead atomic.Int64
+	var reason atomic.Value // string: the dead-lettered settlement's reason.
 	sctx, scancel := context.WithCancel(context.Background())
 	defer scancel()
 	go func() {
 		_ = survivor.Run(sctx, s, func(context.Context, *bus.Message) error {
 			handled.Add(1)
 			return nil
-		}, bus.RunOptions{OnSettle: func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
-			if o == bus.DeadLettered {
+		}, bus.RunOptions{OnSettle: func(st bus.Settlement) {
+			if st.Outcome == bus.DeadLettered {
+				reason.Store(st.Reason)
 				dead.Add(1)
 			}
 		}})
@@ -98,6 +100,9 @@ func TestRunDeadLettersCrashOnLastDelivery(t *testing.T) {
 	dls := deadLetters(t, pub, "lastcrash")
 	if len(dls) != 1 || dls[0].Reason != bus.ReasonMaxDeliver || string(dls[0].Data) != "0" || dls[0].Error != bus.ErrNoOutcome.Error() {
 		t.Fatalf("dead letters = %+v, want message 0 as max_deliver with no outcome", dls)
+	}
+	if r, _ := reason.Load().(string); dead.Load() != 1 || r != bus.ReasonMaxDeliver {
+		t.Errorf("the survivor settled %d dead letters with reason %q, want one, %s", dead.Load(), r, bus.ReasonMaxDeliver)
 	}
 	if handled.Load() != 0 {
 		t.Errorf("the survivor handled %d messages, want 0 (no delivery was left)", handled.Load())

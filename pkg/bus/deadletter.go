@@ -37,9 +37,13 @@ type DeadLetter struct {
 	Data []byte `json:"data"`
 }
 
-// Dead-letter reasons.
+// Dead-letter reasons, as a [DeadLetter] and a [Settlement] give them.
 const (
-	ReasonPermanent  = "permanent"
+	// ReasonPermanent is a message whose handler said it cannot succeed:
+	// it returned a permanent error.
+	ReasonPermanent = "permanent"
+	// ReasonMaxDeliver is a message whose retries ran out: its last allowed
+	// delivery failed, or ended without an outcome.
 	ReasonMaxDeliver = "max_deliver"
 )
 
@@ -54,6 +58,6 @@ func (b *Bus) publishDeadLetter(ctx context.Context, dl DeadLetter) error {
 		Subject: DeadLetterSubject(dl.Stream, dl.Consumer),
 		ID:      "dlq:" + dl.Stream + ":" + dl.Consumer + ":" + strconv.FormatUint(dl.Sequence, 10),
 		Data:    data,
-		Header:  nats.Header{"Tqflow-Reason": []string{dl.Reason}},
+		Header:  nats.Header{HeaderReason: []string{dl.Reason}},
 	})
 }

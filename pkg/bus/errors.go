@@ -46,6 +46,25 @@ func Transient(err error, delay time.Duration) error {
 	return transientError{err, delay}
 }
 
+// RetryAfterer is an error that says how long to wait before trying
+// again: a server's Retry-After (pkg/httpx's StatusError is one), or the
+// delay given to [Transient] or [Pause]. The runner holds the message in
+// process that long instead of spending one of its deliveries.
+type RetryAfterer interface {
+	// RetryAfter returns the delay asked for, or zero for none.
+	RetryAfter() time.Duration
+}
+
+// RetryAfterOf returns the delay asked for by err or an error it wraps
+// (the first [RetryAfterer] in its chain), or zero.
+func RetryAfterOf(err error) time.Duration {
+	var r RetryAfterer
+	if errors.As(err, &r) {
+		return r.RetryAfter()
+	}
+	return 0
+}
+
 // IsPermanent reports whether the runner would dead-letter a message whose
 // handler returned err: err, or an error it wraps, has a Transient method
 // that reports false. Errors that say nothing, and context cancellation,

@@ -11,14 +11,14 @@ import (
 	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
-// The names JetStream gives a key-value bucket's stream and subjects, and
-// the header that marks a delete or purge. Only this package spells them:
-// code elsewhere that reads a bucket beneath the KeyValue API (a batched
-// get, an async put) goes through the functions below.
+// The names JetStream gives a key-value bucket's stream and subjects (the
+// header that marks a delete or purge is [headerKVOperation]). Only this
+// package spells them: code elsewhere that reads a bucket beneath the
+// KeyValue API (a batched get, an async put) goes through the functions
+// below.
 const (
 	kvSubjectPrefix = "$KV."
 	kvStreamPrefix  = "KV_"
-	kvOperationHdr  = "KV-Operation"
 )
 
 // KVSubject is the subject bucket's stream stores key under: a message
@@ -58,7 +58,7 @@ func KVLast(ctx context.Context, js jetstream.JetStream, bucket string, keys []s
 				yield(KVEntry{}, err)
 				return
 			}
-			if m.Header.Get(kvOperationHdr) != "" {
+			if m.Header.Get(headerKVOperation) != "" {
 				continue // Deleted or purged.
 			}
 			k, ok := keyOf[m.Subject]

@@ -44,8 +44,8 @@ func TestUseWrapsEveryRunner(t *testing.T) {
 	b.Use(mw("inner"))
 	b.Use(mw("outer"))
 	runUntil(t, b, spec("mw"), func(context.Context, *bus.Message) error { return nil },
-		bus.RunOptions{Backoff: func(uint64) time.Duration { return time.Millisecond }, OnSettle: func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
-			if o == bus.Retried {
+		bus.RunOptions{Backoff: func(uint64) time.Duration { return time.Millisecond }, OnSettle: func(st bus.Settlement) {
+			if st.Outcome == bus.Retried {
 				retried.Add(1)
 			} else {
 				settled.Add(1)

@@ -10,38 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tqflow/tqflow/pkg/httpx"
 	"github.com/tqflow/tqflow/pkg/logging"
 )
-
-// Message is a message delivered to a handler. Handlers read it; the
-// runner settles it.
-type Message struct {
-	Subject string
-	Data    []byte
-	Header  nats.Header
-	// Stream and Sequence say where it is stored.
-	Stream   string
-	Sequence uint64
-	// Delivered counts deliveries, 1 on the first.
-	Delivered uint64
-	// Published is when the stream stored it.
-	Published time.Time
-
-	msg jetstream.Msg
-	// limited counts the tries a rate limit refused in process.
-	limited int
-}
-
-// ID returns the message's Nats-Msg-Id.
-func (m *Message) ID() string { return m.Header.Get(jetstream.MsgIDHeader) }
-
-// Replay returns the replay ID of a re-published message, or "".
-func (m *Message) Replay() string { return m.Header.Get(HeaderReplay) }
 
 // Handler processes one message. See the package documentation for what
 // its error decides.
@@ -51,177 +24,6 @@ type Handler func(ctx context.Context, m *Message) error
 // returns one error per message, in order: a nil slice means all
 // succeeded; a shorter slice is a bug and fails the missing ones.
 type BatchHandler func(ctx context.Context, ms []*Message) []error
-
-// ConsumerSpec declares a durable pull consumer.
-type ConsumerSpec struct {
-	// Stream is the stream it reads.
-	Stream string
-	// Name is the durable name; replicas of a worker share it.
-	Name string
-	// Subjects filter the stream; empty means all of it.
-	Subjects []string
-	// AckWait is how long a delivery may go unacknowledged before the
-	// server redelivers it; 30s when zero.
-	AckWait time.Duration
-	// MaxDeliver bounds deliveries; the last failed one is dead-lettered. 10
-	// when zero.
-	MaxDeliver int
-	// MaxAckPending caps unacknowledged messages across every replica: the
-	// global concurrency cap. 1000 when zero.
-	MaxAckPending int
-	// StartTime, when set, makes a new consumer start at that time instead
-	// of the start of the stream (replay and backfill consumers).
-	StartTime *time.Time
-	// InactiveThreshold removes the consumer after that long unused; zero
-	// keeps it.
-	InactiveThreshold time.Duration
-}
-
-func (s ConsumerSpec) withDefaults() ConsumerSpec {
-	if s.AckWait == 0 {
-		s.AckWait = 30 * time.Second
-	}
-	if s.MaxDeliver == 0 {
-		s.MaxDeliver = 10
-	}
-	if s.MaxAckPending == 0 {
-		s.MaxAckPending = 1000
-	}
-	return s
-}
-
-// Config returns the consumer's JetStream configuration.
-func (s ConsumerSpec) Config() jetstream.ConsumerConfig {
-	s = s.withDefaults()
-	cc := jetstream.ConsumerConfig{
-		Durable:           s.Name,
-		AckPolicy:         jetstream.AckExplicitPolicy,
-		AckWait:           s.AckWait,
-		MaxDeliver:        s.MaxDeliver,
-		MaxAckPending:     s.MaxAckPending,
-		InactiveThreshold: s.InactiveThreshold,
-	}
-	switch len(s.Subjects) {
-	case 0:
-	case 1:
-		cc.FilterSubject = s.Subjects[0]
-	default:
-		cc.FilterSubjects = s.Subjects
-	}
-	if s.StartTime != nil {
-		cc.DeliverPolicy = jetstream.DeliverByStartTimePolicy
-		cc.OptStartTime = s.StartTime
-	}
-	return cc
-}
-
-// Outcome is how a message was settled.
-type Outcome int
-
-// Outcomes.
-const (
-	Acked Outcome = iota
-	Retried
-	DeadLettered
-)
-
-func (o Outcome) String() string {
-	switch o {
-	case Acked:
-		return "acked"
-	case Retried:
-		return "retried"
-	case DeadLettered:
-		return "dead_lettered"
-	}
-	return fmt.Sprintf("outcome(%d)", int(o))
-}
-
-// RunOptions tunes a runner.
-type RunOptions struct {
-	// Concurrency is how many handler calls run at once in this process; 1
-	// when zero. MaxAckPending caps the total across replicas.
-	Concurrency int
-	// BatchSize is the most messages given to one BatchHandler call; 100
-	// when zero. [Bus.Run] uses 1.
-	BatchSize int
-	// BatchWait is how long a partial batch waits for more messages; 20ms
-	// when zero.
-	BatchWait time.Duration
-	// PullMaxMessages is the client's pull buffer. Zero picks enough to keep
-	// every worker fed, and never fewer than 64: tiny buffers stall (see
-	// nats.md §4.3).
-	PullMaxMessages int
-	// DrainTimeout bounds how long, on shutdown, handlers may finish what
-	// they hold; 20s when zero. Keep it shorter than the container's stop
-	// grace period.
-	DrainTimeout time.Duration
-	// DoubleAck waits for the server to confirm each ack.
-	DoubleAck bool
-	// Backoff gives the redelivery delay of a transient failure by delivery
-	// count; an exponential backoff from 1s to 5m when nil.
-	Backoff func(delivered uint64) time.Duration
-	// MaxRetryDelay caps a Retry-After; 1h when zero.
-	MaxRetryDelay time.Duration
-	// MaxRateLimited is how many tries of one message a rate limit may
-	// refuse in process; after that it is redelivered like any transient
-	// failure (spending a delivery), so that a server that always answers
-	// 429 ends in a dead letter, not in a loop. 20 when zero.
-	MaxRateLimited int
-	// Logger logs settlements; the context's logger when nil.
-	Logger *slog.Logger
-	// OnSettle, when set, is called once for every settled message, and
-	// with Retried for every try a rate limit refused (tried again in
-	// process, not redelivered), for metrics. It must be fast and safe for
-	// concurrent use.
-	OnSettle func(spec ConsumerSpec, m *Message, o Outcome, err error)
-}
-
-func (o RunOptions) withDefaults(spec ConsumerSpec) RunOptions {
-	o.Concurrency = max(o.Concurrency, 1)
-	if o.BatchSize <= 0 {
-		o.BatchSize = 100
-	}
-	if o.BatchWait <= 0 {
-		o.BatchWait = 20 * time.Millisecond
-	}
-	if o.PullMaxMessages <= 0 {
-		o.PullMaxMessages = max(64, 2*o.Concurrency*o.BatchSize)
-	}
-	o.PullMaxMessages = min(o.PullMaxMessages, spec.MaxAckPending)
-	if o.DrainTimeout <= 0 {
-		o.DrainTimeout = 20 * time.Second
-	}
-	if o.Backoff == nil {
-		o.Backoff = ExponentialBackoff(time.Second, 5*time.Minute)
-	}
-	if o.MaxRetryDelay <= 0 {
-		o.MaxRetryDelay = time.Hour
-	}
-	if o.MaxRateLimited <= 0 {
-		o.MaxRateLimited = 20
-	}
-	return o
-}
-
-// ExponentialBackoff returns a redelivery delay by delivery count: initial
-// after the first failure, doubling, capped at maxDelay, with ±20% jitter.
-func ExponentialBackoff(initial, maxDelay time.Duration) func(uint64) time.Duration {
-	return func(delivered uint64) time.Duration {
-		b := backoff.NewExponentialBackOff(
-			backoff.WithInitialInterval(initial),
-			backoff.WithMaxInterval(maxDelay),
-			backoff.WithMultiplier(2),
-			backoff.WithRandomizationFactor(0.2),
-			backoff.WithMaxElapsedTime(0),
-		)
-		d := b.NextBackOff()
-		for i := uint64(1); i < delivered && i < 64 && d < maxDelay; i++ {
-			d = b.NextBackOff()
-		}
-		return d
-	}
-}
 
 // Run consumes spec's messages with h until ctx ends, then drains. It
 // creates or updates the consumer first. It returns nil after a clean
@@ -434,7 +236,7 @@ func (r *runner) attempt(ctx context.Context, batch []*Message) (again []*Messag
 		} else {
 			err = Permanent(fmt.Errorf("handler returned %d results for %d messages", len(errs), len(batch)))
 		}
-		if ra := httpx.RetryAfterOf(err); ra > 0 && !IsPermanent(err) && !r.aborting.Load() && ctx.Err() == nil && m.limited < r.opts.MaxRateLimited {
+		if ra := RetryAfterOf(err); ra > 0 && !IsPermanent(err) && !r.aborting.Load() && ctx.Err() == nil && m.limited < r.opts.MaxRateLimited {
 			m.limited++
 			delay := min(ra, r.opts.MaxRetryDelay)
 			r.hold(delay)
@@ -444,7 +246,7 @@ func (r *runner) attempt(ctx context.Context, batch []*Message) (again []*Messag
 			}
 			r.log.Log(ctx, level, "rate limited; will try again in process", "subject", m.Subject, "stream_seq", m.Sequence, "delay", delay, "err", err)
 			if r.opts.OnSettle != nil {
-				r.opts.OnSettle(r.spec, m, Retried, err)
+				r.opts.OnSettle(Settlement{Spec: r.spec, Message: m, Outcome: Retried, Err: err})
 			}
 			again = append(again, m)
 			continue
@@ -502,7 +304,7 @@ func (r *runner) keepAlive(batch []*Message) (stop func()) {
 
 func (r *runner) settle(ctx context.Context, m *Message, err error) {
 	log := r.log.With("subject", m.Subject, "stream_seq", m.Sequence, "msg_id", m.ID(), "delivered", m.Delivered)
-	outcome := Acked
+	outcome, reason := Acked, ""
 	switch {
 	case err == nil:
 		var ackErr error
@@ -522,13 +324,12 @@ func (r *runner) settle(ctx context.Context, m *Message, err error) {
 		outcome = Retried
 		_ = m.msg.Nak()
 	case IsPermanent(err) || m.Delivered >= uint64(r.spec.MaxDeliver):
-		outcome = DeadLettered
-		reason := ReasonPermanent
+		outcome, reason = DeadLettered, ReasonPermanent
 		if !IsPermanent(err) {
 			reason = ReasonMaxDeliver
 		}
 		if dlErr := r.deadLetter(ctx, m, reason, err); dlErr != nil {
-			outcome = Retried
+			outcome, reason = Retried, ""
 			log.Error("dead-letter message; retrying it later", "err", err, "dlq_err", dlErr)
 			_ = m.msg.NakWithDelay(r.opts.Backoff(m.Delivered))
 			break
@@ -537,7 +338,7 @@ func (r *runner) settle(ctx context.Context, m *Message, err error) {
 	default:
 		outcome = Retried
 		delay := r.opts.Backoff(m.Delivered)
-		if ra := httpx.RetryAfterOf(err); ra > 0 {
+		if ra := RetryAfterOf(err); ra > 0 {
 			delay = min(ra, r.opts.MaxRetryDelay)
 			r.hold(delay)
 		}
@@ -551,7 +352,7 @@ func (r *runner) settle(ctx context.Context, m *Message, err error) {
 		}
 	}
 	if r.opts.OnSettle != nil {
-		r.opts.OnSettle(r.spec, m, outcome, err)
+		r.opts.OnSettle(Settlement{Spec: r.spec, Message: m, Outcome: outcome, Reason: reason, Err: err})
 	}
 }
 

@@ -55,15 +55,6 @@ const LeaseTTL = 30 * time.Second
 // the marker's.
 const KeyMarkerTTL = time.Second
 
-// Header names tqflow sets on messages.
-const (
-	// HeaderReplay marks a message re-published by replay; its value is the
-	// replay's ID.
-	HeaderReplay = "Tqflow-Replay"
-	// HeaderCorrelation carries a run's correlation ID end to end.
-	HeaderCorrelation = "Tqflow-Correlation-Id"
-)
-
 // IndicatorSubject returns the subject of a job instance's indicators,
 // tq.indicators.<job>.<instance>.
 func IndicatorSubject(job, instance string) string {

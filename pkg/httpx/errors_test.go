@@ -7,7 +7,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/httpx"
+)
+
+// pkg/bus's runner holds a message back for as long as its error's
+// RetryAfter asks; these are the errors pkg/httpx's clients return. It is
+// asserted here, in a test, so that pkg/httpx itself does not import the
+// messaging layer.
+var (
+	_ bus.RetryAfterer = (*httpx.StatusError)(nil)
+	_ bus.RetryAfterer = (*httpx.ScrubbedError)(nil)
 )
 
 func TestStatusErrorTransient(t *testing.T) {

@@ -116,19 +116,15 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Handler returns the /metrics handler.
 func (m *Metrics) Handler() http.Handler { return handlerFor(m.reg) }
 
-// OnSettle counts a settled message. It has the signature of
-// [bus.RunOptions.OnSettle].
-func (m *Metrics) OnSettle(spec bus.ConsumerSpec, msg *bus.Message, o bus.Outcome, err error) {
-	m.settled.WithLabelValues(spec.Name, o.String()).Inc()
-	if msg != nil && msg.Delivered > 1 {
-		m.redeliveries.WithLabelValues(spec.Name).Inc()
+// OnSettle counts a settled message, a dead-lettered one by the reason
+// the runner gives. It has the signature of [bus.RunOptions.OnSettle].
+func (m *Metrics) OnSettle(s bus.Settlement) {
+	m.settled.WithLabelValues(s.Spec.Name, s.Outcome.String()).Inc()
+	if s.Message != nil && s.Message.Delivered > 1 {
+		m.redeliveries.WithLabelValues(s.Spec.Name).Inc()
 	}
-	if o == bus.DeadLettered {
-		reason := bus.ReasonMaxDeliver
-		if bus.IsPermanent(err) {
-			reason = bus.ReasonPermanent
-		}
-		m.deadLetters.WithLabelValues(spec.Name, reason).Inc()
+	if s.Outcome == bus.DeadLettered {
+		m.deadLetters.WithLabelValues(s.Spec.Name, s.Reason).Inc()
 	}
 }
 

@@ -118,6 +118,39 @@ func TestOnSettleCountsOutcomes(t *testing.T) {
 	}
 }
 
+// TestOnSettleCountsTheGivenReason: a dead letter is counted by the
+// reason the runner gives, never by one worked out again from its error.
+func TestOnSettleCountsTheGivenReason(t *testing.T) {
+	t.Parallel()
+	m := obs.New("test")
+	spec := bus.ConsumerSpec{Stream: bus.StreamWrites, Name: "w1"}
+	permanent := bus.Permanent(errors.New("schema invalid"))
+	for _, s := range []bus.Settlement{
+		// A permanent error on the last delivery whose dead letter the
+		// runner recorded as max_deliver: the runner's word counts.
+		{Spec: spec, Message: &bus.Message{Delivered: 3}, Outcome: bus.DeadLettered, Reason: bus.ReasonMaxDeliver, Err: permanent},
+		{Spec: spec, Message: &bus.Message{Delivered: 1}, Outcome: bus.DeadLettered, Reason: bus.ReasonMaxDeliver, Err: permanent},
+		{Spec: spec, Message: &bus.Message{Delivered: 1}, Outcome: bus.DeadLettered, Reason: bus.ReasonPermanent, Err: errors.New("timeout")},
+		{Spec: spec, Message: &bus.Message{Delivered: 1}, Outcome: bus.Retried, Err: permanent},
+		{Spec: spec, Outcome: bus.Acked},
+	} {
+		m.OnSettle(s)
+	}
+	page := scrape(t, m)
+	for _, want := range []string{
+		`tqflow_dead_letters_total{consumer="w1",reason="max_deliver",service="test"} 2`,
+		`tqflow_dead_letters_total{consumer="w1",reason="permanent",service="test"} 1`,
+		`tqflow_messages_settled_total{consumer="w1",outcome="dead_lettered",service="test"} 3`,
+		`tqflow_messages_settled_total{consumer="w1",outcome="retried",service="test"} 1`,
+		`tqflow_messages_settled_total{consumer="w1",outcome="acked",service="test"} 1`,
+		`tqflow_redeliveries_total{consumer="w1",service="test"} 1`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("metrics lack %q:\n%s", want, grep(page, "tqflow_"))
+		}
+	}
+}
+
 func TestTransport(t *testing.T) {
 	t.Parallel()
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

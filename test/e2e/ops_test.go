@@ -86,10 +86,11 @@ func (h *harness) work() []settled {
 	}
 	var mu sync.Mutex
 	var out []settled
-	p.Observe(func(spec bus.ConsumerSpec, m *bus.Message, o bus.Outcome, _ error) {
+	p.Observe(func(st bus.Settlement) {
 		mu.Lock()
 		defer mu.Unlock()
-		out = append(out, settled{consumer: spec.Name, outcome: o, id: m.ID(), header: m.Header, data: m.Data})
+		m := st.Message
+		out = append(out, settled{consumer: st.Spec.Name, outcome: st.Outcome, id: m.ID(), header: m.Header, data: m.Data})
 	})
 	wctx, stop := context.WithCancel(ctx)
 	wait := p.StartWorkers(wctx)

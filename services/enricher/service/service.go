@@ -126,7 +126,7 @@ func (c Config) Spec() bus.ConsumerSpec {
 type Stats = enrich.Stats
 
 // Run enriches until ctx ends, then drains.
-func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) error {
+func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.Settlement)) error {
 	bkv, err := b.KeyValue(ctx, bus.BucketCTRBudget)
 	if err != nil {
 		return fmt.Errorf("enricher: %w", err)

@@ -103,8 +103,8 @@ func run(t *testing.T, b *bus.Bus, cfg service.Config, n int64) *service.Stats {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		errc <- service.Run(ctx, cfg, b, slog.New(slog.DiscardHandler), &stats, func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
-			if o != bus.Retried {
+		errc <- service.Run(ctx, cfg, b, slog.New(slog.DiscardHandler), &stats, func(st bus.Settlement) {
+			if st.Outcome != bus.Retried {
 				settled.Add(1)
 			}
 		})

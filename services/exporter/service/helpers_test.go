@@ -193,8 +193,8 @@ func publish(t testing.TB, b *bus.Bus, inds []indicator) {
 // settleCounter counts messages settled for good (acked or dead-lettered).
 type settleCounter struct{ acked, dead atomic.Int64 }
 
-func (s *settleCounter) onSettle(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, _ error) {
-	switch o {
+func (s *settleCounter) onSettle(st bus.Settlement) {
+	switch st.Outcome {
 	case bus.Acked:
 		s.acked.Add(1)
 	case bus.DeadLettered:

@@ -228,7 +228,7 @@ type Stats = export.Stats
 // unreachable or failing; a refused key fails at once. A key refused later
 // stops the exporter with an error, the messages in hand left for
 // redelivery.
-func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) error {
+func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.Settlement)) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("exporter: %w", err)
 	}

@@ -187,7 +187,7 @@ type Stats = load.Stats
 
 // Run loads rulesets until ctx ends, then drains. It first resolves the
 // configured statuses and types in cat.
-func Run(ctx context.Context, c Config, b *bus.Bus, cat Catalog, log *slog.Logger, stats *Stats, onSettle func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) error {
+func Run(ctx context.Context, c Config, b *bus.Bus, cat Catalog, log *slog.Logger, stats *Stats, onSettle func(bus.Settlement)) error {
 	if err := c.Validate(); err != nil {
 		return app.UsageError{Err: err}
 	}

@@ -167,9 +167,9 @@ func newHarness(t *testing.T, c service.Config) *harness {
 	done := make(chan error, 1)
 	go func() {
 		done <- service.Run(ctx, c, h.b, service.StockCatalog, slog.New(slog.NewTextHandler(h.logs, nil)), &service.Stats{},
-			func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, err error) {
-				if o != bus.Acked {
-					t.Errorf("ruleset message %s: %v", o, err)
+			func(st bus.Settlement) {
+				if st.Outcome != bus.Acked {
+					t.Errorf("ruleset message %s: %v", st.Outcome, st.Err)
 				}
 				h.settled.Add(1)
 			})

@@ -116,7 +116,7 @@ type Pipeline struct {
 	loader   loadersvc.Stats
 	exporter exportersvc.Stats
 	dead     atomic.Int64
-	observe  []func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)
+	observe  []func(bus.Settlement)
 
 	// Set by StartWorkers: the workers' group context, and channels closed
 	// when every worker consumes and when one stopped.
@@ -127,7 +127,7 @@ type Pipeline struct {
 // Observe has f called, after those given before, for every message the
 // pipeline's workers settle (for metrics); call it before starting the
 // workers.
-func (p *Pipeline) Observe(f func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) {
+func (p *Pipeline) Observe(f func(bus.Settlement)) {
 	p.observe = append(p.observe, f)
 }
 
@@ -193,12 +193,12 @@ func (p *Pipeline) ExporterStats() *exportersvc.Stats { return &p.exporter }
 // Fetcher returns the pipeline's fetcher.
 func (p *Pipeline) Fetcher() *fetchersvc.Fetcher { return p.fetcher }
 
-func (p *Pipeline) settled(spec bus.ConsumerSpec, m *bus.Message, o bus.Outcome, err error) {
-	if o == bus.DeadLettered {
+func (p *Pipeline) settled(s bus.Settlement) {
+	if s.Outcome == bus.DeadLettered {
 		p.dead.Add(1)
 	}
 	for _, f := range p.observe {
-		f(spec, m, o, err)
+		f(s)
 	}
 }
 

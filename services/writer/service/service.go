@@ -69,7 +69,7 @@ func (c Config) Spec() bus.ConsumerSpec {
 type Stats = write.Stats
 
 // Run writes until ctx ends, then drains.
-func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) error {
+func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.Settlement)) error {
 	tq, err := threatq.New(c.ThreatQ)
 	if err != nil {
 		return fmt.Errorf("writer: %w", err)
