@@ -74,7 +74,7 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 	if err != nil {
 		return fmt.Errorf("writer: %w", err)
 	}
-	w := &write.Writer{ThreatQ: adapter{tq}, Stats: stats}
+	w := NewWriter(tq, stats)
 	log.Info("writer started", "threatq", c.ThreatQ.URL, "batch_size", c.BatchSize, "concurrency", c.Concurrency)
 	return b.RunBatch(ctx, c.Spec(), w.Handle, c.WorkerConfig.Options(bus.RunOptions{
 		BatchWait: 50 * time.Millisecond,

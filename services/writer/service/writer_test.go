@@ -1,8 +1,10 @@
-package service
+package service_test
 
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sort"
@@ -10,10 +12,12 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/sim"
 	"github.com/tqflow/tqflow/pkg/sim/tqsim"
 	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
 	"github.com/tqflow/tqflow/services/writer/internal/write"
+	"github.com/tqflow/tqflow/services/writer/service"
 )
 
 const ours = "Cisco Threat Response Enrichment"
@@ -35,7 +39,7 @@ func simWriterWith(t *testing.T, opts tqsim.Options) (*tqsim.Server, *write.Writ
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, &write.Writer{ThreatQ: adapter{tq}, Stats: &write.Stats{}}
+	return s, service.NewWriter(tq, &service.Stats{})
 }
 
 func message(t *testing.T, w schemas.Write) *bus.Message {
@@ -202,4 +206,134 @@ func TestWriterSignatureStatus(t *testing.T) {
 	if errs[0] == nil || !bus.IsPermanent(errs[0]) {
 		t.Errorf("misspelt status: %v, want a permanent error", errs[0])
 	}
+}
+
+// TestWriterIsolatesARefusedValue: ThreatQ refusing one value of a batch
+// fails that write alone, permanently; the others are written, and a
+// malformed message is refused before anything is asked of ThreatQ.
+func TestWriterIsolatesARefusedValue(t *testing.T) {
+	t.Parallel()
+	s, w := simWriter(t)
+	var seed []tqsim.Indicator
+	var ms []*bus.Message
+	for i := range int64(8) {
+		v := fmt.Sprintf("host%d.example", i)
+		if i == 5 {
+			v = "poison.example"
+		}
+		seed = append(seed, tqsim.Indicator{ID: 10 + i, Value: v, Type: "FQDN", Status: "Review"})
+		ms = append(ms, indicatorWrite(t, schemas.IndicatorWrite{ID: 10 + i, Value: v, Type: "FQDN", Status: "Review", FetchedStatus: "Review",
+			Source: ours, Attributes: []schemas.Attribute{{Name: "Disposition", Value: "Malicious"}}}))
+	}
+	if err := s.Load(seed); err != nil {
+		t.Fatal(err)
+	}
+	s.RejectValue("poison")
+	ms = append(ms, &bus.Message{Data: []byte(`{"schema":"write.v1","kind":"indicator"}`)})
+	errs := w.Handle(context.Background(), ms)
+	for i, err := range errs {
+		switch i {
+		case 5, 8:
+			if err == nil || !bus.IsPermanent(err) {
+				t.Errorf("message %d: %v, want a permanent error", i, err)
+			}
+		default:
+			if err != nil {
+				t.Errorf("message %d: %v", i, err)
+			}
+		}
+	}
+	if got := w.Stats.Indicators.Load(); got != 7 {
+		t.Errorf("%d indicators written, want 7", got)
+	}
+	if w.Stats.Invalid.Load() != 1 || w.Stats.Failed.Load() != 2 {
+		t.Errorf("invalid %d, failed %d; want 1 and 2", w.Stats.Invalid.Load(), w.Stats.Failed.Load())
+	}
+	for i := range int64(8) {
+		if got := len(s.Attributes(10 + i)); got != map[bool]int{true: 0, false: 1}[i == 5] {
+			t.Errorf("indicator %d: %d rows", 10+i, got)
+		}
+	}
+}
+
+// TestWriterByValue: a write known by value and type only (an ET IP list
+// address, ID 0) creates or finds the indicator, sets the status of an
+// existing one, and removes no row: rows under our source name on an
+// indicator we never wrote are not ours to judge.
+func TestWriterByValue(t *testing.T) {
+	t.Parallel()
+	const et = "Emerging Threats"
+	s, w := simWriter(t)
+	if err := s.Load([]tqsim.Indicator{{ID: 40, Value: "203.0.113.9", Type: "IP Address", Status: "Active",
+		Attributes: []tqsim.Attribute{{Name: "Note", Value: "kept", Source: et}}}}); err != nil {
+		t.Fatal(err)
+	}
+	ms := []*bus.Message{
+		indicatorWrite(t, schemas.IndicatorWrite{Value: "203.0.113.9", Type: "IP Address", Status: "Review", Source: et, Attributes: []schemas.Attribute{}}),
+		indicatorWrite(t, schemas.IndicatorWrite{Value: "203.0.113.10", Type: "IP Address", Status: "Review", Source: et, Attributes: []schemas.Attribute{}}),
+	}
+	for i, err := range w.Handle(context.Background(), ms) {
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	in, ok := s.Indicator(40)
+	if !ok || in.Status != "Review" {
+		t.Errorf("existing indicator: %+v, want status Review", in)
+	}
+	if got := rowsOf(s, 40); !slices.Equal(got, []string{`Note=kept ["Emerging Threats"]`}) {
+		t.Errorf("existing indicator's rows: %q", got)
+	}
+	for _, e := range s.Ledger.Entries() {
+		if e.Op == "attribute.delete" {
+			t.Errorf("deleted a row: %+v", e)
+		}
+	}
+	if n := s.Stats.Count("GET /api/indicators/{id}/attributes"); n != 0 {
+		t.Errorf("%d reads of rows, want none", n)
+	}
+	if w.Stats.Indicators.Load() != 2 {
+		t.Errorf("%d indicators written, want 2", w.Stats.Indicators.Load())
+	}
+}
+
+// TestWriterStatusPutFails: a status PUT ThreatQ answers with a 503 fails
+// that write transiently, for the runner to retry; the upsert before it
+// stands, and the retry finishes the job without writing anything twice.
+func TestWriterStatusPutFails(t *testing.T) {
+	t.Parallel()
+	s, w := simWriter(t)
+	if err := s.Load([]tqsim.Indicator{{ID: 50, Value: "198.51.100.50", Type: "IP Address", Status: "Active"}}); err != nil {
+		t.Fatal(err)
+	}
+	m := indicatorWrite(t, schemas.IndicatorWrite{ID: 50, Value: "198.51.100.50", Type: "IP Address", Status: "Review", FetchedStatus: "Active",
+		Source: ours, Attributes: []schemas.Attribute{{Name: "Disposition", Value: "Malicious"}}})
+	s.Faults.Set(sim.Faults{ErrorRate: 1, ErrorStatus: 503, Methods: []string{http.MethodPut}})
+	err := w.Handle(context.Background(), []*bus.Message{m})[0]
+	if err == nil || bus.IsPermanent(err) {
+		t.Fatalf("status PUT answered 503: %v, want a transient error", err)
+	}
+	if in, _ := s.Indicator(50); in.Status != "Active" || len(s.Attributes(50)) != 1 {
+		t.Errorf("after the failed PUT: %+v, rows %q", in, rowsOf(s, 50))
+	}
+	s.Faults.Set(sim.Faults{})
+	n := s.Ledger.Len()
+	if err := w.Handle(context.Background(), []*bus.Message{m})[0]; err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := s.Indicator(50); in.Status != "Review" {
+		t.Errorf("after the retry: status %q, want Review", in.Status)
+	}
+	if got := ledgerOps(s, n); !slices.Equal(got, []string{"status.set"}) {
+		t.Errorf("the retry wrote %q, want the status alone", got)
+	}
+}
+
+// ledgerOps returns the operations of the ledger's entries from the nth.
+func ledgerOps(s *tqsim.Server, from int) []string {
+	var out []string
+	for _, e := range s.Ledger.Entries()[from:] {
+		out = append(out, e.Op)
+	}
+	return out
 }
