@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -59,6 +60,21 @@ type Attribute struct {
 	Value string `json:"value"`
 }
 
+// Row is an attribute row of an indicator as ThreatQ showed it to the
+// fetcher (indicator.v1).
+type Row struct {
+	ID    int64  `json:"id,omitempty"`
+	Name  string `json:"name"`
+	Value string `json:"value"`
+	// Sources are the row's own sources, when ThreatQ showed them, so a
+	// reader can tell its own rows from other feeds' (a row listing its
+	// source alone is its own). Nil when ThreatQ did not show them (a
+	// message of an older fetcher, an instance that ignores
+	// with=attributes.sources) and when the row lists none: either way
+	// the row is nobody's to remove.
+	Sources []string `json:"sources,omitempty"`
+}
+
 // Indicator is an indicator.v1 message.
 type Indicator struct {
 	Schema    string        `json:"schema"`
@@ -70,14 +86,14 @@ type Indicator struct {
 
 // IndicatorData is the ThreatQ indicator inside an [Indicator].
 type IndicatorData struct {
-	ID         int64       `json:"id"`
-	Value      string      `json:"value"`
-	Type       string      `json:"type"`
-	Status     string      `json:"status,omitempty"`
-	Score      float64     `json:"score"`
-	CreatedAt  *time.Time  `json:"created_at,omitempty"`
-	UpdatedAt  time.Time   `json:"updated_at"`
-	Attributes []Attribute `json:"attributes,omitempty"`
+	ID         int64      `json:"id"`
+	Value      string     `json:"value"`
+	Type       string     `json:"type"`
+	Status     string     `json:"status,omitempty"`
+	Score      float64    `json:"score"`
+	CreatedAt  *time.Time `json:"created_at,omitempty"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	Attributes []Row      `json:"attributes,omitempty"`
 }
 
 // Validate checks what indicator.v1.json checks.
@@ -115,8 +131,8 @@ func (m *Indicator) Validate() error {
 		errs = append(errs, errors.New("indicator.updated_at is required"))
 	}
 	for i, a := range d.Attributes {
-		if a.Name == "" || a.ID < 0 {
-			errs = append(errs, fmt.Errorf("indicator.attributes[%d]: want a name and an id >= 0", i))
+		if a.Name == "" || a.ID < 0 || slices.Contains(a.Sources, "") {
+			errs = append(errs, fmt.Errorf("indicator.attributes[%d]: want a name, an id >= 0 and named sources", i))
 		}
 	}
 	return invalid(IndicatorV1, errs)

@@ -60,6 +60,11 @@ type Query struct {
 	UpdatedAfter, UpdatedBefore time.Time
 	// Fields is the projection; [DefaultFields] when empty.
 	Fields []string
+	// RowSources asks for each attribute row's own sources
+	// (with=attributes.sources, contracts/threatq.md corrections 2), so
+	// that a reader can tell its own rows from other feeds'. An instance
+	// that ignores it sends the rows without: their Sources stay nil.
+	RowSources bool
 }
 
 // And returns a copy of q with clauses added to its filters.
@@ -248,6 +253,9 @@ func (c *Client) Query(ctx context.Context, q Query, page func([]Indicator) erro
 				"offset": {strconv.Itoa(offset)},
 				"sort":   {QuerySort},
 			},
+		}
+		if q.RowSources {
+			r.query.Set("with", "attributes.sources")
 		}
 		at := offset // where this page starts within the re-keyed query
 		a, err := c.call(ctx, r)

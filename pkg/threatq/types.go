@@ -269,10 +269,10 @@ type envelope[T any] struct {
 }
 
 // wireIndicator is an indicator as the API sends it: A and S are
-// list[wireAttribute] and list[flexName], which take the quirks, or
-// []wireAttribute and []wireSource, which decode faster when there are
-// none.
-type wireIndicator[A ~[]wireAttribute, S list[flexName] | []wireSource] struct {
+// list[sourcedRow[list[flexName]]] and list[flexName], which take the
+// quirks, or []sourcedRow[[]wireSource] and []wireSource, which decode
+// faster when there are none.
+type wireIndicator[A ~[]sourcedRow[S], S list[flexName] | []wireSource] struct {
 	ID         flexInt   `json:"id"`
 	Value      string    `json:"value"`
 	Type       flexName  `json:"type"`
@@ -293,11 +293,26 @@ type wireAttribute struct {
 	Value flexStr `json:"value"`
 }
 
-// wireAttrRow is an attribute row read with its own sources
-// (GET …/attributes?with=sources).
-type wireAttrRow struct {
+// sourcedRow is an attribute row as the API sends it, with its own
+// sources when it was read with them (GET …/attributes?with=sources,
+// with=attributes.sources); Sources is nil when the row came without
+// them.
+type sourcedRow[S list[flexName] | []wireSource] struct {
 	wireAttribute
-	Sources list[flexName] `json:"sources"`
+	Sources *S `json:"sources"`
+}
+
+// attribute converts a row: Sources nil when the row came without its
+// sources, else the names, empty (not nil) when it lists none.
+func (w *sourcedRow[S]) attribute() Attribute {
+	a := Attribute{ID: int64(w.ID), Name: w.Name, Value: string(w.Value)}
+	if w.Sources != nil {
+		a.Sources = sourceNames(*w.Sources)
+		if a.Sources == nil {
+			a.Sources = []string{}
+		}
+	}
+	return a
 }
 
 // flexStr is a string value that may be sent as a number or a boolean.
@@ -328,8 +343,8 @@ func (f *flexStr) UnmarshalJSON(b []byte) error {
 // plainIndicator only those whose collections are arrays or null, without
 // a nested json.Unmarshal per collection.
 type (
-	lenientIndicator = wireIndicator[list[wireAttribute], list[flexName]]
-	plainIndicator   = wireIndicator[[]wireAttribute, []wireSource]
+	lenientIndicator = wireIndicator[list[sourcedRow[list[flexName]]], list[flexName]]
+	plainIndicator   = wireIndicator[[]sourcedRow[[]wireSource], []wireSource]
 )
 
 // wireSource is a source as the API sends it within an indicator, when it
@@ -383,8 +398,8 @@ func (w *wireIndicator[A, S]) indicator() Indicator {
 	}
 	if len(w.Attributes) > 0 {
 		in.Attributes = make([]Attribute, len(w.Attributes))
-		for i, a := range w.Attributes {
-			in.Attributes[i] = Attribute{ID: int64(a.ID), Name: a.Name, Value: string(a.Value)}
+		for i := range w.Attributes {
+			in.Attributes[i] = w.Attributes[i].attribute()
 		}
 	}
 	in.Sources = sourceNames(w.Sources)
@@ -408,7 +423,7 @@ func DecodeIndicators(body []byte) ([]Indicator, int64, error) {
 	return decodeIndicators[list[lenientIndicator]](body)
 }
 
-func decodeIndicators[L ~[]wireIndicator[A, S], A ~[]wireAttribute, S list[flexName] | []wireSource](body []byte) ([]Indicator, int64, error) {
+func decodeIndicators[L ~[]wireIndicator[A, S], A ~[]sourcedRow[S], S list[flexName] | []wireSource](body []byte) ([]Indicator, int64, error) {
 	var env envelope[L]
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, -1, err

@@ -296,14 +296,18 @@ func (c *Client) IndicatorAttributes(ctx context.Context, indicatorID int64) ([]
 	const limit = 1000
 	var out []Attribute
 	for offset := 0; ; {
-		var env envelope[list[wireAttrRow]]
+		var env envelope[list[sourcedRow[list[flexName]]]]
 		r := request{op: op, method: http.MethodGet, path: attributesPath(indicatorID), idempotent: true,
 			query: url.Values{"with": {"sources"}, "limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}}
 		if err := c.json(ctx, r, &env); err != nil {
 			return nil, err
 		}
-		for _, w := range env.Data {
-			out = append(out, rowOf(w.wireAttribute, sourceNames(w.Sources)))
+		for i := range env.Data {
+			a := env.Data[i].attribute()
+			if a.Sources == nil {
+				a.Sources = []string{} // Asked for: none listed.
+			}
+			out = append(out, a)
 		}
 		offset += len(env.Data)
 		if len(env.Data) == 0 || (env.Total != nil && int64(offset) >= int64(*env.Total)) || (env.Total == nil && len(env.Data) < limit) {
@@ -493,13 +497,6 @@ func embeddedRows(body []byte) (rows []Attribute, shown bool) {
 	return sourcedRows((*[]sourcedRow[list[flexName]])(lenient.Data.Attributes))
 }
 
-// sourcedRow is an attribute row read with its own sources; Sources is
-// nil when the row came without them.
-type sourcedRow[S list[flexName] | []wireSource] struct {
-	wireAttribute
-	Sources *S `json:"sources"`
-}
-
 // sourcedRows converts rows read with their sources; shown is false when
 // there are none or one came without its sources.
 func sourcedRows[S list[flexName] | []wireSource](ws *[]sourcedRow[S]) (rows []Attribute, shown bool) {
@@ -507,22 +504,14 @@ func sourcedRows[S list[flexName] | []wireSource](ws *[]sourcedRow[S]) (rows []A
 		return nil, false
 	}
 	rows = make([]Attribute, 0, len(*ws))
-	for _, w := range *ws {
-		if w.Sources == nil {
+	for i := range *ws {
+		a := (*ws)[i].attribute()
+		if a.Sources == nil {
 			return nil, false
 		}
-		rows = append(rows, rowOf(w.wireAttribute, sourceNames(*w.Sources)))
+		rows = append(rows, a)
 	}
 	return rows, true
-}
-
-// rowOf is an attribute row read with its sources; Sources is empty, not
-// nil, when it lists none.
-func rowOf(w wireAttribute, sources []string) Attribute {
-	if sources == nil {
-		sources = []string{}
-	}
-	return Attribute{ID: int64(w.ID), Name: w.Name, Value: string(w.Value), Sources: sources}
 }
 
 // SetSignatureStatus sets a signature's status by id (PUT

@@ -539,3 +539,46 @@ func TestSetIndicatorStatusRows(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryRowSources: a query asked for the rows' sources gives each row
+// its own (empty when it lists none); one not asked gives none, so a
+// reader cannot mistake "not shown" for "nobody's".
+func TestQueryRowSources(t *testing.T) {
+	t.Parallel()
+	s, c := simClient(t, tqsim.Options{}, nil)
+	if err := s.Load([]tqsim.Indicator{{ID: 9, Value: "a.example", Type: "FQDN", Attributes: []tqsim.Attribute{
+		{Name: "Disposition", Value: "Malicious", Source: "Cisco CTR"},
+		{Name: "Description", Value: "Scanner", Sources: []string{"AlienVault OTX", "Cisco CTR"}},
+		{Name: "Other", Value: "keep"},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		rowSources bool
+		want       map[string][]string
+	}{
+		{"asked", true, map[string][]string{"Malicious": {"Cisco CTR"}, "Scanner": {"AlienVault OTX", "Cisco CTR"}, "keep": {}}},
+		{"not asked", false, map[string][]string{"Malicious": nil, "Scanner": nil, "keep": nil}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []threatq.Indicator
+			if err := c.Query(context.Background(), threatq.Query{RowSources: tc.rowSources}, func(p []threatq.Indicator) error {
+				got = append(got, p...)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || len(got[0].Attributes) != 3 {
+				t.Fatalf("indicators %+v", got)
+			}
+			for _, a := range got[0].Attributes {
+				want := tc.want[a.Value]
+				sorted := slices.Sorted(slices.Values(a.Sources))
+				if (a.Sources == nil) != (want == nil) || !slices.Equal(sorted, want) {
+					t.Errorf("row %s=%s: sources %#v, want %#v", a.Name, a.Value, a.Sources, want)
+				}
+			}
+		})
+	}
+}

@@ -58,7 +58,7 @@ func publish(t *testing.T, b *bus.Bus, inds []indicator, replay string) {
 	for _, in := range inds {
 		data, _ := json.Marshal(schemas.Indicator{Schema: schemas.IndicatorV1, Job: "ctr", Instance: "t", Indicator: schemas.IndicatorData{
 			ID: in.id, Value: in.value, Type: in.typ, Status: "Active", Score: 5, UpdatedAt: time.Now().UTC(),
-			Attributes: []schemas.Attribute{{ID: 1000 + in.id, Name: "Disposition", Value: "Stale value"}},
+			Attributes: []schemas.Row{{ID: 1000 + in.id, Name: "Disposition", Value: "Stale value"}},
 		}})
 		if err := batch.Add(ctx, bus.Outgoing{Subject: bus.IndicatorSubject("ctr", "t"), ID: fmt.Sprint("i", in.id, time.Now().UnixNano()), Data: data, Header: h}); err != nil {
 			t.Fatal(err)

@@ -26,6 +26,9 @@ func (s *savedSearch) Fetch(ctx context.Context, w fetch.Window, page func([]sch
 	}
 	q := search.Query()
 	q.UpdatedAfter, q.UpdatedBefore = w.After, w.Before
+	// The enricher tells the rows it wrote from other feeds' by their
+	// sources, to see whether a row of ours CTR no longer gives is left.
+	q.RowSources = true
 	return s.tq.Query(ctx, q, func(inds []threatq.Indicator) error { return page(convert(inds)) })
 }
 
@@ -54,7 +57,7 @@ func convert(inds []threatq.Indicator) []schemas.IndicatorData {
 			d.CreatedAt = &t
 		}
 		for _, a := range in.Attributes {
-			d.Attributes = append(d.Attributes, schemas.Attribute{ID: a.ID, Name: a.Name, Value: a.Value})
+			d.Attributes = append(d.Attributes, schemas.Row{ID: a.ID, Name: a.Name, Value: a.Value, Sources: a.Sources})
 		}
 		out = append(out, d)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/httpx"
+	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
 )
 
@@ -405,32 +406,38 @@ func (e *Enricher) lookup(ctx context.Context, parsed []item, items []int) (map[
 	return answers, ask
 }
 
-// holds reports whether ind already carries every row of attrs and the
-// status the enricher sets. Other rows under the same names may be there:
-// other feeds' rows, which are never ours to remove (threatq.StaleRows).
-// TODO(tq): a row of ours CTR no longer reports, under a name it no
-// longer gives, is only removed at the next write that changes
-// something: indicator.v1 does not carry the rows' sources (issue 9).
+// holds reports whether ind already is as a write of attrs would leave
+// it: it carries every row of attrs and the status the enricher sets, and
+// no row of ours that attrs does not hold (threatq.StaleRows, the rule the
+// writer deletes by, judged on the rows' sources as the fetcher read
+// them). Other feeds' rows under the same names may be there: they are
+// never ours to remove. A row whose sources ThreatQ did not show (an
+// older message) counts as another feed's, so such a message writes only
+// when a value or the status differs.
 func (e *Enricher) holds(ind schemas.IndicatorData, attrs []schemas.Attribute) bool {
 	if e.Status != "" && ind.Status != e.Status {
 		return false
 	}
 	type row struct{ name, value string }
 	have := make(map[row]bool, len(ind.Attributes))
-	for _, a := range ind.Attributes {
+	rows := make([]threatq.Attribute, len(ind.Attributes))
+	for i, a := range ind.Attributes {
 		have[row{a.Name, a.Value}] = true
+		rows[i] = threatq.Attribute{ID: a.ID, Name: a.Name, Value: a.Value, Sources: a.Sources}
 	}
-	for _, a := range attrs {
+	want := make([]threatq.Attribute, len(attrs))
+	for i, a := range attrs {
 		if !have[row{a.Name, a.Value}] {
 			return false
 		}
+		want[i] = threatq.Attribute{Name: a.Name, Value: a.Value}
 	}
-	return true
+	return len(threatq.StaleRows(rows, want, e.Source)) == 0
 }
 
 // write builds the write.v1 message for an indicator CTR has context for.
-// Its ID is derived from what it writes, so the same enrichment published
-// twice is stored once; a replay adds its ID, since a replay exists to
+// Its ID is derived from what it writes and the version of the indicator
+// it was read at, so the same enrichment published twice is stored once; a replay adds its ID, since a replay exists to
 // write again what was written before. Which rows the write replaces is
 // the writer's to decide, from the rows and their sources as ThreatQ
 // holds them then (threatq.StaleRows), for replays alike.
@@ -451,7 +458,15 @@ func (e *Enricher) write(ind schemas.IndicatorData, attrs []schemas.Attribute, r
 	if err := w.Validate(); err != nil {
 		return bus.Outgoing{}, fmt.Errorf("write for indicator %d: %w", ind.ID, err)
 	}
-	sum := sha256.Sum256(data)
+	// The version of the indicator read goes into the ID beside what is
+	// written: the same write again after ThreatQ changed (CTR going back
+	// to an earlier answer, or forgetting a module so that only stale rows
+	// differ) must reach the writer, while a redelivered indicator still
+	// publishes one write.
+	h := sha256.New()
+	_, _ = h.Write(data)
+	_, _ = h.Write([]byte(ind.UpdatedAt.UTC().Format(time.RFC3339Nano)))
+	sum := h.Sum(nil)
 	return bus.Outgoing{
 		Subject: bus.SubjectWriteIndicator,
 		ID:      "w:" + e.Instance + ":" + strconv.FormatInt(ind.ID, 10) + ":" + hex.EncodeToString(sum[:12]) + replaySuffix(replay),
