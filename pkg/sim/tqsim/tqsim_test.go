@@ -750,7 +750,7 @@ func TestGenerate(t *testing.T) {
 			t.Fatalf("out of range: %+v", in)
 		}
 	}
-	if len(types) != len(tqsim.DefaultGenerateTypes) {
+	if len(types) != len(tqsim.DefaultGenerateTypes()) {
 		t.Errorf("types = %v", types)
 	}
 	if active < opts.N*7/10 || active > opts.N*9/10 {
@@ -919,5 +919,17 @@ func TestAttributeRowSources(t *testing.T) {
 	want := []string{"attribute.source.add Description Feed A+Ours", "attribute.add Disposition ", "attribute.delete Description Feed A+Ours", "attribute.delete Disposition Ours"}
 	if !slices.Equal(got, want) {
 		t.Errorf("ledger = %q, want %q", got, want)
+	}
+}
+
+// TestDefaultGenerateTypesIsACopy: a caller changing the types it was
+// given changes no other caller's.
+func TestDefaultGenerateTypesIsACopy(t *testing.T) {
+	t.Parallel()
+	a := tqsim.DefaultGenerateTypes()
+	want := slices.Clone(a)
+	a[0] = "changed"
+	if b := tqsim.DefaultGenerateTypes(); !slices.Equal(b, want) {
+		t.Errorf("DefaultGenerateTypes() = %q after a caller changed its copy, want %q", b, want)
 	}
 }

@@ -123,12 +123,15 @@ func (s StaticCatalog) SignatureTypes(context.Context) ([]string, error) { retur
 // SignatureStatuses implements Catalog.
 func (s StaticCatalog) SignatureStatuses(context.Context) ([]string, error) { return s.Statuses, nil }
 
-// StockCatalog holds the signature types and statuses of a stock ThreatQ
-// (shared/contracts/threatq.md §3): no Suricata type, and the third status
-// spelled both "Indirect" and "Inactive" by ThreatQ's own tools.
-var StockCatalog = StaticCatalog{
-	Types:    []string{"Bro", "Custom", "Cybox", "OpenIOC", "Regex", "Snort", "STIX Indicator Pattern", "YARA"},
-	Statuses: []string{"Active", "Expired", "Inactive", "Indirect", "Non-malicious", "Review", "Whitelisted"},
+// StockCatalog returns the signature types and statuses of a stock
+// ThreatQ (shared/contracts/threatq.md §3), in new slices at each call: no
+// Suricata type, and the third status spelled both "Indirect" and
+// "Inactive" by ThreatQ's own tools.
+func StockCatalog() StaticCatalog {
+	return StaticCatalog{
+		Types:    []string{"Bro", "Custom", "Cybox", "OpenIOC", "Regex", "Snort", "STIX Indicator Pattern", "YARA"},
+		Statuses: []string{"Active", "Expired", "Inactive", "Indirect", "Non-malicious", "Review", "Whitelisted"},
+	}
 }
 
 // Resolved is what [Resolve] found in ThreatQ, spelled as ThreatQ spells it.

@@ -45,14 +45,14 @@ func TestResolve(t *testing.T) {
 	}{
 		{
 			name: "stock ThreatQ: Suricata falls back to Snort", cfg: func(c *service.Config) { c.NonStandardStatus = "Non-malicious" },
-			catalog: service.StockCatalog,
+			catalog: service.StockCatalog(),
 			want: service.Resolved{StandardStatus: "Active", NonStandardStatus: "Non-malicious", RetiredStatus: "Expired",
 				SnortType: "Snort", SuricataType: "Snort", SuricataFallback: true},
 		},
 		{
 			// Status names match exactly, as ThreatQ's SDK resolves them.
 			name: "misspelt status", cfg: func(c *service.Config) { c.NonStandardStatus, c.RetiredStatus = "non-MALICIOUS", "Retired" },
-			catalog:  service.StockCatalog,
+			catalog:  service.StockCatalog(),
 			wantErrs: []string{`ET_NONSTANDARD_STATUS "non-MALICIOUS"`, `ET_RETIRED_STATUS "Retired"`, "statuses are: Active, Expired, Inactive, Indirect, Non-malicious, Review, Whitelisted"},
 		},
 		{
@@ -166,7 +166,7 @@ func newHarness(t *testing.T, c service.Config) *harness {
 	h.objs = objs
 	done := make(chan error, 1)
 	go func() {
-		done <- service.Run(ctx, c, h.b, service.StockCatalog, slog.New(slog.NewTextHandler(h.logs, nil)), &service.Stats{},
+		done <- service.Run(ctx, c, h.b, service.StockCatalog(), slog.New(slog.NewTextHandler(h.logs, nil)), &service.Stats{},
 			func(_ bus.ConsumerSpec, _ *bus.Message, o bus.Outcome, err error) {
 				if o != bus.Acked {
 					t.Errorf("ruleset message %s: %v", o, err)
