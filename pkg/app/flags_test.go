@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -174,5 +175,39 @@ func TestConfigErrorsOnceEach(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "CTR_CLIENT_ID") {
 		t.Errorf("lost a problem:\n%s", err)
+	}
+}
+
+// TestRunErrorsExitStatus: bad input a command's Run finds, a UsageError
+// or a *config.Error a service returned (wrapped or not), exits with the
+// usage status and its problems one a line, without the wrapping; any
+// other error exits 1.
+func TestRunErrorsExitStatus(t *testing.T) {
+	t.Parallel()
+	problems := errors.Join(errors.New(`ET_RETIRED_STATUS "Retired": not a status`), errors.New("ThreatQ has no Snort signature type"))
+	tests := []struct {
+		name     string
+		err      error
+		wantExit int
+		wantOut  string
+	}{
+		{name: "usage error", err: app.UsageError{Err: problems}, wantExit: app.ExitUsage,
+			wantOut: "tqflow x: configuration:\n  - ET_RETIRED_STATUS \"Retired\": not a status\n  - ThreatQ has no Snort signature type\n"},
+		{name: "config error, wrapped", err: fmt.Errorf("signature-loader: %w", &config.Error{Err: problems}), wantExit: app.ExitUsage,
+			wantOut: "tqflow x: configuration:\n  - ET_RETIRED_STATUS \"Retired\": not a status\n  - ThreatQ has no Snort signature type\n"},
+		{name: "other error", err: fmt.Errorf("signature-loader: %w", problems), wantExit: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := app.Command{Name: "x", Run: func(context.Context, *app.Env) error { return tt.err }}
+			var out, errb bytes.Buffer
+			if code := app.Execute(cmd, []string{"-ll", t.TempDir()}, []string{}, &out, &errb); code != tt.wantExit {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.wantExit, errb.String())
+			}
+			if tt.wantOut != "" && errb.String() != tt.wantOut {
+				t.Errorf("stderr:\n%s\nwant:\n%s", errb.String(), tt.wantOut)
+			}
+		})
 	}
 }

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/services/signature-loader/internal/load"
 )
@@ -145,8 +145,8 @@ type Resolved struct {
 
 // Resolve matches the configured statuses against cat exactly, as
 // ThreatQ's SDK does, and the types ignoring case. An unknown status (a
-// [*threatq.UnknownStatusError] each), or no Snort type, is an
-// app.UsageError listing what ThreatQ has.
+// [*threatq.UnknownStatusError] each), or no Snort type, is a
+// [*config.Error] listing what ThreatQ has.
 func Resolve(ctx context.Context, c Config, cat Catalog) (Resolved, error) {
 	statuses, err := cat.SignatureStatuses(ctx)
 	if err != nil {
@@ -180,7 +180,7 @@ func Resolve(ctx context.Context, c Config, cat Catalog) (Resolved, error) {
 		r.SuricataType, r.SuricataFallback = r.SnortType, true
 	}
 	if err := errors.Join(errs...); err != nil {
-		return Resolved{}, app.UsageError{Err: err}
+		return Resolved{}, &config.Error{Err: err}
 	}
 	return r, nil
 }
@@ -192,7 +192,7 @@ type Stats = load.Stats
 // configured statuses and types in cat.
 func Run(ctx context.Context, c Config, b *bus.Bus, cat Catalog, log *slog.Logger, stats *Stats, onSettle func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) error {
 	if err := c.Validate(); err != nil {
-		return app.UsageError{Err: err}
+		return &config.Error{Err: err}
 	}
 	res, err := Resolve(ctx, c, cat)
 	if err != nil {

@@ -20,14 +20,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
+	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/schemas"
 	"github.com/tqflow/tqflow/services/signature-loader/service"
 )
 
-func config() service.Config {
+func testConfig() service.Config {
 	return service.Config{
 		Instance: "default", StandardStatus: "Active", NonStandardStatus: "Review", RetiredStatus: "Expired", Source: service.DefaultSource,
 		SuricataType: "Suricata", Concurrency: 1, MaxDeliver: 3, DrainTimeout: 5 * time.Second,
@@ -69,15 +69,15 @@ func TestResolve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := config()
+			c := testConfig()
 			if tt.cfg != nil {
 				tt.cfg(&c)
 			}
 			got, err := service.Resolve(context.Background(), c, tt.catalog)
 			if len(tt.wantErrs) > 0 {
-				var ue app.UsageError
-				if !errors.As(err, &ue) {
-					t.Fatalf("error %v, want a usage error", err)
+				var ce *config.Error
+				if !errors.As(err, &ce) {
+					t.Fatalf("error %v, want a *config.Error", err)
 				}
 				for _, w := range tt.wantErrs {
 					if !strings.Contains(err.Error(), w) {
@@ -95,7 +95,7 @@ func TestResolve(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
-	c := config()
+	c := testConfig()
 	c.Instance, c.StandardStatus, c.Concurrency = "a.b", " ", 0
 	err := c.Validate()
 	for _, w := range []string{"INSTANCE", "ET_STANDARD_STATUS", "LOADER_CONCURRENCY"} {
@@ -103,7 +103,7 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("error %v does not name %s", err, w)
 		}
 	}
-	if err := config().Validate(); err != nil {
+	if err := testConfig().Validate(); err != nil {
 		t.Error(err)
 	}
 }
@@ -242,7 +242,7 @@ func rule(status string, rev int) string {
 
 func TestLoaderIncrementalAndOverlap(t *testing.T) {
 	t.Parallel()
-	c := config()
+	c := testConfig()
 	c.IncludeNonStandard = true
 	h := newHarness(t, c)
 	const garbage = "not a rule at all (\nalert tcp any any -> any any (msg:\"no sid\"; rev:1;)\n"
@@ -281,7 +281,7 @@ func TestLoaderIncrementalAndOverlap(t *testing.T) {
 
 func TestLoaderSignatureFields(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config())
+	h := newHarness(t, testConfig())
 	got := h.load(t, "open", "suricata-5.0", "emerging-malware.rules", rule("fields", 3)+"#"+rule("off", 1))
 	if len(got) != 1 {
 		t.Fatalf("%d writes, want 1 (the disabled rule is non-standard, not included)", len(got))
@@ -311,7 +311,7 @@ func sid(r string, sid int) string {
 // disabled rule never loaded is never written.
 func TestLoaderDisabledRuleWithNonStandardOff(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config())
+	h := newHarness(t, testConfig())
 	never := "#" + sid(rule("never loaded", 1), 2000200)
 	// Each step's content differs: the same tarball twice is one message.
 	steps := []struct {
@@ -350,7 +350,7 @@ func TestLoaderDisabledRuleWithNonStandardOff(t *testing.T) {
 // PUTs the status of the existing signature.
 func TestLoaderRetires(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config())
+	h := newHarness(t, testConfig())
 	a, b, c := sid(rule("a", 1), 2000301), sid(rule("b", 1), 2000302), sid(rule("c", 1), 2000303)
 	type w struct{ sid, rev, status, last string }
 	steps := []struct {
@@ -388,7 +388,7 @@ func TestLoaderRetires(t *testing.T) {
 // recorded whether a rule was disabled still decide what is written.
 func TestLoaderReadsOldState(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config())
+	h := newHarness(t, testConfig())
 	ctx := context.Background()
 	kv, err := h.b.KeyValue(ctx, bus.BucketETState)
 	if err != nil {

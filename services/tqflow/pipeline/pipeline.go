@@ -23,6 +23,7 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/pkg/obs"
 	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
@@ -147,7 +148,7 @@ func (pc *Config) statusNames() []threatq.StatusName {
 }
 
 // checkStatuses resolves every configured status name in ThreatQ, exactly
-// as spelt; a name it does not have is a usage error naming it and
+// as spelt; a name it does not have is a [*config.Error] naming it and
 // listing the instance's statuses, before anything is fetched or
 // published.
 func checkStatuses(ctx context.Context, cfg Config) error {
@@ -162,7 +163,7 @@ func checkStatuses(ctx context.Context, cfg Config) error {
 	_, err = tq.ResolveStatuses(ctx, names)
 	var unknown *threatq.UnknownStatusError
 	if errors.As(err, &unknown) {
-		return app.UsageError{Err: err}
+		return &config.Error{Err: err}
 	}
 	if err != nil {
 		return fmt.Errorf("check configured statuses: %w", err)
