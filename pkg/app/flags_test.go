@@ -91,7 +91,7 @@ type inner struct {
 }
 
 type outer struct {
-	A     inner    `envPrefix:"A_"`
+	A     inner    `envPrefix:"A_" envDefaults:"TIMEOUT=90s"`
 	B     inner    `envPrefix:"B_"`
 	Jobs  []string `env:"JOBS" envDefault:"ctr"`
 	Batch int      `env:"BATCH"`
@@ -103,7 +103,8 @@ type Embedded struct {
 }
 
 // TestVarsMatchTheParser: the help's variables are exactly those the
-// parser (caarlos0/env) reads, with the defaults set in code shown.
+// parser (caarlos0/env) reads, with the defaults of the tags and only
+// those: a value set in code is no default.
 func TestVarsMatchTheParser(t *testing.T) {
 	t.Parallel()
 	cfg := outer{Batch: 7}
@@ -128,8 +129,16 @@ func TestVarsMatchTheParser(t *testing.T) {
 	for _, v := range vars {
 		byName[v.Name] = v
 	}
-	if byName["BATCH"].Default != "7" || byName["A_TIMEOUT"].Default != "60s" || byName["JOBS"].Default != "ctr" {
+	if byName["BATCH"].Default != "" || byName["A_TIMEOUT"].Default != "90s" || byName["B_TIMEOUT"].Default != "60s" || byName["JOBS"].Default != "ctr" {
 		t.Errorf("defaults: %+v", vars)
+	}
+	var parsed outer
+	if err := config.Parse(&parsed, nil); err != nil {
+		t.Fatal(err)
+	}
+	if parsed.A.Timeout != byName["A_TIMEOUT"].Default || parsed.B.Timeout != byName["B_TIMEOUT"].Default {
+		t.Errorf("help says A_TIMEOUT %s and B_TIMEOUT %s, the parser gives %s and %s",
+			byName["A_TIMEOUT"].Default, byName["B_TIMEOUT"].Default, parsed.A.Timeout, parsed.B.Timeout)
 	}
 	if !byName["B_PASSWORD"].Secret || byName["B_URL"].Secret {
 		t.Errorf("secrets: %+v", vars)

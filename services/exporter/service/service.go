@@ -103,17 +103,9 @@ type Config struct {
 	// WorkerConfig holds EXPORTER_CONCURRENCY (batches this process
 	// exports at once), EXPORTER_BATCH_SIZE (indicators taken together),
 	// EXPORTER_MAX_ACK_PENDING (indicators in flight across every
-	// replica), EXPORTER_MAX_DELIVER and EXPORTER_DRAIN_TIMEOUT;
-	// [NewConfig] has their defaults.
-	bus.WorkerConfig `envPrefix:"EXPORTER_"`
-}
-
-// NewConfig returns the configuration to parse the environment over: the
-// defaults of the consumer settings, which env tags cannot give.
-func NewConfig() Config {
-	return Config{WorkerConfig: bus.WorkerConfig{
-		Concurrency: 4, BatchSize: 1000, MaxAckPending: 10_000, MaxDeliver: 20, DrainTimeout: 20 * time.Second,
-	}}
+	// replica), EXPORTER_MAX_DELIVER and EXPORTER_DRAIN_TIMEOUT, with
+	// their defaults.
+	bus.WorkerConfig `envPrefix:"EXPORTER_" envDefaults:"CONCURRENCY=4,BATCH_SIZE=1000,MAX_ACK_PENDING=10000,MAX_DELIVER=20,DRAIN_TIMEOUT=20s"`
 }
 
 // Validate reports every problem at once.

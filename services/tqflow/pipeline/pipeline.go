@@ -48,8 +48,6 @@ func (pc *Config) has(job string) bool { return slices.Contains(pc.Fetcher.Jobs,
 // Parse reads the configurations the enabled jobs need, reporting every
 // problem of all of them at once.
 func (pc *Config) Parse(env *app.Env) error {
-	// The workers' consumer settings take their defaults from NewConfig.
-	pc.Enricher, pc.Writer, pc.Exporter = enrichersvc.NewConfig(), writersvc.NewConfig(), exportersvc.NewConfig()
 	// A fetcher problem does not stop the rest being parsed: the operator
 	// sees every problem of the enabled jobs (JOBS is read even when the
 	// fetcher's configuration is invalid), and none of the others'.
