@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
 	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
 	"github.com/tqflow/tqflow/services/signature-loader/service"
 )
@@ -30,7 +32,9 @@ import (
 func testConfig() service.Config {
 	return service.Config{
 		Instance: "default", StandardStatus: "Active", NonStandardStatus: "Review", RetiredStatus: "Expired", Source: service.DefaultSource,
-		SuricataType: "Suricata", Concurrency: 1, MaxDeliver: 3, DrainTimeout: 5 * time.Second,
+		SuricataType: "Suricata",
+		ThreatQ:      threatq.Config{URL: "https://threatq.example", ClientID: "id", ClientSecret: "secret"},
+		WorkerConfig: bus.WorkerConfig{Concurrency: 1, BatchSize: 1, MaxAckPending: 64, MaxDeliver: 3, DrainTimeout: 5 * time.Second},
 	}
 }
 
@@ -424,5 +428,68 @@ func TestLoaderReadsOldState(t *testing.T) {
 	}
 	if _, ok := st["2000102"]; ok {
 		t.Errorf("a disabled rule never loaded is in the state: %v", st["2000102"])
+	}
+}
+
+// TestConfigParse: the LOADER_ variables users set keep their names and
+// defaults now that they are the shared worker settings, and the loader's
+// bounds are reported once each.
+func TestConfigParse(t *testing.T) {
+	t.Parallel()
+	tq := map[string]string{"THREATQ_URL": "https://threatq.example", "THREATQ_CLIENT_ID": "id", "THREATQ_CLIENT_SECRET": "secret"}
+	tests := []struct {
+		name     string
+		vars     map[string]string
+		want     bus.WorkerConfig
+		wantErrs []string
+	}{
+		{name: "defaults", want: bus.WorkerConfig{Concurrency: 2, BatchSize: 1, MaxAckPending: 64, MaxDeliver: 5, DrainTimeout: 20 * time.Second}},
+		{
+			name: "the documented variables",
+			vars: map[string]string{"LOADER_CONCURRENCY": "3", "LOADER_MAX_DELIVER": "7", "LOADER_DRAIN_TIMEOUT": "9s", "LOADER_MAX_ACK_PENDING": "10"},
+			want: bus.WorkerConfig{Concurrency: 3, BatchSize: 1, MaxAckPending: 10, MaxDeliver: 7, DrainTimeout: 9 * time.Second},
+		},
+		{
+			name:     "out of bounds",
+			vars:     map[string]string{"LOADER_CONCURRENCY": "17", "LOADER_BATCH_SIZE": "2", "LOADER_MAX_DELIVER": "0", "LOADER_DRAIN_TIMEOUT": "-1s"},
+			wantErrs: []string{"LOADER_CONCURRENCY 17: want 1 to 16", "LOADER_BATCH_SIZE 2: want 1 to 1", "LOADER_MAX_DELIVER 0: want at least 1", "LOADER_DRAIN_TIMEOUT -1s: want a positive duration"},
+		},
+		{
+			name:     "no ThreatQ",
+			vars:     map[string]string{"THREATQ_URL": ""},
+			wantErrs: []string{"THREATQ_URL is required"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			vars := maps.Clone(tq)
+			maps.Copy(vars, tt.vars)
+			var c service.Config
+			err := config.Parse(&c, vars)
+			if len(tt.wantErrs) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.WorkerConfig != tt.want {
+					t.Errorf("worker settings %+v, want %+v", c.WorkerConfig, tt.want)
+				}
+				if spec := c.Spec(); spec.MaxDeliver != tt.want.MaxDeliver || spec.MaxAckPending != tt.want.MaxAckPending {
+					t.Errorf("consumer %+v does not have the worker settings %+v", spec, tt.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.wantErrs)
+			}
+			for _, w := range tt.wantErrs {
+				if n := strings.Count(err.Error(), w); n != 1 {
+					t.Errorf("error says %q %d times, want once:\n%v", w, n, err)
+				}
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n != len(tt.wantErrs) {
+				t.Errorf("%d problems reported, want %d:\n%v", n, len(tt.wantErrs), err)
+			}
+		})
 	}
 }

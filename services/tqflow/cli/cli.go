@@ -89,7 +89,7 @@ var commandOptions = map[string]commandOption{
 		return []any{&writersvc.Config{}, &natsVars{}, &metricsVars{}}
 	}},
 	"signature-loader": {app.FlagInstance, func() []any {
-		return []any{&loadersvc.Config{}, &writersvc.Config{}, &natsVars{}, &metricsVars{}}
+		return []any{&loadersvc.Config{}, &natsVars{}, &metricsVars{}}
 	}},
 	"exporter": {app.FlagInstance | app.FlagDisableSSL, func() []any {
 		return []any{&exportersvc.Config{}, &natsVars{}, &metricsVars{}}

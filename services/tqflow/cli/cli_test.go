@@ -128,4 +128,13 @@ func TestHelpPerCommand(t *testing.T) {
 	if en := help("enricher", "-h"); strings.Contains(en, "MISP_KEY") || !regexp.MustCompile(`\n  ENRICHER_CONCURRENCY +8\n`).MatchString(en) {
 		t.Errorf("enricher -h:\n%s", en)
 	}
+	sl := help("signature-loader", "-h")
+	for _, want := range []string{`THREATQ_URL +-`, `LOADER_CONCURRENCY +2`, `LOADER_MAX_DELIVER +5`, `LOADER_DRAIN_TIMEOUT +20s`, `LOADER_MAX_ACK_PENDING +64`} {
+		if !regexp.MustCompile(`\n  ` + want + `\n`).MatchString(sl) {
+			t.Errorf("signature-loader -h does not show %s:\n%s", want, sl)
+		}
+	}
+	if strings.Contains(sl, "WRITER_") {
+		t.Errorf("signature-loader -h lists the writer's variables:\n%s", sl)
+	}
 }

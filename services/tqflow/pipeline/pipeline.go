@@ -81,7 +81,8 @@ func (pc *Config) Parse(env *app.Env) error {
 func (pc *Config) Instrument(m *obs.Metrics) {
 	tq := m.WrapTransport(obs.SystemThreatQ)
 	pc.Fetcher.ThreatQ.WrapTransport = tq
-	pc.Writer.ThreatQ.WrapTransport = tq // The signature-loader's catalog too.
+	pc.Writer.ThreatQ.WrapTransport = tq
+	pc.Loader.ThreatQ.WrapTransport = tq
 	pc.Fetcher.ET.ET.WrapTransport = m.WrapTransport(obs.SystemET)
 	pc.Enricher.CTR.WrapTransport = m.WrapTransport(obs.SystemCTR)
 	pc.Exporter.MISP.WrapTransport = m.WrapTransport(obs.SystemMISP)
@@ -314,11 +315,11 @@ func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
 	}
 	if p.cfg.has(schemas.JobET) {
 		run("signature-loader", func() error {
-			tq, err := threatq.New(p.cfg.Writer.ThreatQ)
+			cat, err := loadersvc.NewThreatQCatalog(p.cfg.Loader.ThreatQ)
 			if err != nil {
 				return err
 			}
-			return loadersvc.Run(gctx, p.cfg.Loader, p.buses.pick(p.buses.Loader), loadersvc.ThreatQCatalog{TQ: tq}, p.log, &p.loader, p.settled)
+			return loadersvc.Run(gctx, p.cfg.Loader, p.buses.pick(p.buses.Loader), cat, p.log, &p.loader, p.settled)
 		})
 	}
 	if p.cfg.has(schemas.JobMISP) {
