@@ -117,7 +117,9 @@ func (c Config) Spec() bus.ConsumerSpec {
 // Stats counts what the enricher did.
 type Stats = enrich.Stats
 
-// Run enriches until ctx ends, then drains.
+// Run enriches until ctx ends, then drains. c is taken as valid
+// ([Config.Validate]): config.Parse validates it where it is read, and
+// whoever builds one in Go validates it.
 func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) error {
 	bkv, err := b.KeyValue(ctx, bus.BucketCTRBudget)
 	if err != nil {

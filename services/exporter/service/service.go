@@ -219,11 +219,10 @@ type Stats = export.Stats
 // the key, the role), waiting up to StartupTimeout while MISP is
 // unreachable or failing; a refused key fails at once. A key refused later
 // stops the exporter with an error, the messages in hand left for
-// redelivery.
+// redelivery. c is taken as valid ([Config.Validate]): config.Parse
+// validates it where it is read, and whoever builds one in Go validates
+// it.
 func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) error {
-	if err := c.Validate(); err != nil {
-		return fmt.Errorf("exporter: %w", err)
-	}
 	client, err := misp.New(c.MISP)
 	if err != nil {
 		return fmt.Errorf("exporter: %w", err)
@@ -253,8 +252,14 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 		}
 		seed = misp.Seed(c.MISP.URL, c.ThreatQURL, c.Instance)
 	}
-	loc, _ := time.LoadLocation(c.TimeZone) // Validate checked it.
-	threshold, _ := c.toIDsThreshold()
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return fmt.Errorf("exporter: EXPORTER_TIMEZONE: %w", err)
+	}
+	threshold, err := c.toIDsThreshold()
+	if err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
 	set := export.Settings{
 		Instance: c.Instance, Seed: seed, OrgID: me.Organisation.ID.String(), OrgName: me.Organisation.Name,
 		ResendAfter: c.MISP.Timeout,

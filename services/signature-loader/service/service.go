@@ -200,11 +200,10 @@ func Resolve(ctx context.Context, c Config, cat Catalog) (Resolved, error) {
 type Stats = load.Stats
 
 // Run loads rulesets until ctx ends, then drains. It first resolves the
-// configured statuses and types in cat.
+// configured statuses and types in cat. c is taken as valid
+// ([Config.Validate]): config.Parse validates it where it is read, and
+// whoever builds one in Go validates it.
 func Run(ctx context.Context, c Config, b *bus.Bus, cat Catalog, log *slog.Logger, stats *Stats, onSettle func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) error {
-	if err := c.Validate(); err != nil {
-		return &config.Error{Err: err}
-	}
 	res, err := Resolve(ctx, c, cat)
 	if err != nil {
 		return fmt.Errorf("signature-loader: %w", err)

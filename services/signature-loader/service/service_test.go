@@ -112,6 +112,16 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// valid returns c after checking it is valid: Run takes its configuration
+// as valid, as config.Parse returns it.
+func valid(t testing.TB, c service.Config) service.Config {
+	t.Helper()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("test configuration: %v", err)
+	}
+	return c
+}
+
 // tarball returns a gzipped tar holding rules/<name> with content.
 func tarball(t *testing.T, name, content string) []byte {
 	t.Helper()
@@ -161,6 +171,7 @@ type harness struct {
 
 func newHarness(t *testing.T, c service.Config) *harness {
 	t.Helper()
+	c = valid(t, c)
 	h := &harness{b: bustest.New(t), logs: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	objs, err := h.b.ObjectStore(ctx, bus.ObjectRulesets)

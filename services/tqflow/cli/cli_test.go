@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tqflow/tqflow/services/tqflow/cli"
 )
@@ -136,5 +137,27 @@ func TestHelpPerCommand(t *testing.T) {
 	}
 	if strings.Contains(sl, "WRITER_") {
 		t.Errorf("signature-loader -h lists the writer's variables:\n%s", sl)
+	}
+}
+
+// TestServiceConfigCheckedOnceBeforeStarting: a service's configuration
+// is validated where it is parsed, before it connects to NATS, each
+// problem reported once.
+func TestServiceConfigCheckedOnceBeforeStarting(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	code := cli.MainEnv([]string{"signature-loader"}, []string{"NATS_URL=nats://127.0.0.1:1", "LOADER_CONCURRENCY=17"}, &stdout, &stderr)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2:\n%s", code, stderr.String())
+	}
+	msg := stderr.String()
+	for _, want := range []string{"LOADER_CONCURRENCY 17: want 1 to 16", "THREATQ_URL is required"} {
+		if n := strings.Count(msg, want); n != 1 {
+			t.Errorf("%q reported %d times, want once:\n%s", want, n, msg)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("refused after %s: it waited for NATS before checking its configuration", d)
 	}
 }

@@ -171,6 +171,8 @@ func checkStatuses(ctx context.Context, cfg Config) error {
 }
 
 // New builds the pipeline; nothing runs until RunOnce or StartWorkers.
+// cfg is taken as valid, as [Config.Parse] returns it: the enabled jobs'
+// configurations validated once, where they are read.
 // It first resolves every configured status name in ThreatQ.
 func New(ctx context.Context, cfg Config, buses Buses, log *slog.Logger) (*Pipeline, error) {
 	if err := checkStatuses(ctx, cfg); err != nil {

@@ -60,7 +60,9 @@ func (c Config) Spec() bus.ConsumerSpec {
 // Stats counts what the writer did.
 type Stats = write.Stats
 
-// Run writes until ctx ends, then drains.
+// Run writes until ctx ends, then drains. c is taken as valid
+// ([Config.Validate]): config.Parse validates it where it is read, and
+// whoever builds one in Go validates it.
 func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.ConsumerSpec, *bus.Message, bus.Outcome, error)) error {
 	tq, err := threatq.New(c.ThreatQ)
 	if err != nil {
