@@ -278,7 +278,7 @@ func Execute(cmd Command, args, environ []string, stdout, stderr io.Writer) int 
 		r.Log.Info("shutting down; a second signal ends the process at once")
 	}()
 	if err := cmd.Run(ctx, env); err != nil {
-		if problems, ok := usageProblems(err); ok {
+		if problems := usageProblems(err); problems != nil {
 			fmt.Fprintf(stderr, "tqflow %s: configuration:\n%s\n", cmd.Name, indent(problems))
 			return ExitUsage
 		}
@@ -318,17 +318,17 @@ func splitLines(s string) []string {
 
 // usageProblems returns the problems err reports when it is bad input
 // found before anything started: a [UsageError], or a [*config.Error] a
-// service returned.
-func usageProblems(err error) (error, bool) {
+// service returned. It returns nil for any other error.
+func usageProblems(err error) error {
 	var ue UsageError
 	if errors.As(err, &ue) {
-		return ue.Err, true
+		return ue.Err
 	}
 	var ce *config.Error
 	if errors.As(err, &ce) {
-		return ce.Err, true
+		return ce.Err
 	}
-	return nil, false
+	return nil
 }
 
 // JoinUsage joins usage errors (a [UsageError] or a [*config.Error]) into
@@ -337,7 +337,7 @@ func usageProblems(err error) (error, bool) {
 func JoinUsage(errs ...error) error {
 	var all []error
 	for _, err := range errs {
-		if problems, ok := usageProblems(err); ok {
+		if problems := usageProblems(err); problems != nil {
 			all = append(all, problems)
 		} else if err != nil {
 			return err
