@@ -24,7 +24,8 @@ import (
 // started.
 const ExitUsage = 2
 
-// UsageError is bad input found before anything started.
+// UsageError is bad input found before anything started. [Execute]
+// treats a [*config.Error] a service returns the same way.
 type UsageError struct{ Err error }
 
 func (e UsageError) Error() string { return e.Err.Error() }
@@ -277,9 +278,8 @@ func Execute(cmd Command, args, environ []string, stdout, stderr io.Writer) int 
 		r.Log.Info("shutting down; a second signal ends the process at once")
 	}()
 	if err := cmd.Run(ctx, env); err != nil {
-		var ue UsageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "tqflow %s: configuration:\n%s\n", cmd.Name, indent(ue.Err))
+		if problems := usageProblems(err); problems != nil {
+			fmt.Fprintf(stderr, "tqflow %s: configuration:\n%s\n", cmd.Name, indent(problems))
 			return ExitUsage
 		}
 		r.Log.Error(cmd.Name+" stopped", "err", err)
@@ -316,14 +316,29 @@ func splitLines(s string) []string {
 	return lines
 }
 
-// JoinUsage joins usage errors into one, so that every problem shows at
-// once; any other error is returned as it is.
+// usageProblems returns the problems err reports when it is bad input
+// found before anything started: a [UsageError], or a [*config.Error] a
+// service returned. It returns nil for any other error.
+func usageProblems(err error) error {
+	var ue UsageError
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return ce.Err
+	}
+	return nil
+}
+
+// JoinUsage joins usage errors (a [UsageError] or a [*config.Error]) into
+// one, so that every problem shows at once; any other error is returned as
+// it is.
 func JoinUsage(errs ...error) error {
 	var all []error
 	for _, err := range errs {
-		var ue UsageError
-		if errors.As(err, &ue) {
-			all = append(all, ue.Err)
+		if problems := usageProblems(err); problems != nil {
+			all = append(all, problems)
 		} else if err != nil {
 			return err
 		}

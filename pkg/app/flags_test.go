@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -90,7 +91,7 @@ type inner struct {
 }
 
 type outer struct {
-	A     inner    `envPrefix:"A_"`
+	A     inner    `envPrefix:"A_" envDefaults:"TIMEOUT=90s"`
 	B     inner    `envPrefix:"B_"`
 	Jobs  []string `env:"JOBS" envDefault:"ctr"`
 	Batch int      `env:"BATCH"`
@@ -102,7 +103,8 @@ type Embedded struct {
 }
 
 // TestVarsMatchTheParser: the help's variables are exactly those the
-// parser (caarlos0/env) reads, with the defaults set in code shown.
+// parser (caarlos0/env) reads, with the defaults of the tags and only
+// those: a value set in code is no default.
 func TestVarsMatchTheParser(t *testing.T) {
 	t.Parallel()
 	cfg := outer{Batch: 7}
@@ -127,8 +129,16 @@ func TestVarsMatchTheParser(t *testing.T) {
 	for _, v := range vars {
 		byName[v.Name] = v
 	}
-	if byName["BATCH"].Default != "7" || byName["A_TIMEOUT"].Default != "60s" || byName["JOBS"].Default != "ctr" {
+	if byName["BATCH"].Default != "" || byName["A_TIMEOUT"].Default != "90s" || byName["B_TIMEOUT"].Default != "60s" || byName["JOBS"].Default != "ctr" {
 		t.Errorf("defaults: %+v", vars)
+	}
+	var parsed outer
+	if err := config.Parse(&parsed, nil); err != nil {
+		t.Fatal(err)
+	}
+	if parsed.A.Timeout != byName["A_TIMEOUT"].Default || parsed.B.Timeout != byName["B_TIMEOUT"].Default {
+		t.Errorf("help says A_TIMEOUT %s and B_TIMEOUT %s, the parser gives %s and %s",
+			byName["A_TIMEOUT"].Default, byName["B_TIMEOUT"].Default, parsed.A.Timeout, parsed.B.Timeout)
 	}
 	if !byName["B_PASSWORD"].Secret || byName["B_URL"].Secret {
 		t.Errorf("secrets: %+v", vars)
@@ -174,5 +184,39 @@ func TestConfigErrorsOnceEach(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "CTR_CLIENT_ID") {
 		t.Errorf("lost a problem:\n%s", err)
+	}
+}
+
+// TestRunErrorsExitStatus: bad input a command's Run finds, a UsageError
+// or a *config.Error a service returned (wrapped or not), exits with the
+// usage status and its problems one a line, without the wrapping; any
+// other error exits 1.
+func TestRunErrorsExitStatus(t *testing.T) {
+	t.Parallel()
+	problems := errors.Join(errors.New(`ET_RETIRED_STATUS "Retired": not a status`), errors.New("ThreatQ has no Snort signature type"))
+	tests := []struct {
+		name     string
+		err      error
+		wantExit int
+		wantOut  string
+	}{
+		{name: "usage error", err: app.UsageError{Err: problems}, wantExit: app.ExitUsage,
+			wantOut: "tqflow x: configuration:\n  - ET_RETIRED_STATUS \"Retired\": not a status\n  - ThreatQ has no Snort signature type\n"},
+		{name: "config error, wrapped", err: fmt.Errorf("signature-loader: %w", &config.Error{Err: problems}), wantExit: app.ExitUsage,
+			wantOut: "tqflow x: configuration:\n  - ET_RETIRED_STATUS \"Retired\": not a status\n  - ThreatQ has no Snort signature type\n"},
+		{name: "other error", err: fmt.Errorf("signature-loader: %w", problems), wantExit: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := app.Command{Name: "x", Run: func(context.Context, *app.Env) error { return tt.err }}
+			var out, errb bytes.Buffer
+			if code := app.Execute(cmd, []string{"-ll", t.TempDir()}, []string{}, &out, &errb); code != tt.wantExit {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.wantExit, errb.String())
+			}
+			if tt.wantOut != "" && errb.String() != tt.wantOut {
+				t.Errorf("stderr:\n%s\nwant:\n%s", errb.String(), tt.wantOut)
+			}
+		})
 	}
 }

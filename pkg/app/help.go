@@ -18,8 +18,8 @@ import (
 type Var struct {
 	// Name is the full variable, prefixes included (CTR_CLIENT_ID).
 	Name string
-	// Default is the value used when the variable is unset: the non-zero
-	// value the configuration was built with (a NewConfig's), else the
+	// Default is the value used when the variable is unset: the one a
+	// [config.DefaultsTag] where its struct is nested gives, else its
 	// envDefault tag. Empty when there is none.
 	Default string
 	// Secret says the value is a credential: it may come from NAME_FILE.
@@ -32,7 +32,8 @@ var (
 )
 
 // Vars lists the variables cfgs (pointers to, or values of, structs with
-// caarlos0/env tags) read, sorted by name, each once. A variable read by
+// caarlos0/env tags) read, sorted by name, each once, with the defaults
+// their tags give: the values cfgs hold do not matter. A variable read by
 // two configurations keeps the first default found.
 func Vars(cfgs ...any) []Var {
 	seen := map[string]bool{}
@@ -45,7 +46,14 @@ func Vars(cfgs ...any) []Var {
 		if v.Kind() != reflect.Struct {
 			continue
 		}
-		walkVars(v, "", func(x Var) {
+		// A configuration whose DefaultsTag tags are wrong fails every
+		// Parse (and its service's tests); its help shows the envDefault
+		// tags alone.
+		defaults, _ := config.Defaults(c)
+		walkVars(v.Type(), "", func(x Var) {
+			if d, ok := defaults[x.Name]; ok {
+				x.Default = d
+			}
 			if !seen[x.Name] {
 				seen[x.Name] = true
 				out = append(out, x)
@@ -56,11 +64,10 @@ func Vars(cfgs ...any) []Var {
 	return out
 }
 
-// walkVars calls fn for every variable of the struct value v under prefix,
+// walkVars calls fn for every variable of the struct type t under prefix,
 // following caarlos0/env's rules: env:"-" is skipped, envPrefix nests,
 // a struct field without an env tag is walked with no added prefix.
-func walkVars(v reflect.Value, prefix string, fn func(Var)) {
-	t := v.Type()
+func walkVars(t reflect.Type, prefix string, fn func(Var)) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -70,34 +77,16 @@ func walkVars(v reflect.Value, prefix string, fn func(Var)) {
 		if name == "-" {
 			continue
 		}
-		fv := v.Field(i)
 		if name == "" {
 			if f.Type.Kind() == reflect.Struct && f.Type != durationType {
-				walkVars(fv, prefix+f.Tag.Get("envPrefix"), fn)
+				walkVars(f.Type, prefix+f.Tag.Get("envPrefix"), fn)
 			}
 			continue
 		}
 		x := Var{Name: prefix + name, Secret: f.Type == secretType}
-		// A value set in code wins: it is the default the command
-		// applies (a NewConfig's, or tqflow run's loopback metrics).
-		if !fv.IsZero() && !x.Secret {
-			x.Default = formatValue(fv)
-		} else if d, ok := f.Tag.Lookup("envDefault"); ok {
-			x.Default = d
-		}
+		x.Default = f.Tag.Get("envDefault")
 		fn(x)
 	}
-}
-
-func formatValue(v reflect.Value) string {
-	if v.Kind() == reflect.Slice {
-		parts := make([]string, v.Len())
-		for i := range parts {
-			parts[i] = fmt.Sprint(v.Index(i).Interface())
-		}
-		return strings.Join(parts, ",")
-	}
-	return fmt.Sprint(v.Interface())
 }
 
 // PrintVars writes vars as the "Environment" section of a command's help.

@@ -6,13 +6,14 @@ import (
 	"time"
 )
 
-// WorkerConfig is the consumer settings every batch worker reads from its
+// WorkerConfig is the consumer settings every worker reads from its
 // environment: <PREFIX>CONCURRENCY, <PREFIX>BATCH_SIZE,
 // <PREFIX>MAX_ACK_PENDING, <PREFIX>MAX_DELIVER and <PREFIX>DRAIN_TIMEOUT.
-// A service embeds it under its prefix (envPrefix:"ENRICHER_") and gives
-// its own defaults by filling it before parsing: envDefault tags would be
-// the same for every service, and caarlos0/env keeps a value that no
-// variable sets.
+// It has no defaults of its own: a service embeds it under its prefix with
+// its defaults in a config.DefaultsTag beside it, where help reads them
+// too:
+//
+//	bus.WorkerConfig `envPrefix:"ENRICHER_" envDefaults:"CONCURRENCY=8,BATCH_SIZE=100,MAX_ACK_PENDING=1000,MAX_DELIVER=10,DRAIN_TIMEOUT=20s"`
 type WorkerConfig struct {
 	// Concurrency is how many batches one process handles at once.
 	Concurrency int `env:"CONCURRENCY"`

@@ -12,7 +12,7 @@ import (
 // workerService is a service configuration as the workers declare theirs.
 type workerService struct {
 	Other            string `env:"OTHER" envDefault:"x"`
-	bus.WorkerConfig `envPrefix:"SVC_"`
+	bus.WorkerConfig `envPrefix:"SVC_" envDefaults:"CONCURRENCY=2,BATCH_SIZE=250,MAX_ACK_PENDING=2000,MAX_DELIVER=10,DRAIN_TIMEOUT=20s"`
 }
 
 func (c workerService) Validate() error { return c.WorkerConfig.Validate("SVC_", 500) }
@@ -65,7 +65,7 @@ func TestWorkerConfigParse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := workerService{WorkerConfig: defaultWorker()}
+			var c workerService
 			err := config.Parse(&c, tt.vars)
 			if len(tt.wantErrs) == 0 {
 				if err != nil {

@@ -95,6 +95,13 @@ func ReadEnvFile(path string) (map[string]string, error) {
 // Parse fills cfg, a pointer to a struct with caarlos0/env tags, from vars,
 // then runs its Validate method if it has one. Every problem is reported in
 // one error: parse errors and validation errors together.
+//
+// Defaults are written once, in the tags, where help reads them too: a
+// variable unset or empty takes its envDefault, or the default a
+// [DefaultsTag] gives it where its struct is nested. Parse is where a
+// configuration is validated: the services' Run functions take a
+// configuration as valid, and one built in Go instead of parsed is
+// validated by whoever builds it.
 func Parse(cfg any, vars map[string]string) error {
 	var errs []error
 	opts := env.Options{Environment: vars}
@@ -102,10 +109,15 @@ func Parse(cfg any, vars map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("read configuration fields: %w", err)
 	}
+	defaults, err := Defaults(cfg)
+	if err != nil {
+		return fmt.Errorf("read configuration defaults: %w", err)
+	}
 	vars, err = withSecretFiles(vars, params)
 	if err != nil {
 		errs = append(errs, err)
 	}
+	vars = withDefaults(vars, defaults)
 	opts.Environment = vars
 	if err := env.ParseWithOptions(cfg, opts); err != nil {
 		var agg env.AggregateError

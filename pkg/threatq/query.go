@@ -17,12 +17,15 @@ import (
 	"github.com/tqflow/tqflow/pkg/httpx"
 )
 
-// DefaultFields is the projection asked of POST /api/indicators/query.
-// Attributes and sources are named explicitly: since 2026 the Threat
-// Library leaves them out by default (contract §4.4).
-var DefaultFields = []string{
-	"id", "value", "type", "type_id", "status", "status_id", "score", "class",
-	"created_at", "updated_at", "touched_at", "attributes", "sources",
+// DefaultFields returns the projection asked of POST
+// /api/indicators/query, a new slice at each call. Attributes and sources
+// are named explicitly: since 2026 the Threat Library leaves them out by
+// default (contract §4.4).
+func DefaultFields() []string {
+	return []string{
+		"id", "value", "type", "type_id", "status", "status_id", "score", "class",
+		"created_at", "updated_at", "touched_at", "attributes", "sources",
+	}
 }
 
 // QuerySort is the order query pages are asked in, so that offsets stay
@@ -124,7 +127,7 @@ func (q Query) Body() ([]byte, error) {
 	}
 	fields := q.Fields
 	if len(fields) == 0 {
-		fields = DefaultFields
+		fields = DefaultFields()
 	}
 	body := struct {
 		Criteria map[string]any `json:"criteria"`

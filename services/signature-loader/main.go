@@ -4,11 +4,9 @@
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/tqflow/tqflow/pkg/app"
-	"github.com/tqflow/tqflow/pkg/obs"
 	"github.com/tqflow/tqflow/services/signature-loader/service"
 )
 
@@ -18,8 +16,6 @@ func main() {
 		Summary:     "tqflow signature-loader: see tqflow help",
 		Usage:       "signature-loader [flags]",
 		ParsesFirst: true,
-		Run: service.Main(func(ctx context.Context, env *app.Env, m *obs.Metrics) (service.Catalog, error) {
-			return service.NewThreatQCatalog(ctx, env, m)
-		}),
+		Run:         service.Main,
 	}, os.Args[1:], nil, os.Stdout, os.Stderr))
 }

@@ -294,9 +294,7 @@ func TestDashboardServices(t *testing.T) {
 	}{
 		{"enricher", enrichersvc.Main},
 		{"exporter", exportersvc.Main},
-		{"signature-loader", loadersvc.Main(func(ctx context.Context, env *app.Env, m *obs.Metrics) (loadersvc.Catalog, error) {
-			return loadersvc.NewThreatQCatalog(ctx, env, m)
-		})},
+		{"signature-loader", loadersvc.Main},
 		{"writer", writersvc.Main},
 		// Last: the workers' consumers exist before anything is fetched.
 		{"fetcher", fetchersvc.Main},

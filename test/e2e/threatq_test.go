@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
 	"github.com/tqflow/tqflow/pkg/sim/tqsim"
@@ -222,7 +222,7 @@ func TestMisspeltStatus(t *testing.T) {
 			// Not parallel: the subtests share the harness's server.
 			b := h.connect()
 			_, err := pipeline.New(context.Background(), h.config(tt.vars), pipeline.Buses{Default: b}, h.logger())
-			var usage app.UsageError
+			var usage *config.Error
 			var unknown *threatq.UnknownStatusError
 			if !errors.As(err, &usage) || !errors.As(err, &unknown) {
 				t.Fatalf("start-up: %v, want a usage error naming the status", err)

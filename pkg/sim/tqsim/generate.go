@@ -6,13 +6,15 @@ import (
 	"time"
 )
 
-// DefaultGenerateTypes are the types [Generate] mixes by default: those
-// CTR supports and some it does not (CIDR Block, ASN, SHA-512, String,
-// Fuzzy Hash).
-var DefaultGenerateTypes = []string{
-	"IP Address", "IPv6 Address", "FQDN", "URL", "MD5", "SHA-1", "SHA-256",
-	"Email Address", "Filename", "Mutex", "User-agent",
-	"CIDR Block", "ASN", "SHA-512", "String", "Fuzzy Hash",
+// DefaultGenerateTypes returns the types [Generate] mixes by default, a
+// new slice at each call: those CTR supports and some it does not (CIDR
+// Block, ASN, SHA-512, String, Fuzzy Hash).
+func DefaultGenerateTypes() []string {
+	return []string{
+		"IP Address", "IPv6 Address", "FQDN", "URL", "MD5", "SHA-1", "SHA-256",
+		"Email Address", "Filename", "Mutex", "User-agent",
+		"CIDR Block", "ASN", "SHA-512", "String", "Fuzzy Hash",
+	}
 }
 
 // GenerateOptions says what [Generate] makes.
@@ -24,8 +26,8 @@ type GenerateOptions struct {
 	// Start and End bound updated_at: spread over [Start, End). When End
 	// is not after Start, End is Start plus 30 days.
 	Start, End time.Time
-	// Types are the type names to mix, evenly; DefaultGenerateTypes when
-	// empty.
+	// Types are the type names to mix, evenly; [DefaultGenerateTypes]
+	// when empty.
 	Types []string
 }
 
@@ -49,7 +51,7 @@ var (
 func Generate(o GenerateOptions) []Indicator {
 	types := o.Types
 	if len(types) == 0 {
-		types = DefaultGenerateTypes
+		types = DefaultGenerateTypes()
 	}
 	start, end := o.Start.UTC(), o.End.UTC()
 	if start.IsZero() {

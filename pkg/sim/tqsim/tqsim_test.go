@@ -750,7 +750,7 @@ func TestGenerate(t *testing.T) {
 			t.Fatalf("out of range: %+v", in)
 		}
 	}
-	if len(types) != len(tqsim.DefaultGenerateTypes) {
+	if len(types) != len(tqsim.DefaultGenerateTypes()) {
 		t.Errorf("types = %v", types)
 	}
 	if active < opts.N*7/10 || active > opts.N*9/10 {
@@ -965,5 +965,17 @@ func TestPutAnswersWith(t *testing.T) {
 				t.Errorf("indicator sources shown %v, want %v: %s", env.Data.Sources != nil, tc.indSources, b)
 			}
 		})
+	}
+}
+
+// TestDefaultGenerateTypesIsACopy: a caller changing the types it was
+// given changes no other caller's.
+func TestDefaultGenerateTypesIsACopy(t *testing.T) {
+	t.Parallel()
+	a := tqsim.DefaultGenerateTypes()
+	want := slices.Clone(a)
+	a[0] = "changed"
+	if b := tqsim.DefaultGenerateTypes(); !slices.Equal(b, want) {
+		t.Errorf("DefaultGenerateTypes() = %q after a caller changed its copy, want %q", b, want)
 	}
 }

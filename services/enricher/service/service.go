@@ -67,16 +67,8 @@ type Config struct {
 	// CTR is called in chunks of CTR_BATCH_SIZE of them),
 	// ENRICHER_MAX_ACK_PENDING (indicators in flight across every
 	// replica: the global concurrency cap on CTR), ENRICHER_MAX_DELIVER
-	// and ENRICHER_DRAIN_TIMEOUT; [NewConfig] has their defaults.
-	bus.WorkerConfig `envPrefix:"ENRICHER_"`
-}
-
-// NewConfig returns the configuration to parse the environment over: the
-// defaults of the consumer settings, which env tags cannot give.
-func NewConfig() Config {
-	return Config{WorkerConfig: bus.WorkerConfig{
-		Concurrency: 8, BatchSize: 100, MaxAckPending: 1000, MaxDeliver: 10, DrainTimeout: 20 * time.Second,
-	}}
+	// and ENRICHER_DRAIN_TIMEOUT, with their defaults.
+	bus.WorkerConfig `envPrefix:"ENRICHER_" envDefaults:"CONCURRENCY=8,BATCH_SIZE=100,MAX_ACK_PENDING=1000,MAX_DELIVER=10,DRAIN_TIMEOUT=20s"`
 }
 
 // Validate reports every problem at once.
@@ -125,7 +117,9 @@ func (c Config) Spec() bus.ConsumerSpec {
 // Stats counts what the enricher did.
 type Stats = enrich.Stats
 
-// Run enriches until ctx ends, then drains.
+// Run enriches until ctx ends, then drains. c is taken as valid
+// ([Config.Validate]): config.Parse validates it where it is read, and
+// whoever builds one in Go validates it.
 func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.Settlement)) error {
 	bkv, err := b.KeyValue(ctx, bus.BucketCTRBudget)
 	if err != nil {

@@ -39,6 +39,16 @@ func testConfig(url string) service.Config {
 	}
 }
 
+// valid returns c after checking it is valid: Run takes its configuration
+// as valid, as config.Parse returns it.
+func valid(t testing.TB, c service.Config) service.Config {
+	t.Helper()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("test configuration: %v", err)
+	}
+	return c
+}
+
 type indicator struct {
 	id          int64
 	typ, value  string
@@ -98,6 +108,7 @@ func writes(t *testing.T, b *bus.Bus) map[int64]schemas.IndicatorWrite {
 // dead-lettered; retries do not count).
 func run(t *testing.T, b *bus.Bus, cfg service.Config, n int64) *service.Stats {
 	t.Helper()
+	cfg = valid(t, cfg)
 	var stats service.Stats
 	var settled atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())

@@ -54,6 +54,7 @@ func TestMidnightStartsANewEvent(t *testing.T) {
 // are settled across them.
 func runReplicas(t *testing.T, buses []*bus.Bus, cfg service.Config, n int64) {
 	t.Helper()
+	cfg = valid(t, cfg)
 	sc := &settleCounter{}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -166,6 +167,7 @@ func TestKilledMidBatch(t *testing.T) {
 	sc := &settleCounter{}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
+	cfg = valid(t, cfg)
 	go func() { errc <- service.Run(ctx, cfg, b, slog.New(slog.DiscardHandler), &service.Stats{}, sc.onSettle) }()
 	for sc.total() < 500 {
 		time.Sleep(5 * time.Millisecond)
@@ -296,7 +298,7 @@ func TestBadMISPStopsBeforeConsuming(t *testing.T) {
 			cfg := testConfig(tt.url(url))
 			cfg.MISP.Key = config.Secret(tt.key)
 			cfg.StartupTimeout = time.Second
-			err := service.Run(context.Background(), cfg, b, slog.New(slog.DiscardHandler), &service.Stats{}, nil)
+			err := service.Run(context.Background(), valid(t, cfg), b, slog.New(slog.DiscardHandler), &service.Stats{}, nil)
 			if err == nil || !strings.Contains(err.Error(), "check misp") || !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Fatalf("err = %v, want a check misp error saying %q", err, tt.wantMsg)
 			}

@@ -125,6 +125,16 @@ func testConfig(url string) service.Config {
 	}
 }
 
+// valid returns c after checking it is valid: Run takes its configuration
+// as valid, as config.Parse returns it.
+func valid(t testing.TB, c service.Config) service.Config {
+	t.Helper()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("test configuration: %v", err)
+	}
+	return c
+}
+
 // indicator is a ThreatQ indicator to publish.
 type indicator struct {
 	id      int64
@@ -215,6 +225,7 @@ func run(t testing.TB, b *bus.Bus, cfg service.Config, n int64, timeout time.Dur
 	if os.Getenv("EXPORTER_TEST_LOG") != "" {
 		lg = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	cfg = valid(t, cfg)
 	go func() { errc <- service.Run(ctx, cfg, b, lg, stats, sc.onSettle) }()
 	deadline := time.Now().Add(timeout)
 	for sc.total() < n && time.Now().Before(deadline) {

@@ -9,7 +9,7 @@ import (
 
 // Main runs the exporter as a process of its own, against NATS_URL.
 func Main(ctx context.Context, env *app.Env) error {
-	c := NewConfig()
+	var c Config
 	return env.Serve(ctx, "exporter", &c, func(s app.Service) error {
 		c.Instance = env.Instance
 		c.MISP.WrapTransport = s.Metrics.WrapTransport(obs.SystemMISP)

@@ -103,17 +103,9 @@ type Config struct {
 	// WorkerConfig holds EXPORTER_CONCURRENCY (batches this process
 	// exports at once), EXPORTER_BATCH_SIZE (indicators taken together),
 	// EXPORTER_MAX_ACK_PENDING (indicators in flight across every
-	// replica), EXPORTER_MAX_DELIVER and EXPORTER_DRAIN_TIMEOUT;
-	// [NewConfig] has their defaults.
-	bus.WorkerConfig `envPrefix:"EXPORTER_"`
-}
-
-// NewConfig returns the configuration to parse the environment over: the
-// defaults of the consumer settings, which env tags cannot give.
-func NewConfig() Config {
-	return Config{WorkerConfig: bus.WorkerConfig{
-		Concurrency: 4, BatchSize: 1000, MaxAckPending: 10_000, MaxDeliver: 20, DrainTimeout: 20 * time.Second,
-	}}
+	// replica), EXPORTER_MAX_DELIVER and EXPORTER_DRAIN_TIMEOUT, with
+	// their defaults.
+	bus.WorkerConfig `envPrefix:"EXPORTER_" envDefaults:"CONCURRENCY=4,BATCH_SIZE=1000,MAX_ACK_PENDING=10000,MAX_DELIVER=20,DRAIN_TIMEOUT=20s"`
 }
 
 // Validate reports every problem at once.
@@ -227,11 +219,10 @@ type Stats = export.Stats
 // the key, the role), waiting up to StartupTimeout while MISP is
 // unreachable or failing; a refused key fails at once. A key refused later
 // stops the exporter with an error, the messages in hand left for
-// redelivery.
+// redelivery. c is taken as valid ([Config.Validate]): config.Parse
+// validates it where it is read, and whoever builds one in Go validates
+// it.
 func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.Settlement)) error {
-	if err := c.Validate(); err != nil {
-		return fmt.Errorf("exporter: %w", err)
-	}
 	client, err := misp.New(c.MISP)
 	if err != nil {
 		return fmt.Errorf("exporter: %w", err)
@@ -261,8 +252,14 @@ func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Sta
 		}
 		seed = misp.Seed(c.MISP.URL, c.ThreatQURL, c.Instance)
 	}
-	loc, _ := time.LoadLocation(c.TimeZone) // Validate checked it.
-	threshold, _ := c.toIDsThreshold()
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return fmt.Errorf("exporter: EXPORTER_TIMEZONE: %w", err)
+	}
+	threshold, err := c.toIDsThreshold()
+	if err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
 	set := export.Settings{
 		Instance: c.Instance, Seed: seed, OrgID: me.Organisation.ID.String(), OrgName: me.Organisation.Name,
 		ResendAfter: c.MISP.Timeout,

@@ -112,7 +112,9 @@ type Fetcher struct {
 	OnPage func(job string, read int, done bool)
 }
 
-// New builds the fetcher's jobs.
+// New builds the fetcher's jobs. c is taken as valid
+// ([Config.Validate]): config.Parse validates it where it is read, and
+// whoever builds one in Go validates it.
 func New(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger) (*Fetcher, error) {
 	var tq *threatq.Client
 	if slices.Contains(c.Jobs, schemas.JobCTR) || slices.Contains(c.Jobs, schemas.JobMISP) {

@@ -2,8 +2,8 @@ package service
 
 import (
 	"context"
+	"fmt"
 
-	"github.com/tqflow/tqflow/pkg/obs"
 	"github.com/tqflow/tqflow/pkg/threatq"
 )
 
@@ -38,20 +38,12 @@ func (c ThreatQCatalog) SignatureStatuses(ctx context.Context) ([]string, error)
 	return names, nil
 }
 
-// NewThreatQCatalog parses the THREATQ_ variables and returns a catalog
-// on that ThreatQ, its calls timed on m (none when nil): the catalog
-// factory of [Main].
-func NewThreatQCatalog(_ context.Context, env interface{ Parse(any) error }, m *obs.Metrics) (Catalog, error) {
-	var c struct {
-		ThreatQ threatq.Config `envPrefix:"THREATQ_"`
-	}
-	if err := env.Parse(&c); err != nil {
-		return nil, err
-	}
-	c.ThreatQ.WrapTransport = m.WrapTransport(obs.SystemThreatQ)
-	tq, err := threatq.New(c.ThreatQ)
+// NewThreatQCatalog returns a catalog on the ThreatQ c names: the
+// loader's own (Config.ThreatQ).
+func NewThreatQCatalog(c threatq.Config) (ThreatQCatalog, error) {
+	tq, err := threatq.New(c)
 	if err != nil {
-		return nil, err
+		return ThreatQCatalog{}, fmt.Errorf("signature catalog: %w", err)
 	}
 	return ThreatQCatalog{TQ: tq}, nil
 }

@@ -197,7 +197,7 @@ func TestLoaderAgreesWithOracle(t *testing.T) {
 				}
 			}
 
-			cfg := config()
+			cfg := testConfig()
 			cfg.IncludeNonStandard = true
 			h := newHarness(t, cfg)
 			ctx := context.Background()

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/services/signature-loader/internal/load"
 )
@@ -29,6 +29,9 @@ type Config struct {
 	OnParsed func(file string, lines int) `env:"-"`
 	// Instance names the job instance (the seed's -n).
 	Instance string `env:"INSTANCE" envDefault:"default"`
+	// ThreatQ is where the configured statuses and types are resolved at
+	// start: the THREATQ_ variables, as the writer reads them.
+	ThreatQ threatq.Config `envPrefix:"THREATQ_"`
 	// StandardStatus is the status of enabled ("standard") rules: one of
 	// ThreatQ's signature statuses (Active, Expired, Inactive or Indirect,
 	// Non-malicious, Review, Whitelisted), spelt exactly as ThreatQ spells
@@ -49,13 +52,18 @@ type Config struct {
 	// a stock ThreatQ lacks (a customer creates it); where ThreatQ has no
 	// such type, Suricata rules are written as Snort.
 	SuricataType string `env:"ET_SURICATA_TYPE" envDefault:"Suricata"`
-	// Concurrency is how many rules files this process loads at once.
-	Concurrency int `env:"LOADER_CONCURRENCY" envDefault:"2"`
-	// MaxDeliver bounds attempts per rules file before it is dead-lettered.
-	MaxDeliver int `env:"LOADER_MAX_DELIVER" envDefault:"5"`
-	// DrainTimeout bounds how long shutdown waits for in-flight files.
-	DrainTimeout time.Duration `env:"LOADER_DRAIN_TIMEOUT" envDefault:"20s"`
+	// WorkerConfig holds LOADER_CONCURRENCY (rules files this process
+	// loads at once, at most 16), LOADER_MAX_DELIVER (attempts per rules
+	// file before it is dead-lettered), LOADER_DRAIN_TIMEOUT (how long
+	// shutdown waits for in-flight files), LOADER_MAX_ACK_PENDING (rules
+	// files in flight across every replica) and LOADER_BATCH_SIZE (1: a
+	// rules file is loaded alone), with their defaults.
+	bus.WorkerConfig `envPrefix:"LOADER_" envDefaults:"CONCURRENCY=2,BATCH_SIZE=1,MAX_ACK_PENDING=64,MAX_DELIVER=5,DRAIN_TIMEOUT=20s"`
 }
+
+// maxConcurrency bounds LOADER_CONCURRENCY: each file in flight holds its
+// parsed rules.
+const maxConcurrency = 16
 
 // Validate reports every problem at once. Status names are checked against
 // ThreatQ by [Run].
@@ -75,11 +83,16 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must not be empty", f.name))
 		}
 	}
-	if c.Concurrency < 1 || c.Concurrency > 16 {
-		errs = append(errs, fmt.Errorf("LOADER_CONCURRENCY %d: want 1 to 16", c.Concurrency))
+	if err := c.ThreatQ.Validate(); err != nil {
+		errs = append(errs, err)
 	}
-	if c.MaxDeliver < 1 {
-		errs = append(errs, fmt.Errorf("LOADER_MAX_DELIVER %d: want at least 1", c.MaxDeliver))
+	w := c.WorkerConfig
+	if w.Concurrency < 1 || w.Concurrency > maxConcurrency {
+		errs = append(errs, fmt.Errorf("LOADER_CONCURRENCY %d: want 1 to %d", w.Concurrency, maxConcurrency))
+		w.Concurrency = 1 // Reported once, with the loader's bound.
+	}
+	if err := w.Validate("LOADER_", 1); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DrainTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("LOADER_DRAIN_TIMEOUT %s: want a positive duration", c.DrainTimeout))
@@ -90,14 +103,12 @@ func (c Config) Validate() error {
 // Spec returns the loader's consumer for its instance:
 // signature-loader-<instance> on et.rulesets.<instance>.
 func (c Config) Spec() bus.ConsumerSpec {
-	return bus.ConsumerSpec{
-		Stream:        bus.StreamRulesets,
-		Name:          bus.ConsumerName("signature-loader", c.Instance),
-		Subjects:      []string{bus.RulesetSubject(c.Instance)},
-		AckWait:       time.Minute, // the runner sends InProgress while a long file loads
-		MaxDeliver:    c.MaxDeliver,
-		MaxAckPending: 64,
-	}
+	return c.WorkerConfig.Spec(bus.ConsumerSpec{
+		Stream:   bus.StreamRulesets,
+		Name:     bus.ConsumerName("signature-loader", c.Instance),
+		Subjects: []string{bus.RulesetSubject(c.Instance)},
+		AckWait:  time.Minute, // the runner sends InProgress while a long file loads
+	})
 }
 
 // Catalog lists what ThreatQ knows of signatures; pkg/threatq implements
@@ -123,12 +134,15 @@ func (s StaticCatalog) SignatureTypes(context.Context) ([]string, error) { retur
 // SignatureStatuses implements Catalog.
 func (s StaticCatalog) SignatureStatuses(context.Context) ([]string, error) { return s.Statuses, nil }
 
-// StockCatalog holds the signature types and statuses of a stock ThreatQ
-// (shared/contracts/threatq.md §3): no Suricata type, and the third status
-// spelled both "Indirect" and "Inactive" by ThreatQ's own tools.
-var StockCatalog = StaticCatalog{
-	Types:    []string{"Bro", "Custom", "Cybox", "OpenIOC", "Regex", "Snort", "STIX Indicator Pattern", "YARA"},
-	Statuses: []string{"Active", "Expired", "Inactive", "Indirect", "Non-malicious", "Review", "Whitelisted"},
+// StockCatalog returns the signature types and statuses of a stock
+// ThreatQ (shared/contracts/threatq.md §3), in new slices at each call: no
+// Suricata type, and the third status spelled both "Indirect" and
+// "Inactive" by ThreatQ's own tools.
+func StockCatalog() StaticCatalog {
+	return StaticCatalog{
+		Types:    []string{"Bro", "Custom", "Cybox", "OpenIOC", "Regex", "Snort", "STIX Indicator Pattern", "YARA"},
+		Statuses: []string{"Active", "Expired", "Inactive", "Indirect", "Non-malicious", "Review", "Whitelisted"},
+	}
 }
 
 // Resolved is what [Resolve] found in ThreatQ, spelled as ThreatQ spells it.
@@ -142,8 +156,8 @@ type Resolved struct {
 
 // Resolve matches the configured statuses against cat exactly, as
 // ThreatQ's SDK does, and the types ignoring case. An unknown status (a
-// [*threatq.UnknownStatusError] each), or no Snort type, is an
-// app.UsageError listing what ThreatQ has.
+// [*threatq.UnknownStatusError] each), or no Snort type, is a
+// [*config.Error] listing what ThreatQ has.
 func Resolve(ctx context.Context, c Config, cat Catalog) (Resolved, error) {
 	statuses, err := cat.SignatureStatuses(ctx)
 	if err != nil {
@@ -177,7 +191,7 @@ func Resolve(ctx context.Context, c Config, cat Catalog) (Resolved, error) {
 		r.SuricataType, r.SuricataFallback = r.SnortType, true
 	}
 	if err := errors.Join(errs...); err != nil {
-		return Resolved{}, app.UsageError{Err: err}
+		return Resolved{}, &config.Error{Err: err}
 	}
 	return r, nil
 }
@@ -186,11 +200,10 @@ func Resolve(ctx context.Context, c Config, cat Catalog) (Resolved, error) {
 type Stats = load.Stats
 
 // Run loads rulesets until ctx ends, then drains. It first resolves the
-// configured statuses and types in cat.
+// configured statuses and types in cat. c is taken as valid
+// ([Config.Validate]): config.Parse validates it where it is read, and
+// whoever builds one in Go validates it.
 func Run(ctx context.Context, c Config, b *bus.Bus, cat Catalog, log *slog.Logger, stats *Stats, onSettle func(bus.Settlement)) error {
-	if err := c.Validate(); err != nil {
-		return app.UsageError{Err: err}
-	}
 	res, err := Resolve(ctx, c, cat)
 	if err != nil {
 		return fmt.Errorf("signature-loader: %w", err)
@@ -224,13 +237,11 @@ func Run(ctx context.Context, c Config, b *bus.Bus, cat Catalog, log *slog.Logge
 		cancel()
 		forgot <- err
 	}()
-	err = b.Run(rctx, c.Spec(), l.Handle, bus.RunOptions{
-		Concurrency:  c.Concurrency,
-		DrainTimeout: c.DrainTimeout,
-		DoubleAck:    true,
-		Logger:       log,
-		OnSettle:     onSettle,
-	})
+	err = b.Run(rctx, c.Spec(), l.Handle, c.WorkerConfig.Options(bus.RunOptions{
+		DoubleAck: true,
+		Logger:    log,
+		OnSettle:  onSettle,
+	}))
 	cancel()
 	return errors.Join(err, <-forgot)
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,17 +21,20 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
+	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
 	"github.com/tqflow/tqflow/services/signature-loader/service"
 )
 
-func config() service.Config {
+func testConfig() service.Config {
 	return service.Config{
 		Instance: "default", StandardStatus: "Active", NonStandardStatus: "Review", RetiredStatus: "Expired", Source: service.DefaultSource,
-		SuricataType: "Suricata", Concurrency: 1, MaxDeliver: 3, DrainTimeout: 5 * time.Second,
+		SuricataType: "Suricata",
+		ThreatQ:      threatq.Config{URL: "https://threatq.example", ClientID: "id", ClientSecret: "secret"},
+		WorkerConfig: bus.WorkerConfig{Concurrency: 1, BatchSize: 1, MaxAckPending: 64, MaxDeliver: 3, DrainTimeout: 5 * time.Second},
 	}
 }
 
@@ -45,14 +49,14 @@ func TestResolve(t *testing.T) {
 	}{
 		{
 			name: "stock ThreatQ: Suricata falls back to Snort", cfg: func(c *service.Config) { c.NonStandardStatus = "Non-malicious" },
-			catalog: service.StockCatalog,
+			catalog: service.StockCatalog(),
 			want: service.Resolved{StandardStatus: "Active", NonStandardStatus: "Non-malicious", RetiredStatus: "Expired",
 				SnortType: "Snort", SuricataType: "Snort", SuricataFallback: true},
 		},
 		{
 			// Status names match exactly, as ThreatQ's SDK resolves them.
 			name: "misspelt status", cfg: func(c *service.Config) { c.NonStandardStatus, c.RetiredStatus = "non-MALICIOUS", "Retired" },
-			catalog:  service.StockCatalog,
+			catalog:  service.StockCatalog(),
 			wantErrs: []string{`ET_NONSTANDARD_STATUS "non-MALICIOUS"`, `ET_RETIRED_STATUS "Retired"`, "statuses are: Active, Expired, Inactive, Indirect, Non-malicious, Review, Whitelisted"},
 		},
 		{
@@ -69,15 +73,15 @@ func TestResolve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := config()
+			c := testConfig()
 			if tt.cfg != nil {
 				tt.cfg(&c)
 			}
 			got, err := service.Resolve(context.Background(), c, tt.catalog)
 			if len(tt.wantErrs) > 0 {
-				var ue app.UsageError
-				if !errors.As(err, &ue) {
-					t.Fatalf("error %v, want a usage error", err)
+				var ce *config.Error
+				if !errors.As(err, &ce) {
+					t.Fatalf("error %v, want a *config.Error", err)
 				}
 				for _, w := range tt.wantErrs {
 					if !strings.Contains(err.Error(), w) {
@@ -95,7 +99,7 @@ func TestResolve(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
-	c := config()
+	c := testConfig()
 	c.Instance, c.StandardStatus, c.Concurrency = "a.b", " ", 0
 	err := c.Validate()
 	for _, w := range []string{"INSTANCE", "ET_STANDARD_STATUS", "LOADER_CONCURRENCY"} {
@@ -103,9 +107,19 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("error %v does not name %s", err, w)
 		}
 	}
-	if err := config().Validate(); err != nil {
+	if err := testConfig().Validate(); err != nil {
 		t.Error(err)
 	}
+}
+
+// valid returns c after checking it is valid: Run takes its configuration
+// as valid, as config.Parse returns it.
+func valid(t testing.TB, c service.Config) service.Config {
+	t.Helper()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("test configuration: %v", err)
+	}
+	return c
 }
 
 // tarball returns a gzipped tar holding rules/<name> with content.
@@ -157,6 +171,7 @@ type harness struct {
 
 func newHarness(t *testing.T, c service.Config) *harness {
 	t.Helper()
+	c = valid(t, c)
 	h := &harness{b: bustest.New(t), logs: &syncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	objs, err := h.b.ObjectStore(ctx, bus.ObjectRulesets)
@@ -166,7 +181,7 @@ func newHarness(t *testing.T, c service.Config) *harness {
 	h.objs = objs
 	done := make(chan error, 1)
 	go func() {
-		done <- service.Run(ctx, c, h.b, service.StockCatalog, slog.New(slog.NewTextHandler(h.logs, nil)), &service.Stats{},
+		done <- service.Run(ctx, c, h.b, service.StockCatalog(), slog.New(slog.NewTextHandler(h.logs, nil)), &service.Stats{},
 			func(st bus.Settlement) {
 				if st.Outcome != bus.Acked {
 					t.Errorf("ruleset message %s: %v", st.Outcome, st.Err)
@@ -242,7 +257,7 @@ func rule(status string, rev int) string {
 
 func TestLoaderIncrementalAndOverlap(t *testing.T) {
 	t.Parallel()
-	c := config()
+	c := testConfig()
 	c.IncludeNonStandard = true
 	h := newHarness(t, c)
 	const garbage = "not a rule at all (\nalert tcp any any -> any any (msg:\"no sid\"; rev:1;)\n"
@@ -281,7 +296,7 @@ func TestLoaderIncrementalAndOverlap(t *testing.T) {
 
 func TestLoaderSignatureFields(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config())
+	h := newHarness(t, testConfig())
 	got := h.load(t, "open", "suricata-5.0", "emerging-malware.rules", rule("fields", 3)+"#"+rule("off", 1))
 	if len(got) != 1 {
 		t.Fatalf("%d writes, want 1 (the disabled rule is non-standard, not included)", len(got))
@@ -311,7 +326,7 @@ func sid(r string, sid int) string {
 // disabled rule never loaded is never written.
 func TestLoaderDisabledRuleWithNonStandardOff(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config())
+	h := newHarness(t, testConfig())
 	never := "#" + sid(rule("never loaded", 1), 2000200)
 	// Each step's content differs: the same tarball twice is one message.
 	steps := []struct {
@@ -350,7 +365,7 @@ func TestLoaderDisabledRuleWithNonStandardOff(t *testing.T) {
 // PUTs the status of the existing signature.
 func TestLoaderRetires(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config())
+	h := newHarness(t, testConfig())
 	a, b, c := sid(rule("a", 1), 2000301), sid(rule("b", 1), 2000302), sid(rule("c", 1), 2000303)
 	type w struct{ sid, rev, status, last string }
 	steps := []struct {
@@ -388,7 +403,7 @@ func TestLoaderRetires(t *testing.T) {
 // recorded whether a rule was disabled still decide what is written.
 func TestLoaderReadsOldState(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, config())
+	h := newHarness(t, testConfig())
 	ctx := context.Background()
 	kv, err := h.b.KeyValue(ctx, bus.BucketETState)
 	if err != nil {
@@ -424,5 +439,68 @@ func TestLoaderReadsOldState(t *testing.T) {
 	}
 	if _, ok := st["2000102"]; ok {
 		t.Errorf("a disabled rule never loaded is in the state: %v", st["2000102"])
+	}
+}
+
+// TestConfigParse: the LOADER_ variables users set keep their names and
+// defaults now that they are the shared worker settings, and the loader's
+// bounds are reported once each.
+func TestConfigParse(t *testing.T) {
+	t.Parallel()
+	tq := map[string]string{"THREATQ_URL": "https://threatq.example", "THREATQ_CLIENT_ID": "id", "THREATQ_CLIENT_SECRET": "secret"}
+	tests := []struct {
+		name     string
+		vars     map[string]string
+		want     bus.WorkerConfig
+		wantErrs []string
+	}{
+		{name: "defaults", want: bus.WorkerConfig{Concurrency: 2, BatchSize: 1, MaxAckPending: 64, MaxDeliver: 5, DrainTimeout: 20 * time.Second}},
+		{
+			name: "the documented variables",
+			vars: map[string]string{"LOADER_CONCURRENCY": "3", "LOADER_MAX_DELIVER": "7", "LOADER_DRAIN_TIMEOUT": "9s", "LOADER_MAX_ACK_PENDING": "10"},
+			want: bus.WorkerConfig{Concurrency: 3, BatchSize: 1, MaxAckPending: 10, MaxDeliver: 7, DrainTimeout: 9 * time.Second},
+		},
+		{
+			name:     "out of bounds",
+			vars:     map[string]string{"LOADER_CONCURRENCY": "17", "LOADER_BATCH_SIZE": "2", "LOADER_MAX_DELIVER": "0", "LOADER_DRAIN_TIMEOUT": "-1s"},
+			wantErrs: []string{"LOADER_CONCURRENCY 17: want 1 to 16", "LOADER_BATCH_SIZE 2: want 1 to 1", "LOADER_MAX_DELIVER 0: want at least 1", "LOADER_DRAIN_TIMEOUT -1s: want a positive duration"},
+		},
+		{
+			name:     "no ThreatQ",
+			vars:     map[string]string{"THREATQ_URL": ""},
+			wantErrs: []string{"THREATQ_URL is required"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			vars := maps.Clone(tq)
+			maps.Copy(vars, tt.vars)
+			var c service.Config
+			err := config.Parse(&c, vars)
+			if len(tt.wantErrs) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.WorkerConfig != tt.want {
+					t.Errorf("worker settings %+v, want %+v", c.WorkerConfig, tt.want)
+				}
+				if spec := c.Spec(); spec.MaxDeliver != tt.want.MaxDeliver || spec.MaxAckPending != tt.want.MaxAckPending {
+					t.Errorf("consumer %+v does not have the worker settings %+v", spec, tt.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tt.wantErrs)
+			}
+			for _, w := range tt.wantErrs {
+				if n := strings.Count(err.Error(), w); n != 1 {
+					t.Errorf("error says %q %d times, want once:\n%v", w, n, err)
+				}
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n != len(tt.wantErrs) {
+				t.Errorf("%d problems reported, want %d:\n%v", n, len(tt.wantErrs), err)
+			}
+		})
 	}
 }

@@ -67,6 +67,13 @@ type metricsVars struct {
 	Metrics obs.Config `envPrefix:"METRICS_"`
 }
 
+// runMetricsVars is the METRICS_ configuration as tqflow run reads it: on
+// the loopback unless METRICS_ADDR says otherwise, one host being served,
+// not every interface. Containers set METRICS_ADDR=:9090.
+type runMetricsVars struct {
+	Metrics obs.Config `envPrefix:"METRICS_" envDefaults:"ADDR=127.0.0.1:9090"`
+}
+
 // commandOptions is, by command, the common flags it takes and the
 // configurations it reads, in one place.
 var commandOptions = map[string]commandOption{
@@ -76,19 +83,16 @@ var commandOptions = map[string]commandOption{
 		return []any{&fetchersvc.Config{}, &natsVars{}, &metricsVars{}}
 	}},
 	"enricher": {app.FlagInstance, func() []any {
-		c := enrichersvc.NewConfig()
-		return []any{&c, &natsVars{}, &metricsVars{}}
+		return []any{&enrichersvc.Config{}, &natsVars{}, &metricsVars{}}
 	}},
 	"writer": {0, func() []any {
-		c := writersvc.NewConfig()
-		return []any{&c, &natsVars{}, &metricsVars{}}
+		return []any{&writersvc.Config{}, &natsVars{}, &metricsVars{}}
 	}},
 	"signature-loader": {app.FlagInstance, func() []any {
-		return []any{&loadersvc.Config{}, &writersvc.Config{}, &natsVars{}, &metricsVars{}}
+		return []any{&loadersvc.Config{}, &natsVars{}, &metricsVars{}}
 	}},
 	"exporter": {app.FlagInstance | app.FlagDisableSSL, func() []any {
-		c := exportersvc.NewConfig()
-		return []any{&c, &natsVars{}, &metricsVars{}}
+		return []any{&exportersvc.Config{}, &natsVars{}, &metricsVars{}}
 	}},
 	"status": {0, natsConfigs},
 	"dlq":    {0, natsConfigs},
@@ -100,8 +104,7 @@ func natsConfigs() []any { return []any{&natsVars{}} }
 // runConfigs is what tqflow run reads, with its defaults: metrics on the
 // loopback.
 func runConfigs() []any {
-	pc := pipeline.Config{Enricher: enrichersvc.NewConfig(), Writer: writersvc.NewConfig(), Exporter: exportersvc.NewConfig()}
-	return []any{&pc, &embeddedConfig{}, &metricsVars{Metrics: obs.Config{Addr: runMetricsAddr}}}
+	return []any{&pipeline.Config{}, &embeddedConfig{}, &runMetricsVars{}}
 }
 
 // Main runs the subcommand named by args[0] with the process environment

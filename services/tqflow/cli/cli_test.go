@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tqflow/tqflow/services/tqflow/cli"
 )
@@ -127,5 +128,36 @@ func TestHelpPerCommand(t *testing.T) {
 	}
 	if en := help("enricher", "-h"); strings.Contains(en, "MISP_KEY") || !regexp.MustCompile(`\n  ENRICHER_CONCURRENCY +8\n`).MatchString(en) {
 		t.Errorf("enricher -h:\n%s", en)
+	}
+	sl := help("signature-loader", "-h")
+	for _, want := range []string{`THREATQ_URL +-`, `LOADER_CONCURRENCY +2`, `LOADER_MAX_DELIVER +5`, `LOADER_DRAIN_TIMEOUT +20s`, `LOADER_MAX_ACK_PENDING +64`} {
+		if !regexp.MustCompile(`\n  ` + want + `\n`).MatchString(sl) {
+			t.Errorf("signature-loader -h does not show %s:\n%s", want, sl)
+		}
+	}
+	if strings.Contains(sl, "WRITER_") {
+		t.Errorf("signature-loader -h lists the writer's variables:\n%s", sl)
+	}
+}
+
+// TestServiceConfigCheckedOnceBeforeStarting: a service's configuration
+// is validated where it is parsed, before it connects to NATS, each
+// problem reported once.
+func TestServiceConfigCheckedOnceBeforeStarting(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	code := cli.MainEnv([]string{"signature-loader"}, []string{"NATS_URL=nats://127.0.0.1:1", "LOADER_CONCURRENCY=17"}, &stdout, &stderr)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2:\n%s", code, stderr.String())
+	}
+	msg := stderr.String()
+	for _, want := range []string{"LOADER_CONCURRENCY 17: want 1 to 16", "THREATQ_URL is required"} {
+		if n := strings.Count(msg, want); n != 1 {
+			t.Errorf("%q reported %d times, want once:\n%s", want, n, msg)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("refused after %s: it waited for NATS before checking its configuration", d)
 	}
 }

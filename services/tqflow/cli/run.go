@@ -75,10 +75,6 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// runMetricsAddr is where tqflow run serves metrics unless METRICS_ADDR
-// says otherwise: the loopback. Containers set METRICS_ADDR=:9090.
-const runMetricsAddr = "127.0.0.1:9090"
-
 func runCommand(stdout io.Writer) app.Command {
 	return app.Command{
 		Name:        "run",
@@ -88,14 +84,9 @@ func runCommand(stdout io.Writer) app.Command {
 		Run: func(ctx context.Context, env *app.Env) error {
 			var pc pipeline.Config
 			var ec embeddedConfig
-			var mc struct {
-				Metrics obs.Config `envPrefix:"METRICS_"`
-			}
+			var mc runMetricsVars
 			if err := app.JoinUsage(pc.Parse(env), env.Parse(&ec), env.Parse(&mc)); err != nil {
 				return err
-			}
-			if _, set := env.Vars["METRICS_ADDR"]; !set {
-				mc.Metrics.Addr = runMetricsAddr // One host: not on every interface.
 			}
 			onParsed, parsed := parseProgress(os.Stderr)
 			pc.Loader.OnParsed = onParsed

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/tqflow/tqflow/pkg/app"
-	"github.com/tqflow/tqflow/pkg/obs"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	exportersvc "github.com/tqflow/tqflow/services/exporter/service"
 	fetchersvc "github.com/tqflow/tqflow/services/fetcher/service"
@@ -33,9 +32,7 @@ func writerCommand() app.Command {
 
 func signatureLoaderCommand() app.Command {
 	return serviceCommand("signature-loader", "run the ET signature-loader against NATS_URL", "tqflow signature-loader [-n NAME] [flags]",
-		loadersvc.Main(func(ctx context.Context, env *app.Env, m *obs.Metrics) (loadersvc.Catalog, error) {
-			return loadersvc.NewThreatQCatalog(ctx, env, m)
-		}))
+		loadersvc.Main)
 }
 
 func exporterCommand() app.Command {

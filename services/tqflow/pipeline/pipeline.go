@@ -23,6 +23,7 @@ import (
 
 	"github.com/tqflow/tqflow/pkg/app"
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/pkg/obs"
 	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
@@ -47,8 +48,6 @@ func (pc *Config) has(job string) bool { return slices.Contains(pc.Fetcher.Jobs,
 // Parse reads the configurations the enabled jobs need, reporting every
 // problem of all of them at once.
 func (pc *Config) Parse(env *app.Env) error {
-	// The workers' consumer settings take their defaults from NewConfig.
-	pc.Enricher, pc.Writer, pc.Exporter = enrichersvc.NewConfig(), writersvc.NewConfig(), exportersvc.NewConfig()
 	// A fetcher problem does not stop the rest being parsed: the operator
 	// sees every problem of the enabled jobs (JOBS is read even when the
 	// fetcher's configuration is invalid), and none of the others'.
@@ -82,7 +81,8 @@ func (pc *Config) Parse(env *app.Env) error {
 func (pc *Config) Instrument(m *obs.Metrics) {
 	tq := m.WrapTransport(obs.SystemThreatQ)
 	pc.Fetcher.ThreatQ.WrapTransport = tq
-	pc.Writer.ThreatQ.WrapTransport = tq // The signature-loader's catalog too.
+	pc.Writer.ThreatQ.WrapTransport = tq
+	pc.Loader.ThreatQ.WrapTransport = tq
 	pc.Fetcher.ET.ET.WrapTransport = m.WrapTransport(obs.SystemET)
 	pc.Enricher.CTR.WrapTransport = m.WrapTransport(obs.SystemCTR)
 	pc.Exporter.MISP.WrapTransport = m.WrapTransport(obs.SystemMISP)
@@ -147,7 +147,7 @@ func (pc *Config) statusNames() []threatq.StatusName {
 }
 
 // checkStatuses resolves every configured status name in ThreatQ, exactly
-// as spelt; a name it does not have is a usage error naming it and
+// as spelt; a name it does not have is a [*config.Error] naming it and
 // listing the instance's statuses, before anything is fetched or
 // published.
 func checkStatuses(ctx context.Context, cfg Config) error {
@@ -162,7 +162,7 @@ func checkStatuses(ctx context.Context, cfg Config) error {
 	_, err = tq.ResolveStatuses(ctx, names)
 	var unknown *threatq.UnknownStatusError
 	if errors.As(err, &unknown) {
-		return app.UsageError{Err: err}
+		return &config.Error{Err: err}
 	}
 	if err != nil {
 		return fmt.Errorf("check configured statuses: %w", err)
@@ -171,6 +171,8 @@ func checkStatuses(ctx context.Context, cfg Config) error {
 }
 
 // New builds the pipeline; nothing runs until RunOnce or StartWorkers.
+// cfg is taken as valid, as [Config.Parse] returns it: the enabled jobs'
+// configurations validated once, where they are read.
 // It first resolves every configured status name in ThreatQ.
 func New(ctx context.Context, cfg Config, buses Buses, log *slog.Logger) (*Pipeline, error) {
 	if err := checkStatuses(ctx, cfg); err != nil {
@@ -315,11 +317,11 @@ func (p *Pipeline) StartWorkers(ctx context.Context) (wait func() error) {
 	}
 	if p.cfg.has(schemas.JobET) {
 		run("signature-loader", func() error {
-			tq, err := threatq.New(p.cfg.Writer.ThreatQ)
+			cat, err := loadersvc.NewThreatQCatalog(p.cfg.Loader.ThreatQ)
 			if err != nil {
 				return err
 			}
-			return loadersvc.Run(gctx, p.cfg.Loader, p.buses.pick(p.buses.Loader), loadersvc.ThreatQCatalog{TQ: tq}, p.log, &p.loader, p.settled)
+			return loadersvc.Run(gctx, p.cfg.Loader, p.buses.pick(p.buses.Loader), cat, p.log, &p.loader, p.settled)
 		})
 	}
 	if p.cfg.has(schemas.JobMISP) {

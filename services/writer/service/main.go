@@ -9,7 +9,7 @@ import (
 
 // Main runs the writer as a process of its own, against NATS_URL.
 func Main(ctx context.Context, env *app.Env) error {
-	c := NewConfig()
+	var c Config
 	return env.Serve(ctx, "writer", &c, func(s app.Service) error {
 		c.ThreatQ.WrapTransport = s.Metrics.WrapTransport(obs.SystemThreatQ)
 		s.Watch(c.Spec())

@@ -25,16 +25,8 @@ type Config struct {
 	// at once), WRITER_BATCH_SIZE (writes sent in one consume call;
 	// ThreatQ's vendor SDK uses 500), WRITER_MAX_ACK_PENDING
 	// (unacknowledged writes across every replica), WRITER_MAX_DELIVER and
-	// WRITER_DRAIN_TIMEOUT; [NewConfig] has their defaults.
-	bus.WorkerConfig `envPrefix:"WRITER_"`
-}
-
-// NewConfig returns the configuration to parse the environment over: the
-// defaults of the consumer settings, which env tags cannot give.
-func NewConfig() Config {
-	return Config{WorkerConfig: bus.WorkerConfig{
-		Concurrency: 2, BatchSize: 250, MaxAckPending: 2000, MaxDeliver: 10, DrainTimeout: 20 * time.Second,
-	}}
+	// WRITER_DRAIN_TIMEOUT, with their defaults.
+	bus.WorkerConfig `envPrefix:"WRITER_" envDefaults:"CONCURRENCY=2,BATCH_SIZE=250,MAX_ACK_PENDING=2000,MAX_DELIVER=10,DRAIN_TIMEOUT=20s"`
 }
 
 // Validate reports every problem at once.
@@ -68,7 +60,9 @@ func (c Config) Spec() bus.ConsumerSpec {
 // Stats counts what the writer did.
 type Stats = write.Stats
 
-// Run writes until ctx ends, then drains.
+// Run writes until ctx ends, then drains. c is taken as valid
+// ([Config.Validate]): config.Parse validates it where it is read, and
+// whoever builds one in Go validates it.
 func Run(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger, stats *Stats, onSettle func(bus.Settlement)) error {
 	tq, err := threatq.New(c.ThreatQ)
 	if err != nil {
