@@ -22,6 +22,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
 	"github.com/tqflow/tqflow/pkg/sharedtest"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/schemas"
 )
 
@@ -214,12 +215,8 @@ func TestLoaderAgreesWithOracle(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			deadline := time.Now().Add(3 * time.Minute)
-			for h.settled.Load() < int64(len(files)) {
-				if time.Now().After(deadline) {
-					t.Fatalf("timed out: %d of %d files loaded", h.settled.Load(), len(files))
-				}
-				time.Sleep(50 * time.Millisecond)
+			if !testkit.Wait(func() bool { return h.settled.Load() >= int64(len(files)) }, 3*time.Minute) {
+				t.Fatalf("timed out: %d of %d files loaded", h.settled.Load(), len(files))
 			}
 			got := readSignatureWrites(t, h.b)
 			if len(got) != len(want) {
