@@ -40,7 +40,7 @@ bench: ## pipeline, parser and exporter benchmarks, with their ratios to the ref
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./test/bench ./pkg/rules ./services/exporter/...
 .PHONY: bench
 
-lint: ## gofmt, go vet, golangci-lint (.golangci.yml) in every module, JetStream internals only in pkg/bus
+lint: tidy-check ## gofmt, go vet, golangci-lint (.golangci.yml) in every module, JetStream internals only in pkg/bus, tidy modules
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet work
 	@# golangci-lint reads one module at a time; the modules are go.work's.
@@ -50,6 +50,13 @@ lint: ## gofmt, go vet, golangci-lint (.golangci.yml) in every module, JetStream
 	@hits=$$(git grep -nE '"\$$(KV|JS|O)\.|"(KV|OBJ)_[A-Z]|KV-Operation' -- '*.go' ':!pkg/bus/**'); \
 	if [ -n "$$hits" ]; then echo "JetStream internals outside pkg/bus (use pkg/bus's helpers):"; echo "$$hits"; exit 1; fi
 .PHONY: lint
+
+tidy-check: ## fail if go mod tidy would change a module's go.mod or go.sum, each tidied on its own
+	@# GOWORK=off: each module must build alone, its siblings reached through
+	@# its replace directives, so that its go.mod names what it imports.
+	@set -e; for m in $$($(GO) list -m -f '{{.Dir}}'); do \
+		(cd $$m && GOWORK=off $(GO) mod tidy -diff) || { echo "go mod tidy would change $$m (run GOWORK=off go mod tidy there)"; exit 1; }; done
+.PHONY: tidy-check
 
 fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')

@@ -1,8 +1,6 @@
 package app_test
 
 import (
-	"bytes"
-	"context"
 	"strings"
 	"testing"
 
@@ -18,33 +16,26 @@ import (
 func TestClientsScrubEveryProcessSecret(t *testing.T) {
 	t.Parallel()
 	const tqSecret, ctrPassword, mispKey = "tq-secret-5a7c9e", "ctr-pass-1b3d5f", "misp-key-0123456789abcdef"
-	var logs bytes.Buffer
 	var got []string
-	code := app.Execute(app.Command{
-		Name: "scrub",
-		Run: func(_ context.Context, env *app.Env) error {
-			var cfg struct {
-				ThreatQ threatq.Config `envPrefix:"THREATQ_"`
-				CTR     ctr.Config     `envPrefix:"CTR_"`
-				MISP    misp.Config    `envPrefix:"MISP_"`
-			}
-			if err := env.Parse(&cfg); err != nil {
-				return err
-			}
-			echo := "echo: " + tqSecret + " " + ctrPassword + " " + mispKey
-			got = []string{cfg.ThreatQ.Scrub.String(echo), cfg.CTR.Scrub.String(echo), cfg.MISP.Scrub.String(echo)}
-			return nil
-		},
-	}, []string{"--log-format", "json"}, []string{
+	logs := runParse(t, []string{
 		"THREATQ_URL=https://tq.example", "THREATQ_CLIENT_ID=id-1234", "THREATQ_CLIENT_SECRET=" + tqSecret,
 		"CTR_CLIENT_ID=client-1", "CTR_CLIENT_PASSWORD=" + ctrPassword,
 		"MISP_URL=https://misp.example", "MISP_KEY=" + mispKey,
-	}, &logs, &logs)
-	if code != 0 {
-		t.Fatalf("exit %d:\n%s", code, logs.String())
-	}
+	}, func(env *app.Env) error {
+		var cfg struct {
+			ThreatQ threatq.Config `envPrefix:"THREATQ_"`
+			CTR     ctr.Config     `envPrefix:"CTR_"`
+			MISP    misp.Config    `envPrefix:"MISP_"`
+		}
+		if err := env.Parse(&cfg); err != nil {
+			return err
+		}
+		echo := "echo: " + tqSecret + " " + ctrPassword + " " + mispKey
+		got = []string{cfg.ThreatQ.Scrub.String(echo), cfg.CTR.Scrub.String(echo), cfg.MISP.Scrub.String(echo)}
+		return nil
+	})
 	if len(got) != 3 {
-		t.Fatalf("the command did not run:\n%s", logs.String())
+		t.Fatalf("the command did not run:\n%s", logs)
 	}
 	for i, s := range got {
 		for _, secret := range []string{tqSecret, ctrPassword, mispKey} {

@@ -17,6 +17,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
 	"github.com/tqflow/tqflow/pkg/obs"
+	"github.com/tqflow/tqflow/pkg/testkit"
 )
 
 // scrape returns m's /metrics page.
@@ -40,23 +41,18 @@ func scrape(t testing.TB, m *obs.Metrics) string {
 // after 10 seconds.
 func eventually(t testing.TB, m *obs.Metrics, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		page := scrape(t, m)
-		missing := ""
+	var page, missing string
+	if !testkit.Wait(func() bool {
+		page, missing = scrape(t, m), ""
 		for _, w := range want {
 			if !strings.Contains(page, w) {
 				missing = w
-				break
+				return false
 			}
 		}
-		if missing == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics never showed %q:\n%s", missing, grep(page, "tqflow_"))
-		}
-		time.Sleep(20 * time.Millisecond)
+		return true
+	}, 10*time.Second) {
+		t.Fatalf("metrics never showed %q:\n%s", missing, grep(page, "tqflow_"))
 	}
 }
 

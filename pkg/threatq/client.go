@@ -84,6 +84,9 @@ func New(cfg Config) (*Client, error) {
 		scrub: cfg.Scrub.Join(httpx.NewScrubber(cfg.Password.Reveal(), cfg.ClientSecret.Reveal()).
 			WithBasic(cfg.ClientID.Reveal(), cfg.ClientSecret.Reveal())),
 	}
+	if cfg.Now != nil {
+		c.now = cfg.Now
+	}
 	c.tokens = httpx.NewTokenCache(httpx.TokenCacheConfig{
 		Op:      "threatq",
 		Mint:    c.mint,

@@ -17,6 +17,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/httpx"
 	"github.com/tqflow/tqflow/pkg/sim"
 	"github.com/tqflow/tqflow/pkg/sim/tqsim"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/pkg/threatq"
 )
 
@@ -64,12 +65,14 @@ func TestTokenExpiry(t *testing.T) {
 	t.Parallel()
 	// A 2 s token is used for half its life, then replaced before the
 	// server would refuse it.
-	s, c := simClient(t, tqsim.Options{TokenTTL: 2 * time.Second}, nil)
+	// The server and the client read one clock, moved by hand.
+	clock := testkit.NewClock(time.Now())
+	s, c := simClient(t, tqsim.Options{TokenTTL: 2 * time.Second, Now: clock.Now}, func(cfg *threatq.Config) { cfg.Now = clock.Now })
 	ctx := context.Background()
 	if _, err := c.SignatureStatuses(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	clock.Advance(1100 * time.Millisecond)
 	if _, err := c.SignatureTypes(ctx); err != nil {
 		t.Fatal(err)
 	}

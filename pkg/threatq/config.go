@@ -61,6 +61,10 @@ type Config struct {
 	// them. It must return a transport that calls the one it is given.
 	// It is not read from the environment.
 	WrapTransport func(http.RoundTripper) http.RoundTripper `env:"-"`
+	// Now, when set, is the clock the client reads token lifetimes and
+	// Retry-After dates with; time.Now when nil. It is not read from the
+	// environment.
+	Now func() time.Time `env:"-"`
 	// Scrub, when set, holds the other secrets of the process (app's
 	// Env.Scrubber) to scrub out of server-supplied text, on top of this
 	// client's own credentials, which it always scrubs. It is not read

@@ -13,6 +13,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/sim"
 	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	"github.com/tqflow/tqflow/services/tqflow/pipeline"
 	writersvc "github.com/tqflow/tqflow/services/writer/service"
@@ -25,7 +26,7 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 // known subset; then an incremental run and a historical one.
 func TestCTRJob(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, sandbox.Options{Seed: 11, Indicators: 5000, ContextShare: 0.3})
+	h, clock := newClockedHarness(t, sandbox.Options{Seed: 11, Indicators: 5000, ContextShare: 0.3})
 	want := h.expected()
 	unsupported := 0
 	for _, in := range h.sb.Dataset.Indicators {
@@ -54,7 +55,7 @@ func TestCTRJob(t *testing.T) {
 	// indicators whose status the first run set: it finds them as CTR says
 	// (from the cache: CTR is not asked) and writes nothing.
 	asked := h.sb.CTR.ObservablesReceived()
-	time.Sleep(1100 * time.Millisecond) // Changes of a run's last second are the next run's.
+	clock.Advance(1100 * time.Millisecond) // Changes of a run's last second are the next run's.
 	s = h.runOnce(nil, nil)
 	if n := h.sb.ThreatQ.Ledger.Len(); n != entries {
 		t.Errorf("ledger grew from %d to %d entries on the run after", entries, n)
@@ -73,9 +74,9 @@ func TestCTRJob(t *testing.T) {
 		for _, in := range h.sb.Dataset.Indicators[:100] {
 			ids = append(ids, in.ID)
 		}
-		time.Sleep(1100 * time.Millisecond) // ThreatQ timestamps have one-second resolution.
-		h.sb.ThreatQ.Touch(ids, time.Now().UTC())
-		time.Sleep(1100 * time.Millisecond) // A run reads up to the start of its second.
+		clock.Advance(1100 * time.Millisecond) // ThreatQ timestamps have one-second resolution.
+		h.sb.ThreatQ.Touch(ids, clock.Now().UTC())
+		clock.Advance(1100 * time.Millisecond) // A run reads up to the start of its second.
 		s := h.runOnce(nil, nil)
 		rep := s.Reports["ctr"]
 		if fresh := rep.Published - rep.Duplicates; fresh != 100 || s.Enricher.Received.Load() != 100 {
@@ -170,9 +171,7 @@ func TestCTRJobEnricherCrash(t *testing.T) {
 	if _, err := p.Fetcher().RunOnce(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	for h.sb.ThreatQ.Ledger.Len() == 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, func() bool { return h.sb.ThreatQ.Ledger.Len() > 0 }, time.Minute, "a first write to ThreatQ")
 	victim.Conn().Close() // The crash.
 	// A new enricher takes over on its own connection.
 	var stats enrichersvc.Stats
@@ -298,21 +297,18 @@ func TestCTRJobRefusedMidRun(t *testing.T) {
 	if _, err := p.Fetcher().RunOnce(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	for h.sb.ThreatQ.Ledger.Len() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, func() bool { return h.sb.ThreatQ.Ledger.Len() > 0 }, time.Minute, "a first write to ThreatQ")
 	h.sb.CTR.SetRefusal(ctrsim.RefuseMissingScope)
 	refusedAt := ctrCalls(h)
 	check := enrichersvc.Check(p.EnricherStats())
-	deadline := time.Now().Add(20 * time.Second)
-	for check(ctx) == nil && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Wait(func() bool { return check(ctx) != nil }, 20*time.Second)
 	err = check(ctx)
 	if err == nil || !strings.Contains(err.Error(), "enrich:read") {
 		t.Fatalf("readiness while refused: %v; want the missing scope named", err)
 	}
-	time.Sleep(2 * time.Second) // Within CTR_REFUSED_RETRY: nothing more may go out.
+	// The subject: 2s within CTR_REFUSED_RETRY (3s), in which nothing
+	// more may go out to CTR.
+	time.Sleep(2 * time.Second)
 	after := ctrCalls(h) - refusedAt
 	if code, out, errOut := h.tqflow("status"); code != 0 || !strings.Contains(out, "CTR REFUSES EVERY CALL") || !strings.Contains(out, "enrich:read") {
 		t.Errorf("tqflow status while refused: exit %d\n%s%s", code, out, errOut)
@@ -346,7 +342,7 @@ func TestCTRJobRefusedMidRun(t *testing.T) {
 // counted by module.
 func TestCTRJobModuleErrors(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, sandbox.Options{Seed: 63, Indicators: 1200, ContextShare: 0.4, CTRModuleErrors: 0.2})
+	h, clock := newClockedHarness(t, sandbox.Options{Seed: 63, Indicators: 1200, ContextShare: 0.4, CTRModuleErrors: 0.2})
 	want := h.expected()
 	s := h.runOnce(nil, nil)
 	mods := s.Enricher.ModuleErrors()
@@ -357,7 +353,7 @@ func TestCTRJobModuleErrors(t *testing.T) {
 	if len(mods) < 3 || total < 20 {
 		t.Errorf("module errors by module: %v; want several modules failing", mods)
 	}
-	time.Sleep(1100 * time.Millisecond) // Changes of a run's last second are the next run's.
+	clock.Advance(1100 * time.Millisecond) // Changes of a run's last second are the next run's.
 	s2 := h.runOnce(nil, nil)
 	h.checkLedger(h.sb.ThreatQ.Ledger.Entries(), want, "Review")
 	if s.DeadLetter+s2.DeadLetter != 0 {

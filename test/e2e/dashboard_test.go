@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +21,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
 	"github.com/tqflow/tqflow/pkg/obs"
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	exportersvc "github.com/tqflow/tqflow/services/exporter/service"
 	fetchersvc "github.com/tqflow/tqflow/services/fetcher/service"
@@ -107,20 +107,11 @@ var labelPair = regexp.MustCompile(`([a-z_]+)="([^"]*)"`)
 func missingSeries(ctx context.Context, names []string, urls ...string) ([]string, error) {
 	have := map[string]bool{} // "metric label=value", and "metric" alone.
 	for _, u := range urls {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		body, err := testkit.Scrape(ctx, u)
 		if err != nil {
 			return nil, err
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("scrape %s: %w", u, err)
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-		_ = resp.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("scrape %s: %w", u, err)
-		}
-		for line := range strings.SplitSeq(string(body), "\n") {
+		for line := range strings.SplitSeq(body, "\n") {
 			m := sampleLine.FindStringSubmatch(line)
 			if m == nil {
 				continue
@@ -156,19 +147,16 @@ func missingSeries(ctx context.Context, names []string, urls ...string) ([]strin
 func waitSeries(t *testing.T, timeout time.Duration, urls ...string) {
 	t.Helper()
 	names := dashboardMetrics(t)
-	deadline := time.Now().Add(timeout)
-	for {
-		missing, err := missingSeries(t.Context(), names, urls...)
-		if err == nil && len(missing) == 0 {
-			return
+	var missing []string
+	var err error
+	if !testkit.Wait(func() bool {
+		missing, err = missingSeries(t.Context(), names, urls...)
+		return err == nil && len(missing) == 0
+	}, timeout) {
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Fatalf("after %s, the dashboard's panels still miss these series:\n  %s", timeout, strings.Join(missing, "\n  "))
-		}
-		time.Sleep(100 * time.Millisecond) // A scrape interval, not a wait for an event.
+		t.Fatalf("after %s, the dashboard's panels still miss these series:\n  %s", timeout, strings.Join(missing, "\n  "))
 	}
 }
 
@@ -216,7 +204,7 @@ func TestDashboardSingleHost(t *testing.T) {
 	base := serve(t, ctx, srv)
 
 	// No worker consumes yet: not ready, naming every consumer.
-	code, body := get(t, base+"/readyz")
+	code, body := testkit.Get(t, base+"/readyz")
 	if code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz before the workers start: %d, want 503\n%s", code, body)
 	}
@@ -236,7 +224,7 @@ func TestDashboardSingleHost(t *testing.T) {
 	if err := p.WaitStarted(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if code, body := get(t, base+"/readyz"); code != http.StatusOK {
+	if code, body := testkit.Get(t, base+"/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz with every worker consuming: %d\n%s", code, body)
 	}
 	if _, err := p.Fetcher().RunOnce(ctx, nil); err != nil {
@@ -368,37 +356,17 @@ func serve(t *testing.T, ctx context.Context, srv *obs.Server) string {
 	return "http://" + ln.Addr().String()
 }
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
-}
-
 // waitReady waits until a service's /readyz answers 200: its consumer
 // exists, so that what the fetcher publishes next is consumed.
 func waitReady(t *testing.T, ctx context.Context, url, name string) {
 	t.Helper()
-	for {
-		code, body := get(t, url)
-		if code == http.StatusOK {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s never ready:\n%s", name, body)
-		case <-time.After(50 * time.Millisecond): // A poll interval, not a wait for an event.
-		}
+	deadline, _ := ctx.Deadline()
+	var body string
+	if !testkit.Wait(func() bool {
+		var code int
+		code, body = testkit.Get(t, url)
+		return code == http.StatusOK
+	}, time.Until(deadline)) {
+		t.Fatalf("%s never ready:\n%s", name, body)
 	}
 }

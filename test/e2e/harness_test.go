@@ -20,6 +20,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/sim"
 	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	enrichersvc "github.com/tqflow/tqflow/services/enricher/service"
 	"github.com/tqflow/tqflow/services/tqflow/pipeline"
 )
@@ -31,6 +32,9 @@ type harness struct {
 	sb   *sandbox.Sandbox
 	srv  *bus.Embedded
 	vars map[string]string
+	// now, when set, is the fetcher's clock in runOnce: the ThreatQ
+	// simulator's (sandbox.Options.ThreatQNow).
+	now func() time.Time
 }
 
 func newHarness(t *testing.T, o sandbox.Options) *harness {
@@ -46,6 +50,20 @@ func newHarness(t *testing.T, o sandbox.Options) *harness {
 	vars["ENRICHER_ACK_WAIT"] = "5s" // Quick redelivery after a crash.
 	vars["WRITER_ACK_WAIT"] = "5s"
 	return &harness{t: t, sb: sb, srv: bustest.Server(t), vars: vars}
+}
+
+// newClockedHarness is newHarness with one hand-moved clock for the
+// ThreatQ simulator and the fetcher: runs one after another see each
+// other's writes once the test advances it past a second, as ThreatQ's
+// timestamps have one-second resolution and a run reads up to the start
+// of its second.
+func newClockedHarness(t *testing.T, o sandbox.Options) (*harness, *testkit.Clock) {
+	t.Helper()
+	clock := testkit.NewClock(time.Now())
+	o.ThreatQNow = clock.Now
+	h := newHarness(t, o)
+	h.now = clock.Now
+	return h, clock
 }
 
 // connect returns a new connection to the harness's server, with the
@@ -89,6 +107,9 @@ func (h *harness) runOnce(historical *time.Time, extra map[string]string) pipeli
 	p, err := pipeline.New(ctx, h.config(extra), pipeline.Buses{Default: h.connect()}, h.logger())
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.now != nil {
+		p.Fetcher().Now = h.now
 	}
 	s, err := p.RunOnce(ctx, historical)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/tqflow/tqflow/pkg/bus"
 )
 
@@ -48,4 +50,48 @@ func Connect(t testing.TB, srv *bus.Embedded) *bus.Bus {
 func New(t testing.TB) *bus.Bus {
 	t.Helper()
 	return Connect(t, Server(t))
+}
+
+// Stored returns the messages stream holds on subject, in stream order,
+// read with an ordered consumer: as many as the stream counts on subject
+// when called. It fails the test if they cannot all be read.
+func Stored(t testing.TB, b *bus.Bus, stream, subject string) []jetstream.Msg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := b.JetStream().Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("read stream %s: %v", stream, err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatalf("read stream %s: %v", stream, err)
+	}
+	n := 0
+	for _, k := range info.State.Subjects {
+		n += int(k)
+	}
+	if n == 0 {
+		return nil
+	}
+	c, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		t.Fatalf("read %s from %s: %v", subject, stream, err)
+	}
+	out := make([]jetstream.Msg, 0, n)
+	for len(out) < n {
+		batch, err := c.Fetch(min(n-len(out), 5000), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatalf("read %s from %s: %v", subject, stream, err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			out = append(out, m)
+		}
+		if got == 0 {
+			t.Fatalf("read %s from %s: %d of %d messages (%v)", subject, stream, len(out), n, batch.Error())
+		}
+	}
+	return out
 }

@@ -60,6 +60,11 @@ type Options struct {
 	// Requests, not by being refused).
 	CTRRateLimit  int
 	CTRRateWindow time.Duration
+	// ThreatQNow is the ThreatQ simulator's clock (the updated_at it
+	// stamps, its tokens' lives) and the default End's; time.Now when nil.
+	// A test that gives the fetcher the same clock moves both past a
+	// second instead of waiting for the wall clock to.
+	ThreatQNow func() time.Time
 }
 
 // DefaultModuleErrorRate is the share of CTR module answers that are
@@ -124,14 +129,17 @@ func Start(o Options) (*Sandbox, error) {
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
 	}
+	if o.ThreatQNow == nil {
+		o.ThreatQNow = time.Now
+	}
 	if o.End.IsZero() {
-		o.End = time.Now().UTC().Add(-time.Minute)
+		o.End = o.ThreatQNow().UTC().Add(-time.Minute)
 	}
 	if o.Start.IsZero() {
 		o.Start = o.End.Add(-30 * 24 * time.Hour)
 	}
 	s := &Sandbox{
-		ThreatQ: tqsim.New(tqsim.Options{Seed: o.Seed}),
+		ThreatQ: tqsim.New(tqsim.Options{Seed: o.Seed, Now: o.ThreatQNow}),
 		CTR:     ctrsim.New(ctrOptions(o)),
 		MISP:    mispsim.New(mispsim.Options{Seed: o.Seed, Keys: []string{MISPKey}}),
 		ET:      etsim.New(etsim.Options{Seed: o.Seed, Oinkcode: Oinkcode}),

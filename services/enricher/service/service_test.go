@@ -20,6 +20,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/pkg/ctr"
 	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/schemas"
 	"github.com/tqflow/tqflow/services/enricher/service"
 )
@@ -120,10 +121,7 @@ func run(t *testing.T, b *bus.Bus, cfg service.Config, n int64) *service.Stats {
 			}
 		})
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for settled.Load() < n && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Wait(func() bool { return settled.Load() >= n }, 30*time.Second)
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
@@ -253,9 +251,11 @@ func TestEnrichRetriesRateLimits(t *testing.T) {
 	publish(t, b, inds, "")
 	cfg := testConfig(srv.URL)
 	cfg.Cache = false
+	// The rate limit lifts once the enricher has met it a few times
+	// (Retry-After 1s): it must have retried, not given up.
 	done := make(chan struct{})
 	go func() {
-		time.Sleep(1500 * time.Millisecond)
+		testkit.Wait(func() bool { return sim.Faults.Counts().RateLimited >= 5 }, 30*time.Second)
 		sim.Faults.Set(noFaults())
 		close(done)
 	}()

@@ -17,6 +17,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/misp"
 	"github.com/tqflow/tqflow/pkg/sim"
 	"github.com/tqflow/tqflow/pkg/sim/mispsim"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/services/exporter/service"
 )
 
@@ -64,10 +65,7 @@ func runReplicas(t *testing.T, buses []*bus.Bus, cfg service.Config, n int64) {
 			errs[i] = service.Run(ctx, cfg, b, slog.New(slog.DiscardHandler), &service.Stats{}, sc.onSettle)
 		})
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for sc.total() < n && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Wait(func() bool { return sc.total() >= n }, 2*time.Minute)
 	cancel()
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -169,8 +167,8 @@ func TestKilledMidBatch(t *testing.T) {
 	errc := make(chan error, 1)
 	cfg = valid(t, cfg)
 	go func() { errc <- service.Run(ctx, cfg, b, slog.New(slog.DiscardHandler), &service.Stats{}, sc.onSettle) }()
-	for sc.total() < 500 {
-		time.Sleep(5 * time.Millisecond)
+	if !testkit.Wait(func() bool { return sc.total() >= 500 }, 2*time.Minute) {
+		t.Errorf("%d indicators settled in 2 minutes, want 500 before the stop", sc.total())
 	}
 	cancel()
 	if err := <-errc; err != nil {

@@ -110,6 +110,10 @@ type Fetcher struct {
 	// OnPage, when set, is called after each page of an indicator job's
 	// fetch with the indicators read so far, and when it ends (done).
 	OnPage func(job string, read int, done bool)
+	// Now, when set, is the clock the indicator jobs cut their windows
+	// with (see fetch.Fetcher.Now); time.Now when nil. Tests set it with
+	// the ThreatQ simulator's, to move past a second instead of waiting.
+	Now func() time.Time
 }
 
 // New builds the fetcher's jobs. c is taken as valid
@@ -150,6 +154,12 @@ func New(ctx context.Context, c Config, b *bus.Bus, log *slog.Logger) (*Fetcher,
 				if f.OnPage != nil {
 					f.OnPage(name, read, done)
 				}
+			},
+			Now: func() time.Time {
+				if f.Now != nil {
+					return f.Now()
+				}
+				return time.Now()
 			}}
 		switch name {
 		case schemas.JobCTR:

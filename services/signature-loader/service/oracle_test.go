@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -20,10 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/tqflow/tqflow/pkg/bus"
+	"github.com/tqflow/tqflow/pkg/bus/bustest"
 	"github.com/tqflow/tqflow/pkg/sharedtest"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/schemas"
 )
 
@@ -216,12 +215,8 @@ func TestLoaderAgreesWithOracle(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			deadline := time.Now().Add(3 * time.Minute)
-			for h.settled.Load() < int64(len(files)) {
-				if time.Now().After(deadline) {
-					t.Fatalf("timed out: %d of %d files loaded", h.settled.Load(), len(files))
-				}
-				time.Sleep(50 * time.Millisecond)
+			if !testkit.Wait(func() bool { return h.settled.Load() >= int64(len(files)) }, 3*time.Minute) {
+				t.Fatalf("timed out: %d of %d files loaded", h.settled.Load(), len(files))
 			}
 			got := readSignatureWrites(t, h.b)
 			if len(got) != len(want) {
@@ -270,39 +265,13 @@ func attr(w schemas.SignatureWrite, name string) string {
 // readSignatureWrites returns every signature write on the WRITES stream.
 func readSignatureWrites(t *testing.T, b *bus.Bus) []schemas.SignatureWrite {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	st, err := b.JetStream().Stream(ctx, bus.StreamWrites)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := int(info.State.Msgs)
-	c, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.SubjectWriteSignature}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []schemas.SignatureWrite
-	for len(out) < n {
-		batch, err := c.Fetch(min(n-len(out), 5000), jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
+	for _, m := range bustest.Stored(t, b, bus.StreamWrites, bus.SubjectWriteSignature) {
+		var w schemas.Write
+		if err := schemas.Decode(m.Data(), &w); err != nil {
 			t.Fatal(err)
 		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			var w schemas.Write
-			if err := schemas.Decode(m.Data(), &w); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, *w.Signature)
-		}
-		if got == 0 {
-			t.Fatal(fmt.Sprintf("read %d of %d writes", len(out), n))
-		}
+		out = append(out, *w.Signature)
 	}
 	return out
 }

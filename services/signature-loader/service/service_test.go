@@ -24,6 +24,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
 	"github.com/tqflow/tqflow/pkg/config"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/pkg/threatq"
 	"github.com/tqflow/tqflow/schemas"
 	"github.com/tqflow/tqflow/services/signature-loader/service"
@@ -218,13 +219,7 @@ func (h *harness) load(t *testing.T, source, flavor, file, content string) []sch
 	if err := h.b.Publish(ctx, bus.Outgoing{Subject: bus.RulesetSubject("default"), ID: "default:" + md + ":" + file, Data: data}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for h.settled.Load() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for the loader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, func() bool { return h.settled.Load() != before }, 30*time.Second, "the loader to settle the ruleset")
 	st, err := h.b.JetStream().Stream(ctx, bus.StreamWrites)
 	if err != nil {
 		t.Fatal(err)

@@ -1,17 +1,14 @@
 package cli_test
 
 import (
-	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/sim/sandbox"
-	"github.com/tqflow/tqflow/services/tqflow/cli"
+	"github.com/tqflow/tqflow/pkg/testkit"
 )
 
 // TestRunMetricsAfterOnePass is issue 15's "curl /metrics on tqflow run
@@ -30,16 +27,7 @@ func TestRunMetricsAfterOnePass(t *testing.T) {
 	for k, v := range sb.Env() {
 		environ = append(environ, k+"="+v)
 	}
-	var out, errb syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- cli.MainEnv([]string{"run", "-log-format", "text"}, environ, &out, &errb) }()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
-			<-done
-		}
-	})
+	run := startRun(t, []string{"run", "-log-format", "text"}, environ)
 	addrRe := regexp.MustCompile(`serving metrics and health.*addr=(\S+)`)
 	want := []string{
 		`tqflow_last_success_timestamp_seconds{instance="default",job="ctr"`,
@@ -56,68 +44,38 @@ func TestRunMetricsAfterOnePass(t *testing.T) {
 			`tqflow_handler_duration_seconds_count{consumer="`+c+`"`)
 	}
 	var base, page, missing string
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case code := <-done:
-			stopped = true
-			t.Fatalf("tqflow run exited %d:\n%s", code, errb.String())
-		default:
+	var scrapeErr error
+	up := testkit.Wait(func() bool {
+		if run.exited() {
+			return true
 		}
 		if base == "" {
-			if m := addrRe.FindStringSubmatch(errb.String()); m != nil {
-				base = "http://" + m[1]
+			m := addrRe.FindStringSubmatch(run.errb.String())
+			if m == nil {
+				return false
+			}
+			base = "http://" + m[1]
+		}
+		if page, scrapeErr = testkit.Scrape(t.Context(), base+"/metrics"); scrapeErr != nil {
+			return false
+		}
+		missing = ""
+		for _, w := range want {
+			if !strings.Contains(page, w) {
+				missing = w
+				return false
 			}
 		}
-		if base != "" {
-			page = fetch(t, base+"/metrics")
-			missing = ""
-			for _, w := range want {
-				if !strings.Contains(page, w) {
-					missing = w
-					break
-				}
-			}
-			if missing == "" {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 60s, tqflow run's /metrics (at %q) still has no %s:\n%s", base, missing, page)
-		}
-		time.Sleep(100 * time.Millisecond) // A scrape interval, not a wait for an event.
+		return true
+	}, 60*time.Second)
+	if run.exited() {
+		t.Fatalf("tqflow run exited %d:\n%s", run.code, run.errb.String())
 	}
-	if body := fetch(t, base+"/readyz"); body != "ok\n" {
-		t.Errorf("/readyz after one pass: %q", body)
+	if !up {
+		t.Fatalf("after 60s, tqflow run's /metrics (at %q) still has no %s (%v):\n%s", base, missing, scrapeErr, page)
 	}
-	stopped = true
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
-		t.Fatal(err)
+	if code, body := testkit.Get(t, base+"/readyz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/readyz after one pass: %d %q", code, body)
 	}
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("tqflow run after SIGINT: exit %d\n%s", code, errb.String())
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatal("tqflow run did not stop within 40s of SIGINT")
-	}
-}
-
-func fetch(t *testing.T, url string) string {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
+	run.stop()
 }

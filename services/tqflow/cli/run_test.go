@@ -53,6 +53,66 @@ func sandboxEnv(t *testing.T, extra ...string) []string {
 	return append(environ, extra...)
 }
 
+// running is a tqflow run command started in the background by startRun.
+type running struct {
+	t         *testing.T
+	out, errb syncBuffer
+	done      chan int
+	code      int // the exit code once exited has seen it, else -1
+	stopped   bool
+}
+
+// startRun starts tqflow with args and environ on a goroutine. Unless stop
+// was called, cleanup stops it with SIGINT and waits for it: a test that
+// starts it cannot be parallel.
+func startRun(t *testing.T, args, environ []string) *running {
+	t.Helper()
+	r := &running{t: t, done: make(chan int, 1), code: -1}
+	go func() { r.done <- cli.MainEnv(args, environ, &r.out, &r.errb) }()
+	t.Cleanup(func() {
+		if !r.stopped {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+			r.wait()
+		}
+	})
+	return r
+}
+
+// exited reports whether the command has exited, without waiting.
+func (r *running) exited() bool {
+	if r.code >= 0 {
+		return true
+	}
+	select {
+	case r.code = <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *running) wait() {
+	if r.code < 0 {
+		r.code = <-r.done
+	}
+}
+
+// stop sends SIGINT and fails the test unless the command exits 0 within
+// 40 seconds.
+func (r *running) stop() {
+	r.t.Helper()
+	r.stopped = true
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		r.t.Fatal(err)
+	}
+	if !testkit.Wait(r.exited, 40*time.Second) {
+		r.t.Fatal("tqflow run did not stop within 40s of SIGINT")
+	}
+	if r.code != 0 {
+		r.t.Errorf("tqflow run after SIGINT: exit %d\n%s", r.code, r.errb.String())
+	}
+}
+
 // TestOneHost is issue 14's "tqflow run in one shell, tqflow status and
 // tqflow dlq list in another, with no variable set": the operator
 // commands find the running pipeline from the default DATA_DIR alone; a
@@ -63,32 +123,15 @@ func TestOneHost(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	runEnv := sandboxEnv(t, "JOBS=ctr", "CTR_STATUS=Review", "METRICS_ADDR=127.0.0.1:0")
-	var runOut, runErr syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- cli.MainEnv([]string{"run", "-v", "1"}, runEnv, &runOut, &runErr) }()
+	run := startRun(t, []string{"run", "-v", "1"}, runEnv)
 	record := filepath.Join(dir, ".data", "nats", "context.json")
-	exited := -1
 	testkit.Eventually(t, func() bool {
-		if _, err := os.Stat(record); err == nil {
-			return true
-		}
-		select {
-		case exited = <-done:
-			return true
-		default:
-			return false
-		}
+		_, err := os.Stat(record)
+		return err == nil || run.exited()
 	}, 30*time.Second, record+" to be written")
-	if exited >= 0 {
-		t.Fatalf("tqflow run exited %d before recording its server:\n%s", exited, runErr.String())
+	if run.exited() {
+		t.Fatalf("tqflow run exited %d before recording its server:\n%s", run.code, run.errb.String())
 	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
-			<-done
-		}
-	})
 	fi, err := os.Stat(record)
 	if err != nil {
 		t.Fatal(err)
@@ -121,18 +164,7 @@ func TestOneHost(t *testing.T) {
 		t.Errorf("unauthenticated client: %v, want an authorization violation", err)
 	}
 
-	stopped = true
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Errorf("tqflow run after SIGINT: exit %d\n%s", code, runErr.String())
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatal("tqflow run did not stop within 40s of SIGINT")
-	}
+	run.stop()
 	if _, err := os.Stat(record); !os.IsNotExist(err) {
 		t.Errorf("%s still there after tqflow run stopped (%v)", record, err)
 	}

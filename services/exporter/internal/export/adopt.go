@@ -214,7 +214,7 @@ func (e *Exporter) inAdopted(ctx context.Context, day string, st Day, fresh []*i
 // touch records that an event got attributes, for [Exporter.Publish].
 func (e *Exporter) touch(uuid string) {
 	e.pubMu.Lock()
-	e.touched[uuid] = time.Now()
+	e.touched[uuid] = e.set.Now()
 	e.pubMu.Unlock()
 }
 
@@ -224,7 +224,7 @@ func (e *Exporter) touch(uuid string) {
 // event again (misp.md §2.6). It returns the first failure; an event that
 // failed stays to be published next time.
 func (e *Exporter) Publish(ctx context.Context, quiet time.Duration) error {
-	now := time.Now()
+	now := e.set.Now()
 	e.pubMu.Lock()
 	var due []string
 	for u, t := range e.touched {

@@ -16,6 +16,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/pkg/misp"
 	"github.com/tqflow/tqflow/pkg/sim/mispsim"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/schemas"
 	"github.com/tqflow/tqflow/services/exporter/internal/export"
 )
@@ -115,9 +116,9 @@ func TestClaimsExpireDaysStay(t *testing.T) {
 		t.Fatalf("%d keys, %d of them claims; want 4 and 3", len(msgs), claims)
 	}
 
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		left := 0
+	left := 0
+	if !testkit.Wait(func() bool {
+		left = 0
 		for k := range msgs {
 			if !strings.Contains(k, ".v.") {
 				continue
@@ -130,13 +131,9 @@ func TestClaimsExpireDaysStay(t *testing.T) {
 				t.Fatalf("read %s: %v", k, err)
 			}
 		}
-		if left == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d claims still there 20s after a 2s TTL", left)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return left == 0
+	}, 20*time.Second) {
+		t.Fatalf("%d claims still there 20s after a 2s TTL", left)
 	}
 	day, err := ex.Day(ctx, "2025-01-15")
 	if err != nil {

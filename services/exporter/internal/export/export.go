@@ -137,11 +137,17 @@ type Settings struct {
 	// type or category the instance does not allow is dead-lettered
 	// without being sent.
 	Types *misp.DescribeTypes
+	// Now is the clock [Exporter.Publish] measures quiet time with;
+	// time.Now when nil.
+	Now func() time.Time
 }
 
 func (s *Settings) setDefaults() {
 	if s.Location == nil {
 		s.Location = time.UTC
+	}
+	if s.Now == nil {
+		s.Now = time.Now
 	}
 	if s.DayFrom == "" {
 		s.DayFrom = DayFromUpdatedAt

@@ -11,6 +11,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/config"
 	"github.com/tqflow/tqflow/pkg/misp"
 	"github.com/tqflow/tqflow/pkg/sim/mispsim"
+	"github.com/tqflow/tqflow/pkg/testkit"
 	"github.com/tqflow/tqflow/services/exporter/internal/export"
 )
 
@@ -32,7 +33,8 @@ func TestPublishWaitsForQuiet(t *testing.T) {
 		t.Fatal(err)
 	}
 	stats := &export.Stats{}
-	ex, err := export.New(client, kv, export.Settings{Instance: "t"}, stats, nil, nil)
+	clock := testkit.NewClock(time.Now())
+	ex, err := export.New(client, kv, export.Settings{Instance: "t", Now: clock.Now}, stats, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +43,7 @@ func TestPublishWaitsForQuiet(t *testing.T) {
 	if err := ex.Publish(ctx, time.Hour); err != nil || publishes() != 0 {
 		t.Fatalf("published before the quiet time: %d, %v", publishes(), err)
 	}
-	time.Sleep(30 * time.Millisecond)
+	clock.Advance(30 * time.Millisecond)
 	if err := ex.Publish(ctx, 20*time.Millisecond); err != nil || publishes() != 1 || !sim.Events()[0].Published {
 		t.Fatalf("after the quiet time: %d publishes, %v", publishes(), err)
 	}

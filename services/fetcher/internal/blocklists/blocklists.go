@@ -32,6 +32,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/et"
 	"github.com/tqflow/tqflow/schemas"
+	"github.com/tqflow/tqflow/services/fetcher/internal/etfetch"
 )
 
 // MaxListSize caps the size of an IP list read into memory; ET's lists
@@ -60,12 +61,9 @@ const maxLoggedBadLines = 20
 
 // Client is what the job needs of an ET client; *et.Client implements it.
 type Client interface {
+	etfetch.Client
 	// Lists returns the IP lists to fetch.
 	Lists() []et.Source
-	// Check tells whether src changed since prev.
-	Check(ctx context.Context, src et.Source, prev et.State) (et.Update, error)
-	// Download streams src into w.
-	Download(ctx context.Context, src et.Source, w io.Writer) (et.Artefact, error)
 }
 
 var _ Client = (*et.Client)(nil)
@@ -191,35 +189,31 @@ func (j *Job) runList(ctx context.Context, list et.Source) Report {
 	path, _ := list.List()
 	log := j.log().With("instance", j.Instance, "list", path)
 	key := StateKey(j.Instance, list)
-	prev, rev, err := j.loadState(ctx, key)
+	prev, rev, err := etfetch.LoadState[State](ctx, j.State, key)
 	if err != nil {
 		rep.Err = err
 		return rep
 	}
-	up, err := j.Client.Check(ctx, list, prev.ET)
-	if err != nil {
-		rep.Err = err
-		return rep
-	}
-	rep.Method = up.Method
-	if !up.Changed {
-		log.Info("et ip list unchanged", "method", string(up.Method), "md5", prev.MD5)
-		return rep
-	}
-	rep.Changed = true
 	body := capBuffer{max: cmp.Or(j.MaxSize, MaxListSize)}
-	art, err := j.Client.Download(ctx, list, &body)
+	res, err := etfetch.Fetch(ctx, j.Client, list, etfetch.Last{ET: prev.ET, MD5: prev.MD5, Object: prev.Object}, false,
+		func() (io.Writer, error) { return &body, nil })
+	rep.Method, rep.Changed = res.Method, res.Changed
 	if err != nil {
 		rep.Err = err
 		return rep
 	}
+	if !res.Changed {
+		log.Info("et ip list unchanged", "method", string(res.Method), "md5", prev.MD5)
+		return rep
+	}
+	art := res.Artefact
 	rep.MD5 = art.MD5
-	if art.MD5 == prev.MD5 && prev.Object != "" {
+	if res.Same {
 		log.Info("et ip list downloaded but unchanged", "md5", art.MD5)
 		next := prev
 		next.ET, next.At = art.State, j.now().UTC()
 		rep.Entries = prev.Entries
-		rep.Err = j.saveState(ctx, key, next, rev)
+		rep.Err = etfetch.SaveState(ctx, j.State, key, next, rev)
 		return rep
 	}
 	cur, err := et.ParseIPList(bytes.NewReader(body.Bytes()), path)
@@ -259,7 +253,7 @@ func (j *Job) runList(ctx context.Context, list et.Source) Report {
 	}
 	rep.Added, rep.Removed = len(added), len(removed)
 	object := ObjectName(art.MD5)
-	if err := j.putObject(ctx, object, body.Bytes()); err != nil {
+	if _, err := etfetch.PutObject(ctx, j.Objects, object, "ET IP list", bytes.NewReader(body.Bytes())); err != nil {
 		rep.Err = fmt.Errorf("et: store ip list %s (md5 %s): %w", path, art.MD5, err)
 		return rep
 	}
@@ -268,7 +262,7 @@ func (j *Job) runList(ctx context.Context, list et.Source) Report {
 		return rep
 	}
 	next := State{ET: art.State, MD5: art.MD5, Object: object, Entries: len(cur.Entries), At: j.now().UTC()}
-	if err := j.saveState(ctx, key, next, rev); err != nil {
+	if err := etfetch.SaveState(ctx, j.State, key, next, rev); err != nil {
 		rep.Err = err
 		return rep
 	}
@@ -309,7 +303,7 @@ func (j *Job) held(ctx context.Context, except et.Source) (map[string]bool, erro
 			continue
 		}
 		path, _ := l.List()
-		st, _, err := j.loadState(ctx, StateKey(j.Instance, l))
+		st, _, err := etfetch.LoadState[State](ctx, j.State, StateKey(j.Instance, l))
 		if err != nil {
 			return nil, err
 		}
@@ -379,38 +373,6 @@ func (j *Job) publish(ctx context.Context, path string, rev uint64, md5 string, 
 	err := batch.Wait(ctx)
 	rep.Published, rep.Duplicates = batch.Stored()
 	return err
-}
-
-// putObject stores body under name unless it is there already.
-func (j *Job) putObject(ctx context.Context, name string, body []byte) error {
-	info, err := j.Objects.GetInfo(ctx, name)
-	switch {
-	case err == nil && !info.Deleted:
-		return nil
-	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
-		return fmt.Errorf("look up object %s: %w", name, err)
-	}
-	if _, err := j.Objects.Put(ctx, jetstream.ObjectMeta{Name: name, Description: "ET IP list"}, bytes.NewReader(body)); err != nil {
-		return fmt.Errorf("put object %s: %w", name, err)
-	}
-	return nil
-}
-
-func (j *Job) loadState(ctx context.Context, key string) (State, uint64, error) {
-	st, rev, err := bus.LoadJSON[State](ctx, j.State, key)
-	if err != nil {
-		return State{}, 0, fmt.Errorf("load et ip list state %s: %w", key, err)
-	}
-	return st, rev, nil
-}
-
-// saveState stores st under key if the stored revision is still rev (0:
-// none yet), so that two fetchers never both move it.
-func (j *Job) saveState(ctx context.Context, key string, st State, rev uint64) error {
-	if err := bus.SaveJSON(ctx, j.State, key, st, rev); err != nil {
-		return fmt.Errorf("save et ip list state %s (another fetcher moved it?): %w", key, err)
-	}
-	return nil
 }
 
 func (j *Job) now() time.Time {

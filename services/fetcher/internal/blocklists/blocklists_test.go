@@ -10,9 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tqflow/tqflow/pkg/bus"
 	"github.com/tqflow/tqflow/pkg/bus/bustest"
@@ -68,46 +65,17 @@ type write struct{ value, typ, status, source string }
 // writes returns the indicator writes stored on tq.writes.indicator.
 func writes(t *testing.T, b *bus.Bus) []write {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := b.JetStream().Stream(ctx, bus.StreamWrites)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectWriteIndicator))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := int(info.State.Msgs)
-	if n == 0 {
-		return nil
-	}
-	c, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.SubjectWriteIndicator}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []write
-	for len(out) < n {
-		batch, err := c.Fetch(n-len(out), jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
+	for _, m := range bustest.Stored(t, b, bus.StreamWrites, bus.SubjectWriteIndicator) {
+		var w schemas.Write
+		if err := schemas.Decode(m.Data(), &w); err != nil {
 			t.Fatal(err)
 		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			var w schemas.Write
-			if err := schemas.Decode(m.Data(), &w); err != nil {
-				t.Fatal(err)
-			}
-			iw := w.Indicator
-			if iw.ID != 0 || len(iw.Attributes) != 0 {
-				t.Errorf("write %+v: want id 0 and no attributes", iw)
-			}
-			out = append(out, write{iw.Value, iw.Type, iw.Status, iw.Source})
+		iw := w.Indicator
+		if iw.ID != 0 || len(iw.Attributes) != 0 {
+			t.Errorf("write %+v: want id 0 and no attributes", iw)
 		}
-		if got == 0 {
-			t.Fatalf("read %d of %d writes", len(out), n)
-		}
+		out = append(out, write{iw.Value, iw.Type, iw.Status, iw.Source})
 	}
 	return out
 }

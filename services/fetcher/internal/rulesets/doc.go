@@ -9,7 +9,8 @@
 // is simply done again next time.
 //
 // The IP lists of ET_BLOCK_LISTS are not rules: the same run hands them to
-// package blocklists, which writes them as indicators.
+// package blocklists, which writes them as indicators. Both jobs check,
+// download and keep their state through package etfetch.
 //
 // The ET Pro oinkcode is part of the download URL. pkg/et redacts it from
 // every error and value it returns; this package never formats a URL or a

@@ -20,6 +20,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/rules"
 	"github.com/tqflow/tqflow/schemas"
 	"github.com/tqflow/tqflow/services/fetcher/internal/blocklists"
+	"github.com/tqflow/tqflow/services/fetcher/internal/etfetch"
 )
 
 // ErrBadArchive is a downloaded ruleset that is not a readable gzipped tar
@@ -31,14 +32,11 @@ var ErrNoRulesFiles = errors.New("no rules files in the ruleset")
 
 // Client is what the job needs of an ET client; *et.Client implements it.
 type Client interface {
+	etfetch.Client
 	// Sources returns the sources to fetch.
 	Sources() []et.Source
 	// Flavor returns the ruleset flavour.
 	Flavor() string
-	// Check tells whether src changed since prev.
-	Check(ctx context.Context, src et.Source, prev et.State) (et.Update, error)
-	// Download streams src into w and verifies it.
-	Download(ctx context.Context, src et.Source, w io.Writer) (et.Artefact, error)
 }
 
 var _ Client = (*et.Client)(nil)
@@ -204,49 +202,47 @@ func (f *Fetcher) runSource(ctx context.Context, src et.Source) SourceReport {
 	sr := SourceReport{Source: src}
 	log := f.log().With("instance", f.Instance, "source", string(src))
 	key := StateKey(f.Instance, src)
-	prev, rev, err := f.loadState(ctx, key)
+	prev, rev, err := etfetch.LoadState[State](ctx, f.State, key)
 	if err != nil {
 		sr.Err = err
 		return sr
 	}
-	up, err := f.Client.Check(ctx, src, prev.ET)
-	if err != nil {
-		sr.Err = err
-		return sr
-	}
-	sr.Method = up.Method
 	reselect := prev.Object != "" && prev.Selection != f.Select.String()
+	var tmp *os.File
+	defer func() {
+		if tmp != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	res, err := etfetch.Fetch(ctx, f.Client, src, etfetch.Last{ET: prev.ET, MD5: prev.ET.MD5, Object: prev.Object}, reselect,
+		func() (io.Writer, error) {
+			var err error
+			if tmp, err = os.CreateTemp(f.TempDir, "tqflow-et-*"); err != nil {
+				return nil, fmt.Errorf("et: download %s: create temporary file: %w", src, err)
+			}
+			return tmp, nil
+		})
+	sr.Method, sr.Changed = res.Method, res.Changed
+	if err != nil {
+		sr.Err = err
+		return sr
+	}
+	if !res.Changed {
+		log.Info("et ruleset unchanged", "method", string(res.Method), "md5", prev.ET.MD5)
+		return sr
+	}
 	if reselect {
 		log.Info("ET_RULESETS changed since the last run: publishing the ruleset again", "was", prev.Selection, "now", f.Select.String())
 	}
-	if !up.Changed && !reselect {
-		log.Info("et ruleset unchanged", "method", string(up.Method), "md5", prev.ET.MD5)
-		return sr
-	}
-	sr.Changed = true
-	tmp, err := os.CreateTemp(f.TempDir, "tqflow-et-*")
-	if err != nil {
-		sr.Err = fmt.Errorf("et: download %s: create temporary file: %w", src, err)
-		return sr
-	}
-	defer func() {
-		_ = tmp.Close()
-		_ = os.Remove(tmp.Name())
-	}()
-	art, err := f.Client.Download(ctx, src, tmp)
-	if err != nil {
-		sr.Err = err
-		return sr
-	}
+	art := res.Artefact
 	sr.MD5, sr.Size = art.MD5, art.Size
-	if art.MD5 == prev.ET.MD5 && prev.Object != "" && !reselect {
-		// Same bytes as last time (no .md5 to tell beforehand): keep the
-		// new validators, publish nothing.
+	if res.Same {
 		log.Info("et ruleset downloaded but unchanged", "md5", art.MD5)
 		sr.Object = prev.Object
 		next := prev
 		next.ET, next.At = art.State, f.now().UTC()
-		sr.Err = f.saveState(ctx, key, next, rev)
+		sr.Err = etfetch.SaveState(ctx, f.State, key, next, rev)
 		return sr
 	}
 	_, isBlock := src.File()
@@ -277,7 +273,7 @@ func (f *Fetcher) runSource(ctx context.Context, src et.Source) SourceReport {
 		}
 	}
 	sr.Selected = len(selected)
-	if sr.Stored, err = f.putObject(ctx, sr.Object, tmp); err != nil {
+	if sr.Stored, err = etfetch.PutObject(ctx, f.Objects, sr.Object, "ET ruleset", tmp); err != nil {
 		sr.Err = fmt.Errorf("et: store %s ruleset (md5 %s): %w", src, art.MD5, err)
 		return sr
 	}
@@ -286,7 +282,7 @@ func (f *Fetcher) runSource(ctx context.Context, src et.Source) SourceReport {
 		return sr
 	}
 	next := State{ET: art.State, Object: sr.Object, Files: len(selected), Selection: f.Select.String(), At: f.now().UTC()}
-	if err := f.saveState(ctx, key, next, rev); err != nil {
+	if err := etfetch.SaveState(ctx, f.State, key, next, rev); err != nil {
 		sr.Err = err
 		return sr
 	}
@@ -322,25 +318,6 @@ func (f *Fetcher) publish(ctx context.Context, src et.Source, art et.Artefact, o
 		return fmt.Errorf("et: publish %s rulesets: %w", src, err)
 	}
 	return nil
-}
-
-// putObject stores the temporary file under name unless it is there
-// already.
-func (f *Fetcher) putObject(ctx context.Context, name string, tmp *os.File) (bool, error) {
-	info, err := f.Objects.GetInfo(ctx, name)
-	switch {
-	case err == nil && !info.Deleted:
-		return false, nil
-	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
-		return false, fmt.Errorf("look up object %s: %w", name, err)
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return false, fmt.Errorf("rewind download: %w", err)
-	}
-	if _, err := f.Objects.Put(ctx, jetstream.ObjectMeta{Name: name, Description: "ET ruleset"}, tmp); err != nil {
-		return false, fmt.Errorf("put object %s: %w", name, err)
-	}
-	return true, nil
 }
 
 // listRulesFiles reads the whole gzipped tar (so that a truncated or
@@ -381,23 +358,6 @@ func listRulesFiles(ctx context.Context, tmp *os.File, size int64) ([]string, er
 		return nil, ErrNoRulesFiles
 	}
 	return files, nil
-}
-
-func (f *Fetcher) loadState(ctx context.Context, key string) (State, uint64, error) {
-	st, rev, err := bus.LoadJSON[State](ctx, f.State, key)
-	if err != nil {
-		return State{}, 0, fmt.Errorf("load et state %s: %w", key, err)
-	}
-	return st, rev, nil
-}
-
-// saveState stores st under key if the stored revision is still rev (0:
-// none yet), so that two fetchers never both move it.
-func (f *Fetcher) saveState(ctx context.Context, key string, st State, rev uint64) error {
-	if err := bus.SaveJSON(ctx, f.State, key, st, rev); err != nil {
-		return fmt.Errorf("save et state %s (another fetcher moved it?): %w", key, err)
-	}
-	return nil
 }
 
 func (f *Fetcher) now() time.Time {

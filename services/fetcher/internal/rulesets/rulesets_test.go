@@ -11,7 +11,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -76,46 +75,16 @@ func newFixture(t *testing.T, opts etsim.Options, cfg rulesets.Config) fixture {
 // published returns every ruleset.v1 message on the instance's subject.
 func published(t *testing.T, b *bus.Bus) []schemas.Ruleset {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	js := b.JetStream()
-	st, err := js.Stream(ctx, bus.StreamRulesets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := int(info.State.Msgs)
-	if n == 0 {
-		return nil
-	}
-	c, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{bus.RulesetSubject(instance)}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []schemas.Ruleset
-	for len(out) < n {
-		batch, err := c.Fetch(n-len(out), jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
+	for _, m := range bustest.Stored(t, b, bus.StreamRulesets, bus.RulesetSubject(instance)) {
+		var r schemas.Ruleset
+		if err := schemas.Decode(m.Data(), &r); err != nil {
 			t.Fatal(err)
 		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			var r schemas.Ruleset
-			if err := schemas.Decode(m.Data(), &r); err != nil {
-				t.Fatal(err)
-			}
-			if want := rulesets.MsgID(instance, r.MD5, r.File); m.Headers().Get(jetstream.MsgIDHeader) != want {
-				t.Errorf("message id %q, want %q", m.Headers().Get(jetstream.MsgIDHeader), want)
-			}
-			out = append(out, r)
+		if want := rulesets.MsgID(instance, r.MD5, r.File); m.Headers().Get(jetstream.MsgIDHeader) != want {
+			t.Errorf("message id %q, want %q", m.Headers().Get(jetstream.MsgIDHeader), want)
 		}
-		if got == 0 {
-			t.Fatalf("read %d of %d messages", len(out), n)
-		}
+		out = append(out, r)
 	}
 	return out
 }
