@@ -34,7 +34,7 @@ var ctrNames = []string{"CTR Module", "Disposition", "Confidence", "Severity", "
 func TestCTROwnRowsAndStatuses(t *testing.T) {
 	t.Parallel()
 	const seed = 23
-	h := newHarness(t, sandbox.Options{Seed: seed, Indicators: 1500, ContextShare: 0.4})
+	h, clock := newClockedHarness(t, sandbox.Options{Seed: seed, Indicators: 1500, ContextShare: 0.4})
 	vars := map[string]string{"ENRICHER_CACHE": "false"} // Run 2 must hear CTR's new answer.
 	inds := h.sb.Dataset.Indicators
 	ctxOther, noCtxOther, feedRows := 0, 0, 0
@@ -57,7 +57,6 @@ func TestCTROwnRowsAndStatuses(t *testing.T) {
 	}
 
 	h.runOnce(nil, vars)
-	run1 := time.Now()
 	h.checkOwnRows(t, "run 1")
 
 	// CTR changes its mind on a share of what it knew.
@@ -75,21 +74,15 @@ func TestCTROwnRowsAndStatuses(t *testing.T) {
 			h.sb.CTR.SetContext(o, soc)
 		}
 	}
-	last := run1
-	// rerun touches the revised indicators and runs once more: ThreatQ
-	// timestamps have one-second resolution, so it touches in a second
-	// after the last run's, and runs once the touch's second is over (a
-	// run reads up to the start of its second). It returns how many rows
-	// the run removed.
+	// rerun touches the revised indicators and runs once more, and
+	// returns how many rows the run removed.
 	rerun := func(name string) int {
 		t.Helper()
-		nextSecond(t, last)
-		touchedAt := time.Now().UTC()
-		h.sb.ThreatQ.Touch(revised, touchedAt)
-		nextSecond(t, touchedAt)
+		clock.Advance(1100 * time.Millisecond) // ThreatQ timestamps have one-second resolution.
+		h.sb.ThreatQ.Touch(revised, clock.Now().UTC())
+		clock.Advance(1100 * time.Millisecond) // A run reads up to the start of its second.
 		ledger := h.sb.ThreatQ.Ledger.Len()
 		s := h.runOnce(nil, vars)
-		last = time.Now()
 		h.checkOwnRows(t, name)
 		removed := 0
 		for _, e := range h.sb.ThreatQ.Ledger.Entries()[ledger:] {
