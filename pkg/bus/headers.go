@@ -13,6 +13,10 @@ const (
 	// [DeadLetter.Reason] ([ReasonPermanent] or [ReasonMaxDeliver]), so that
 	// a reader can tell them apart without decoding the payload.
 	HeaderReason = "Tqflow-Reason"
+	// HeaderRedrive marks a message re-published from the dead letters
+	// (tqflow dlq redrive); its value is the dead letter's stream
+	// sequence.
+	HeaderRedrive = "Tqflow-Redrive"
 )
 
 // Header names JetStream sets and this package reads.

@@ -560,7 +560,7 @@ func TestCTRDeadLetterRedrive(t *testing.T) {
 	}
 	got := h.work()
 	if len(got) != 1 || got[0].consumer != writersvc.ConsumerName || got[0].outcome != bus.Acked ||
-		got[0].header.Get(cli.HeaderRedrive) != seq || got[0].id != "redrive:"+seq {
+		got[0].header.Get(bus.HeaderRedrive) != seq || got[0].id != "redrive:"+seq {
 		t.Errorf("after the redrive the workers settled %d messages (%s), want the redriven write, acked", len(got), describe(got))
 	}
 	h.checkLedger(h.sb.ThreatQ.Ledger.Entries(), want, "Review")

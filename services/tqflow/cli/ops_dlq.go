@@ -19,10 +19,6 @@ import (
 	"github.com/tqflow/tqflow/pkg/bus"
 )
 
-// HeaderRedrive marks a message re-published from the dead letters; its
-// value is the dead letter's sequence in the DEADLETTER stream.
-const HeaderRedrive = "Tqflow-Redrive"
-
 // dlqOptions are dlq's flags.
 type dlqOptions struct {
 	stream, consumer string
@@ -262,7 +258,7 @@ func dlqRedrive(ctx context.Context, b *bus.Bus, o dlqOptions, seqs []uint64, w 
 		id := redriveID(dl.Seq)
 		if !o.dryRun {
 			h := copyHeader(dl.Header)
-			h.Set(HeaderRedrive, strconv.FormatUint(dl.Seq, 10))
+			h.Set(bus.HeaderRedrive, strconv.FormatUint(dl.Seq, 10))
 			if err := b.Publish(ctx, bus.Outgoing{Subject: dl.Subject, ID: id, Data: dl.Data, Header: h}); err != nil {
 				return fmt.Errorf("redrive dead letter %d: %w", dl.Seq, err)
 			}

@@ -60,8 +60,8 @@ func TestDLQ(t *testing.T) {
 	if id := c.Headers().Get("Nats-Msg-Id"); id != "redrive:"+s {
 		t.Errorf("copy's message ID %q, want redrive:%s", id, s)
 	}
-	if h := c.Headers().Get(HeaderRedrive); h != s {
-		t.Errorf("copy's %s header %q, want %s", HeaderRedrive, h, s)
+	if h := c.Headers().Get(bus.HeaderRedrive); h != s {
+		t.Errorf("copy's %s header %q, want %s", bus.HeaderRedrive, h, s)
 	}
 	if h := c.Headers().Get(bus.HeaderCorrelation); h != "run-1" {
 		t.Errorf("copy lost its correlation ID: %q", h)
