@@ -17,5 +17,5 @@ cat <<'MSG'
 tqflow installed. Next:
   sudo tqflow init -c /etc/tqflow        # asks for, checks and writes the settings
   sudo systemctl enable --now tqflow     # runs the pipeline
-  tqflow status
+  sudo tqflow status                     # the run's record is its user's and root's only
 MSG
