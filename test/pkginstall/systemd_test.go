@@ -187,7 +187,7 @@ func TestDebUnderSystemd(t *testing.T) {
 	if !strings.Contains(passwd, ":/var/lib/tqflow:/usr/sbin/nologin") {
 		t.Errorf("tqflow user: %q", passwd)
 	}
-	// The postinst reloaded systemd: the unit is known without a reload.
+	// systemd knows the unit without the operator reloading it.
 	if out := b.must("systemctl", "show", "-p", "LoadState,UnitFileState", "tqflow"); !strings.Contains(out, "LoadState=loaded") {
 		b.fatalf("systemd does not know the unit after dpkg -i:\n%s", out)
 	}
