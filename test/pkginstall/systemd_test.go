@@ -141,6 +141,12 @@ func (b *box) fatalf(format string, args ...any) {
 	b.t.Fatalf(format+"\n--- journalctl -u tqflow:\n%s", append(args, b.journal())...)
 }
 
+// mainPID returns the tqflow unit's main process id, "0" when none.
+func (b *box) mainPID() string {
+	b.t.Helper()
+	return strings.TrimPrefix(strings.TrimSpace(b.must("systemctl", "show", "-p", "MainPID", "tqflow")), "MainPID=")
+}
+
 func (b *box) journal() string {
 	out, err := b.exec(30*time.Second, "journalctl", "-u", "tqflow", "--no-pager", "-o", "short-precise")
 	if err != nil {
@@ -258,9 +264,24 @@ func TestDebUnderSystemd(t *testing.T) {
 		b.fatalf("tqflow status does not show the ctr job:\n%s", out)
 	}
 
+	// An upgrade (the same package again) leaves the unit enabled and
+	// running, restarted on the new files, and the settings as they were.
+	env := b.must("cat", "/etc/tqflow/tqflow.env")
+	before := b.mainPID()
+	b.must("dpkg", "-i", "/root/tqflow.deb")
+	if out := b.must("systemctl", "show", "-p", "UnitFileState,ActiveState", "tqflow"); !strings.Contains(out, "UnitFileState=enabled") || !strings.Contains(out, "ActiveState=active") {
+		b.fatalf("after an upgrade the unit is not enabled and active:\n%s", out)
+	}
+	if after := b.mainPID(); after == before {
+		t.Errorf("the upgrade did not restart the unit (pid %s before and after)", before)
+	}
+	if got := b.must("cat", "/etc/tqflow/tqflow.env"); got != env {
+		t.Errorf("the upgrade changed tqflow.env:\n%s", got)
+	}
+
 	// The hardening holds under the real systemd: the process has no
 	// capabilities, no new privileges, a seccomp filter, its own user.
-	pid := strings.TrimPrefix(strings.TrimSpace(b.must("systemctl", "show", "-p", "MainPID", "tqflow")), "MainPID=")
+	pid := b.mainPID()
 	proc := b.must("cat", "/proc/"+pid+"/status")
 	for _, want := range []string{"CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2"} {
 		if !strings.Contains(proc, want) {
