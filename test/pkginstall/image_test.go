@@ -77,6 +77,9 @@ func systemdImage(t testing.TB) string {
 	defer cancel()
 	tarball := filepath.Join(dir, "debian-"+debianSuite+"-"+recipeKey()+".tar")
 	if _, err := os.Stat(tarball); err != nil {
+		if _, err := exec.LookPath("debootstrap"); err != nil {
+			skipOrFail(t, "no debootstrap (apt-get install debootstrap): the systemd test builds its Debian root with it")
+		}
 		start := time.Now()
 		if err := buildRoot(ctx, dir, tarball); err != nil {
 			t.Fatalf("build the Debian root for the systemd test: %v", err)
