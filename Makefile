@@ -97,8 +97,8 @@ package: ## build the .deb and .rpm (binary, seed links, unit, env template) int
 	for p in deb rpm; do VERSION='$(VERSION)' ARCH='$(ARCH)' $(NFPM) package --config deploy/package/nfpm.yaml --packager $$p --target $(DIST)/ || exit 1; done
 .PHONY: package
 
-test-package: package ## install the .deb into a clean root with dpkg, upgrade and purge it (needs root and dpkg)
-	TQFLOW_DEB=$(abspath $(DIST)/tqflow_$(VERSION)_$(ARCH).deb) $(GO) test -count=1 -v ./test/pkginstall
+test-package: package ## install the .deb with dpkg --root, then under systemd in a container; upgrade, purge (root, dpkg, Docker, debootstrap)
+	TQFLOW_DEB=$(abspath $(DIST)/tqflow_$(VERSION)_$(ARCH).deb) $(GO) test -count=1 -timeout=15m -v ./test/pkginstall
 .PHONY: test-package
 
 clean: ## remove build output and demo data

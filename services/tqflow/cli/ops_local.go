@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/app"
@@ -88,6 +89,35 @@ func readLocalContext(path string) (localContext, error) {
 	return lc, nil
 }
 
+// SystemDataDir is the packaged unit's DATA_DIR (StateDirectory=tqflow):
+// with DATA_DIR unset, the operator commands look there after ./.data, so
+// that "sudo tqflow status" finds the tqflow run systemd started.
+const SystemDataDir = "/var/lib/tqflow"
+
+// findLocalContext reads the first tqflow run recorded under dirs, in
+// turn, and returns where it was found.
+func findLocalContext(dirs []string) (string, localContext, error) {
+	var tried []string
+	for _, dir := range dirs {
+		path, err := localContextPath(dir)
+		if err != nil {
+			return "", localContext{}, app.UsageError{Err: err}
+		}
+		lc, err := readLocalContext(path)
+		switch {
+		case err == nil:
+			return path, lc, nil
+		case errors.Is(err, fs.ErrPermission):
+			return "", localContext{}, fmt.Errorf("read tqflow run's record %s (its user's and root's only: sudo?): %w", path, err)
+		case !errors.Is(err, fs.ErrNotExist):
+			return "", localContext{}, err
+		}
+		tried = append(tried, path)
+	}
+	return "", localContext{}, fmt.Errorf("%w: NATS_URL is not set and no tqflow run is recorded under DATA_DIR (no %s): start tqflow run there, or set DATA_DIR or NATS_URL",
+		ErrNothingRunning, strings.Join(tried, ", no "))
+}
+
 // apply returns bc pointed at the recorded server with its credentials.
 func (lc localContext) apply(bc bus.Config) bus.Config {
 	bc.URL, bc.User, bc.Password, bc.Token, bc.NKeySeedFile, bc.CredsFile = lc.URL, lc.User, config.Secret(lc.Password), config.Secret(lc.Token), lc.NKey, ""
@@ -109,14 +139,11 @@ func connectOps(ctx context.Context, env *app.Env, name string) (*bus.Bus, error
 	if bc.URL != "" {
 		return env.Connect(ctx, bc, "tqflow-"+name)
 	}
-	path, err := localContextPath(dc.DataDir)
-	if err != nil {
-		return nil, app.UsageError{Err: err}
+	dirs := []string{dc.DataDir}
+	if _, set := env.Vars["DATA_DIR"]; !set {
+		dirs = append(dirs, SystemDataDir)
 	}
-	lc, err := readLocalContext(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: NATS_URL is not set and no tqflow run is recorded under DATA_DIR %s (no %s): start tqflow run there, or set NATS_URL", ErrNothingRunning, dc.DataDir, path)
-	}
+	path, lc, err := findLocalContext(dirs)
 	if err != nil {
 		return nil, err
 	}
