@@ -19,30 +19,13 @@ import (
 	"github.com/tqflow/tqflow/pkg/ctr"
 	"github.com/tqflow/tqflow/pkg/httpx"
 	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
+	"github.com/tqflow/tqflow/pkg/testkit"
 )
 
 const (
 	testID       = "client-4c1e0a7e-9b7d-4a59-8c49-5d0e3c2b1a90"
 	testPassword = "Zq1v-pW7_kT3nR8xY2mL5bC9dF4gH6jA0sE1uI3oP7qW9eR2tY4uI6"
 )
-
-// clock is a settable time for the simulator.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // newSim starts a simulator and returns it with a client configured for it.
 func newSim(t *testing.T, opts ctrsim.Options, batch int) (*ctrsim.Server, *ctr.Client) {
@@ -159,7 +142,7 @@ func TestObserveAgainstSimulator(t *testing.T) {
 
 func TestTokenSingleFlightAndExpiry(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	s, c := newSim(t, ctrsim.Options{Now: clk.Now}, 50)
 	obs := []ctr.Observable{{Type: "ip", Value: "192.0.2.1"}}
 	var wg sync.WaitGroup
@@ -181,7 +164,7 @@ func TestTokenSingleFlightAndExpiry(t *testing.T) {
 	}
 	// The simulator's clock moves past the token's life; the client's
 	// does not, so it learns of the expiry from the 401 and mints again.
-	clk.Add(11 * time.Minute)
+	clk.Advance(11 * time.Minute)
 	if _, err := c.Observe(context.Background(), obs); err != nil {
 		t.Fatalf("observe after expiry: %v", err)
 	}
@@ -221,7 +204,7 @@ func TestBadCredentials(t *testing.T) {
 
 func TestRateLimitRetryAfter(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	_, c := newSim(t, ctrsim.Options{Now: clk.Now, RateLimit: 2, RateWindow: time.Hour}, 50)
 	obs := []ctr.Observable{{Type: "ip", Value: "192.0.2.1"}}
 	for range 2 {
@@ -229,7 +212,7 @@ func TestRateLimitRetryAfter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clk.Add(3 * time.Second)
+	clk.Advance(3 * time.Second)
 	_, err := c.Observe(context.Background(), obs)
 	var se *httpx.StatusError
 	if !errors.As(err, &se) || se.StatusCode != http.StatusTooManyRequests {

@@ -12,6 +12,7 @@ import (
 	"github.com/tqflow/tqflow/pkg/ctr"
 	"github.com/tqflow/tqflow/pkg/httpx"
 	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
+	"github.com/tqflow/tqflow/pkg/testkit"
 )
 
 // TestRetryAfterForms: the org limit's 429 holds for Retry-After in whole
@@ -30,7 +31,7 @@ func TestRetryAfterForms(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.style), func(t *testing.T) {
 			t.Parallel()
-			clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			clk := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 			s := ctrsim.New(ctrsim.Options{Now: clk.Now, RateLimit: 1, RateWindow: time.Hour, RetryAfter: tt.style})
 			srv := httptest.NewServer(s.Handler())
 			t.Cleanup(srv.Close)

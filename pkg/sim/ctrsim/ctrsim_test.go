@@ -14,33 +14,16 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tqflow/tqflow/pkg/ctr"
 	"github.com/tqflow/tqflow/pkg/sharedtest"
 	"github.com/tqflow/tqflow/pkg/sim/ctrsim"
+	"github.com/tqflow/tqflow/pkg/testkit"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 type answer struct {
 	status int
@@ -193,7 +176,7 @@ func TestTokenChecks(t *testing.T) {
 	if a := enrich(t, base, observe, tok, `[]`); a.status != 200 {
 		t.Errorf("fresh token: %d %s", a.status, a.body)
 	}
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	a = enrich(t, base, observe, tok, `[{"type":"ip","value":"192.0.2.1"}]`)
 	if a.status != 401 || a.json(t)["error_description"] != "JWT expired" {
 		t.Errorf("expired token: %d %s", a.status, a.body)
@@ -289,7 +272,7 @@ func TestRateLimit(t *testing.T) {
 	tok := token(t, base)
 	step := func(advance time.Duration, wantStatus int, wantRetry string) {
 		t.Helper()
-		clk.Add(advance)
+		clk.Advance(advance)
 		a := enrich(t, base, deliberate, tok, `[]`)
 		if a.status != wantStatus || a.header.Get("Retry-After") != wantRetry {
 			t.Errorf("status %d Retry-After %q, want %d %q", a.status, a.header.Get("Retry-After"), wantStatus, wantRetry)
