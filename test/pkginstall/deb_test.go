@@ -102,6 +102,16 @@ func accountID(t *testing.T, root, file, name string) string {
 func TestDebInstallUpgradePurge(t *testing.T) {
 	t.Parallel()
 	deb := debFile(t)
+	// The test opens up its own directories for the tqflow user; the
+	// machine's temporary directory must keep its mode (1777), or every
+	// later program that writes there (apt-key, for one) breaks.
+	if before, err := os.Stat(os.TempDir()); err == nil {
+		t.Cleanup(func() {
+			if after, err := os.Stat(os.TempDir()); err == nil && after.Mode() != before.Mode() {
+				t.Errorf("%s went from mode %v to %v", os.TempDir(), before.Mode(), after.Mode())
+			}
+		})
+	}
 	root := cleanRoot(t)
 	dpkg(t, root, "-i", deb)
 
@@ -248,8 +258,11 @@ func unitRunsAPass(t *testing.T, root, unit, uid, gid string) {
 	for i, e := range env {
 		env[i] = strings.ReplaceAll(e, "/var/lib/tqflow", state)
 	}
-	// The tqflow user must reach the root, as it reaches / on a host.
-	for d := root; d != filepath.Dir(d) && strings.HasPrefix(d, os.TempDir()); d = filepath.Dir(d) {
+	// The tqflow user must reach the root, as it reaches / on a host: the
+	// test's directories below the temporary directory are opened up, and
+	// the temporary directory itself (1777, shared) is left alone.
+	tmp := filepath.Clean(os.TempDir()) + string(filepath.Separator)
+	for d := root; strings.HasPrefix(d, tmp); d = filepath.Dir(d) {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
