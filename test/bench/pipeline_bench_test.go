@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,7 +49,14 @@ func BenchmarkCTRPipeline(b *testing.B) {
 			b.Fatal(err)
 		}
 		writes := len(sb.Dataset.WithContext)
-		natsRate := natsAlone(b, n, writes)
+		// NATS alone moves by a quarter from one run to the next on a
+		// shared 2-core machine; the median of three steadies the ratio.
+		var alone [3]float64
+		for i := range alone {
+			alone[i] = natsAlone(b, n, writes)
+		}
+		slices.Sort(alone[:])
+		natsRate := alone[1]
 
 		srv := bustest.Server(b)
 		vars := sb.Env()
@@ -100,11 +108,11 @@ func BenchmarkCTRPipeline(b *testing.B) {
 		perWrite := float64(writeReqs) / float64(max(writes, 1))
 		b.ReportMetric(perWrite, "threatq-requests/written")
 		fmt.Printf("\nCTR job, %d indicators (%d enriched and written), embedded NATS, zero-latency simulators:\n"+
-			"  pipeline    %9.0f indicators/s  (%s)\n  NATS alone  %9.0f indicators/s  (same publishes, consumes and acks)\n"+
+			"  pipeline    %9.0f indicators/s  (%s)\n  NATS alone  %9.0f indicators/s  (same publishes, consumes and acks; median of %.0f, %.0f, %.0f)\n"+
 			"  ratio       %9.1f%%  (target: at least 30%%)\n  requests    CTR %d, ThreatQ %d\n"+
 			"  CTR calls   %9.3f per enriched indicator (%d enrich calls for %d enriched)\n"+
 			"  ThreatQ     %9.2f requests per written indicator (consume, rows read, stale rows deleted, status PUT)\n\n",
-			n, writes, rate, elapsed.Round(time.Millisecond), natsRate, 100*rate/natsRate, sb.CTR.Stats.Total(), sb.ThreatQ.Stats.Total(),
+			n, writes, rate, elapsed.Round(time.Millisecond), natsRate, alone[0], alone[1], alone[2], 100*rate/natsRate, sb.CTR.Stats.Total(), sb.ThreatQ.Stats.Total(),
 			perEnriched, enrichCalls, writes, perWrite)
 		sb.Close()
 	}
