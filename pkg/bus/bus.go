@@ -109,7 +109,7 @@ func Connect(ctx context.Context, c Config, log *slog.Logger) (*Bus, error) {
 // Options returns the connection options c asks for: name, credentials,
 // TLS. [Connect] adds its reconnection rules to them.
 func (c Config) Options() ([]nats.Option, error) {
-	opts := []nats.Option{nats.Name(c.Name), nats.DrainTimeout(ConnDrainTimeout)}
+	opts := []nats.Option{nats.Name(c.Name), nats.DrainTimeout(ConnDrainTimeout), nats.SyncQueueLen(syncQueueLen)}
 	switch {
 	case c.User != "":
 		opts = append(opts, nats.UserInfo(c.User, c.Password.Reveal()))

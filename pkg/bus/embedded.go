@@ -117,7 +117,7 @@ func StartEmbedded(c EmbeddedConfig, log *slog.Logger) (*Embedded, error) {
 // Connect returns an in-process connection to the server, authenticated
 // as [EmbeddedConfig.Auth] says; an nkey server needs [Embedded.ConnectAs].
 func (e *Embedded) Connect(name string) (*nats.Conn, error) {
-	opts := []nats.Option{nats.InProcessServer(e.srv), nats.Name(name), nats.MaxReconnects(-1), nats.DrainTimeout(ConnDrainTimeout)}
+	opts := []nats.Option{nats.InProcessServer(e.srv), nats.Name(name), nats.MaxReconnects(-1), nats.DrainTimeout(ConnDrainTimeout), nats.SyncQueueLen(syncQueueLen)}
 	switch {
 	case e.auth.User != "":
 		opts = append(opts, nats.UserInfo(e.auth.User, e.auth.Password))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -28,48 +29,67 @@ func KVSubject(bucket, key string) string { return kvSubjectPrefix + bucket + ".
 // KVStream is the name of bucket's stream.
 func KVStream(bucket string) string { return kvStreamPrefix + bucket }
 
+// kvBatch is the most keys [KVLast] asks for in one batched get.
+const kvBatch = 1000
+
+// syncQueueLen is the buffer of a connection's synchronous subscriptions:
+// a batched get's answers (at most kvBatch and an end-of-batch message)
+// arrive on one (orbit's RequestMany), and nats.go's default of 65,536
+// messages allocated half a megabyte per batched get, a tenth of all the
+// CTR job's allocations. Nothing else of tqflow's subscribes
+// synchronously; jetstream's consumers bring their own channels.
+const syncQueueLen = 2 * kvBatch
+
 // KVLast reads the current value of each of keys in bucket with batched
 // direct gets, the last message of many subjects in one request
 // (nats-server 2.11 and later), rather than a KeyValue.Get round trip
-// each. It yields the keys that hold a value; deleted, purged and absent
-// keys are left out. An error (an older server among them) ends the
-// sequence; the caller may fall back to KeyValue.Get.
+// each; up to kvBatch keys a request. It yields the keys that hold a
+// value; deleted, purged and absent keys are left out. An error (an older
+// server among them) ends the sequence; the caller may fall back to
+// KeyValue.Get.
 func KVLast(ctx context.Context, js jetstream.JetStream, bucket string, keys []string) iter.Seq2[KVEntry, error] {
 	return func(yield func(KVEntry, error) bool) {
-		if len(keys) == 0 {
-			return
-		}
-		subjects := make([]string, len(keys))
-		keyOf := make(map[string]string, len(keys))
-		for i, k := range keys {
-			subjects[i] = KVSubject(bucket, k)
-			keyOf[subjects[i]] = k
-		}
-		msgs, err := jetstreamext.GetLastMsgsFor(ctx, js, KVStream(bucket), subjects, jetstreamext.GetLastMsgsBatchSize(len(subjects)))
-		if err != nil {
-			yield(KVEntry{}, err)
-			return
-		}
-		for m, err := range msgs {
-			if errors.Is(err, jetstreamext.ErrNoMessages) {
-				return // None of them holds a value.
-			}
-			if err != nil {
-				yield(KVEntry{}, err)
-				return
-			}
-			if m.Header.Get(headerKVOperation) != "" {
-				continue // Deleted or purged.
-			}
-			k, ok := keyOf[m.Subject]
-			if !ok {
-				continue
-			}
-			if !yield(KVEntry{Key: k, Value: m.Data}, nil) {
+		for chunk := range slices.Chunk(keys, kvBatch) {
+			if !kvLast(ctx, js, bucket, chunk, yield) {
 				return
 			}
 		}
 	}
+}
+
+// kvLast is one batched get of [KVLast]; it reports whether to go on.
+func kvLast(ctx context.Context, js jetstream.JetStream, bucket string, keys []string, yield func(KVEntry, error) bool) bool {
+	subjects := make([]string, len(keys))
+	keyOf := make(map[string]string, len(keys))
+	for i, k := range keys {
+		subjects[i] = KVSubject(bucket, k)
+		keyOf[subjects[i]] = k
+	}
+	msgs, err := jetstreamext.GetLastMsgsFor(ctx, js, KVStream(bucket), subjects, jetstreamext.GetLastMsgsBatchSize(len(subjects)))
+	if err != nil {
+		yield(KVEntry{}, err)
+		return false
+	}
+	for m, err := range msgs {
+		if errors.Is(err, jetstreamext.ErrNoMessages) {
+			return true // None of them holds a value.
+		}
+		if err != nil {
+			yield(KVEntry{}, err)
+			return false
+		}
+		if m.Header.Get(headerKVOperation) != "" {
+			continue // Deleted or purged.
+		}
+		k, ok := keyOf[m.Subject]
+		if !ok {
+			continue
+		}
+		if !yield(KVEntry{Key: k, Value: m.Data}, nil) {
+			return false
+		}
+	}
+	return true
 }
 
 // KVEntry is a key and its current value, as [KVLast] reads them.
