@@ -174,7 +174,7 @@ func (w *Writer) finishIndicator(ctx context.Context, iw schemas.IndicatorWrite,
 		iw.ID = u.ID
 	}
 	var stale []int64
-	read := byValue
+	known := byValue // by value: no rows of ours to judge
 	if needsStatus(iw.Status, iw.FetchedStatus, u) {
 		rows, shown, err := w.ThreatQ.SetIndicatorStatus(ctx, iw.ID, iw.Status, iw.Attributes, iw.Source)
 		if err != nil {
@@ -182,10 +182,10 @@ func (w *Writer) finishIndicator(ctx context.Context, iw schemas.IndicatorWrite,
 		}
 		w.Stats.StatusSet.Add(1)
 		if !byValue {
-			stale, read = rows, shown
+			stale, known = rows, shown
 		}
 	}
-	if !read {
+	if !known {
 		var err error
 		if stale, err = w.ThreatQ.StaleRows(ctx, iw.ID, iw.Attributes, iw.Source); err != nil {
 			return err
