@@ -263,10 +263,13 @@ func TestLoaderIncrementalAndOverlap(t *testing.T) {
 	}{
 		{"open rev 5", "open", "suricata-5.0", "emerging-malware.rules", garbage + rule("one", 5), []string{"Active"}, "Snort"},
 		{"open again, unchanged", "open", "suricata-5.0", "emerging-malware.rules", rule("one", 5) + "# new comment\n", nil, ""},
-		{"pro rev 6 wins", "pro", "suricata-5.0", "malware.rules", rule("pro", 6), []string{"Active"}, "Snort"},
+		// Pro's rev 6 is new text, so a new signature; open's rev 5 is
+		// retired, its text read from open's own file.
+		{"pro rev 6 wins", "pro", "suricata-5.0", "malware.rules", rule("pro", 6), []string{"Active", "Expired"}, "Snort"},
 		{"open rev 5 is older", "open", "suricata-5.0", "emerging-malware.rules", rule("one", 5) + "\n", nil, ""},
 		{"pro disables it", "pro", "suricata-5.0", "malware.rules", "#" + rule("pro", 6), []string{"Review"}, "Snort"},
-		{"snort flavour", "open", "snort-2.9.0", "emerging-malware.rules", rule("snort", 7), []string{"Active"}, "Snort"},
+		// Rev 7 retires pro's rev 6, found in pro's file.
+		{"snort flavour", "open", "snort-2.9.0", "emerging-malware.rules", rule("snort", 7), []string{"Active", "Expired"}, "Snort"},
 	}
 	for _, s := range steps {
 		got := h.load(t, s.source, s.flavor, s.file, s.content)
@@ -279,6 +282,15 @@ func TestLoaderIncrementalAndOverlap(t *testing.T) {
 		}
 		if strings.Join(statuses, ",") != strings.Join(s.want, ",") {
 			t.Fatalf("%s: wrote %v, want %v", s.name, statuses, s.want)
+		}
+		retired := map[string]struct{ value, last string }{
+			"pro rev 6 wins": {rule("one", 5), "Active"},
+			"snort flavour":  {rule("pro", 6), "Review"},
+		}[s.name]
+		for _, w := range got {
+			if w.Status == "Expired" && (w.Value+"\n" != retired.value || w.LastStatus != retired.last) {
+				t.Errorf("%s: retired %q (last status %q), want %q, last %s", s.name, w.Value, w.LastStatus, retired.value, retired.last)
+			}
 		}
 	}
 	if n := strings.Count(h.logs.String(), "no Suricata signature type"); n != 1 {

@@ -21,13 +21,16 @@
 // the same sids) is left alone: the higher rev wins, as in suricata-update.
 // Retiring: a new rev of a rule is new rule text, so ThreatQ makes it a
 // new signature; the previous revision's signature is written once more
-// with the retired status (ET_RETIRED_STATUS), and so is the signature of
-// a rule that left its file. For this the loader also keeps, per rules
-// file of a source (<instance>.files.<hash>), the object its last version
-// came from and the rev of each rule in it: the rules that left are those
+// with the retired status (ET_RETIRED_STATUS), whichever source wrote it,
+// and so is the signature of a rule that left its file. For this the
+// loader also keeps, per rules file of a source (<instance>.files.<hash>),
+// the object its last version came from and the rev of each rule in it:
+// the rules that left are those
 // of the old list missing from the new, and their text (the signature's
 // value, what ThreatQ finds it by) is read back from that object, so no
-// signature is read back from ThreatQ and the sid state stays small. A
+// signature is read back from ThreatQ and the sid state stays small. The
+// sid state names the file each rule was written from, so a rev bump by
+// ET Pro retires ET Open's older revision from ET Open's file. A
 // rule that went to another file at the same rev is retired by the first
 // and written again by the second only if its status differs. Status
 // changes of existing signatures carry the status last written

@@ -2,6 +2,7 @@ package load
 
 import (
 	"archive/tar"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -131,6 +132,10 @@ type entry struct {
 	// disabled. Entries saved before it was recorded lack it; see
 	// [Loader.wasDisabled].
 	Disabled *bool `json:"d,omitempty"`
+	// File is the rules file the rule was written from, so that another
+	// source bumping its rev can find the text to retire in that file's
+	// last version. Entries saved before it was recorded lack it.
+	File string `json:"f,omitempty"`
 }
 
 // wasDisabled reports whether e was written for a disabled rule. An entry
@@ -184,6 +189,9 @@ type candidate struct {
 	// last is the status last written on this rule's signature (same
 	// rev), empty for a signature not written before.
 	last string
+	// file is the rules file the rule was read from, when not the one
+	// being loaded (a retired revision another source wrote).
+	file string
 }
 
 // fileState is what the state remembers of one rules file of a source:
@@ -206,11 +214,16 @@ func FileKey(instance, source, file string) string {
 }
 
 // retirement is a signature to retire: the rule of key at rev, as the
-// file's previous version has it, last written with status last.
+// last version of source's rules file holds it, last written with status
+// last.
 type retirement struct {
 	key  string
 	rev  int
 	last string
+	// source and file name where the text is: the file being loaded, or
+	// for a rule another source wrote, its file (empty when its entry is
+	// older than the loader's record of files).
+	source, file string
 }
 
 // better reports whether c replaces old, the same sid earlier in the same
@@ -484,10 +497,15 @@ func (l *Loader) diff(ctx context.Context, rs schemas.Ruleset, cands []candidate
 		case !had:
 		case c.rule.Rev > prevE.Rev:
 			// New rule text, so a new signature: the previous revision's
-			// is retired, unless another source wrote it or it is retired
-			// already.
-			if ourSource(prevE) && prevE.Status != l.RetiredStatus {
-				retire = append(retire, retirement{key: c.key, rev: prevE.Rev, last: prevE.Status})
+			// is retired, unless it is retired already, whichever source
+			// wrote it (ET Open a rev behind ET Pro, which carries the
+			// same sids): its text is in that source's file.
+			switch {
+			case prevE.Status == l.RetiredStatus:
+			case ourSource(prevE):
+				retire = append(retire, retirement{key: c.key, rev: prevE.Rev, last: prevE.Status, source: rs.Source, file: rs.File})
+			default:
+				retire = append(retire, retirement{key: c.key, rev: prevE.Rev, last: prevE.Status, source: prevE.Source, file: prevE.File})
 			}
 		case c.rule.Rev < prevE.Rev:
 			st.older++
@@ -503,7 +521,7 @@ func (l *Loader) diff(ctx context.Context, rs schemas.Ruleset, cands []candidate
 			c.last = prevE.Status // Same rev, same signature: its status changes.
 		}
 		writes = append(writes, c)
-		sh.ours[c.key] = entry{Rev: c.rule.Rev, Status: c.status, Source: rs.Source, Disabled: new(c.disabled)}
+		sh.ours[c.key] = entry{Rev: c.rule.Rev, Status: c.status, Source: rs.Source, Disabled: new(c.disabled), File: rs.File}
 	}
 	if prev != nil {
 		gone := make([]string, 0)
@@ -522,8 +540,8 @@ func (l *Loader) diff(ctx context.Context, rs schemas.Ruleset, cands []candidate
 			if !ok || e.Rev != prev.Revs[k] || !ourSource(e) || e.Status == l.RetiredStatus {
 				continue
 			}
-			retire = append(retire, retirement{key: k, rev: e.Rev, last: e.Status})
-			sh.ours[k] = entry{Rev: e.Rev, Status: l.RetiredStatus, Source: rs.Source, Disabled: e.Disabled}
+			retire = append(retire, retirement{key: k, rev: e.Rev, last: e.Status, source: rs.Source, file: rs.File})
+			sh.ours[k] = entry{Rev: e.Rev, Status: l.RetiredStatus, Source: rs.Source, Disabled: e.Disabled, File: rs.File}
 		}
 	}
 	return writes, retire, order, st, nil
@@ -570,42 +588,80 @@ func (l *Loader) saveFile(ctx context.Context, key, object string, cands []candi
 	return nil
 }
 
-// previous reads the file's previous version and returns the signatures
-// of retire as candidates at the retired status, and how many it could
-// not find (no previous version recorded, its object gone, or the rule
-// not in it at that rev).
+// previous returns the signatures of retire as candidates at the
+// retired status, their text read from the last version of the rules file
+// that holds each: prev, the file being loaded, for this source's; the
+// other source's own file state for a rule it wrote. It also returns how
+// many it could not find (no version recorded, its object gone, or the
+// rule not in it at that rev).
 func (l *Loader) previous(ctx context.Context, rs schemas.Ruleset, prev *fileState, retire []retirement) ([]candidate, int, error) {
-	if len(retire) == 0 {
-		return nil, 0, nil
+	type where struct{ source, file string }
+	groups := map[where][]retirement{}
+	var order []where
+	for _, r := range retire {
+		w := where{r.source, r.file}
+		if _, ok := groups[w]; !ok {
+			order = append(order, w)
+		}
+		groups[w] = append(groups[w], r)
 	}
-	if prev == nil {
-		return nil, len(retire), nil
+	var out []candidate
+	unknown := 0
+	for _, w := range order {
+		group := groups[w]
+		fs := prev
+		if w != (where{rs.Source, rs.File}) {
+			fs = nil
+			if w.file != "" {
+				var err error
+				if fs, err = l.loadFile(ctx, FileKey(l.Instance, w.source, w.file)); err != nil {
+					return nil, 0, err
+				}
+			}
+		}
+		found, err := l.retireFrom(ctx, rs, w.source, w.file, fs, group)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, found...)
+		unknown += len(group) - len(found)
+	}
+	return out, unknown, nil
+}
+
+// retireFrom reads fs's object, the last version of source's rules file,
+// and returns the rules of group it holds at their rev as candidates at
+// the retired status; none when fs is nil or its object is gone.
+func (l *Loader) retireFrom(ctx context.Context, rs schemas.Ruleset, source, file string, fs *fileState, group []retirement) ([]candidate, error) {
+	if fs == nil {
+		return nil, nil
 	}
 	old := rs
-	old.Object = prev.Object
+	old.Source, old.File, old.Object = source, file, fs.Object
 	cands, _, err := l.read(ctx, old, slog.New(slog.DiscardHandler))
 	if errors.Is(err, jetstream.ErrObjectNotFound) || errors.Is(err, ErrMemberNotFound) {
-		return nil, len(retire), nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("read previous version from %s: %w", prev.Object, err)
+		return nil, fmt.Errorf("read previous version from %s: %w", fs.Object, err)
 	}
 	byKey := make(map[string]candidate, len(cands))
 	for _, c := range cands {
 		byKey[c.key] = c
 	}
 	var out []candidate
-	unknown := 0
-	for _, r := range retire {
+	for _, r := range group {
 		c, ok := byKey[r.key]
 		if !ok || c.rule.Rev != r.rev {
-			unknown++
 			continue
 		}
 		c.status, c.last = l.RetiredStatus, r.last
+		if file != rs.File {
+			c.file = file
+		}
 		out = append(out, c)
 	}
-	return out, unknown, nil
+	return out, nil
 }
 
 func (l *Loader) loadShard(ctx context.Context, sh *shardState) error {
@@ -683,7 +739,7 @@ func (l *Loader) write(rs schemas.Ruleset, c candidate, typ string) (bus.Outgoin
 		attrs = append(attrs, schemas.Attribute{Name: n, Value: v})
 	}
 	add(AttrClasstype, r.Classtype)
-	add(AttrCategory, Category(rs.File))
+	add(AttrCategory, Category(cmp.Or(c.file, rs.File)))
 	for _, ref := range r.References {
 		add(AttrReference, ref.Type+","+ref.Value)
 	}
