@@ -48,7 +48,9 @@ type Attribute struct {
 	Value string
 	// Sources are the row's own sources (several feeds can report one
 	// row), when the row was read with them ([Client.IndicatorAttributes]
-	// does); nil when not read.
+	// and [Client.SetIndicatorStatusRows] do, and [Client.Query] with
+	// [Query.RowSources]); empty when the row lists none, nil when they
+	// were not read.
 	Sources []string
 }
 
