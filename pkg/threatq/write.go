@@ -431,13 +431,26 @@ func sameSource(a, b string) bool {
 // /api/indicators/{id} with {"status_id": N}); resolve the id by name with
 // [Client.IndicatorStatusID].
 func (c *Client) SetIndicatorStatus(ctx context.Context, indicatorID int64, statusID int) error {
-	const op = "threatq: set indicator status"
-	body, err := encode(op, map[string]int{"status_id": statusID})
+	r, err := indicatorStatusRequest(indicatorID, statusID)
 	if err != nil {
 		return err
 	}
-	r := request{op: op, method: http.MethodPut, path: "/api/indicators/" + strconv.FormatInt(indicatorID, 10), body: body, idempotent: true}
 	return c.json(ctx, r, nil)
+}
+
+// indicatorStatusRequest is the PUT that sets an indicator's status.
+func indicatorStatusRequest(indicatorID int64, statusID int) (request, error) {
+	return statusRequest("threatq: set indicator status", "/api/indicators/"+strconv.FormatInt(indicatorID, 10), statusID)
+}
+
+// statusRequest is the PUT of {"status_id": N} to an object's path, the
+// one form of status change both indicators and signatures take.
+func statusRequest(op, path string, statusID int) (request, error) {
+	body, err := encode(op, map[string]int{"status_id": statusID})
+	if err != nil {
+		return request{}, err
+	}
+	return request{op: op, method: http.MethodPut, path: path, body: body, idempotent: true}, nil
 }
 
 // SetIndicatorStatusRows sets an indicator's status as
@@ -452,18 +465,16 @@ func (c *Client) SetIndicatorStatus(ctx context.Context, indicatorID int64, stat
 // [Client.IndicatorAttributes]. A row listing no source has Sources empty,
 // not nil, as there.
 func (c *Client) SetIndicatorStatusRows(ctx context.Context, indicatorID int64, statusID int) (rows []Attribute, shown bool, err error) {
-	const op = "threatq: set indicator status"
-	body, err := encode(op, map[string]int{"status_id": statusID})
+	r, err := indicatorStatusRequest(indicatorID, statusID)
 	if err != nil {
 		return nil, false, err
 	}
-	r := request{op: op, method: http.MethodPut, path: "/api/indicators/" + strconv.FormatInt(indicatorID, 10), body: body, idempotent: true,
-		query: url.Values{"with": {"attributes.sources"}}}
+	r.query = url.Values{"with": {"attributes.sources"}}
 	a, err := c.call(ctx, r)
 	if err != nil {
 		return nil, false, err
 	}
-	if err := c.check(op, a); err != nil {
+	if err := c.check(r.op, a); err != nil {
 		return nil, false, err
 	}
 	rows, shown = embeddedRows(a.body)
@@ -519,12 +530,10 @@ func sourcedRows[S list[flexName] | []wireSource](ws *[]sourcedRow[S]) (rows []A
 // leaves an existing signature's status alone (contracts/threatq.md,
 // corrections 1, by analogy). Resolve the id with [Client.SignatureStatusID].
 func (c *Client) SetSignatureStatus(ctx context.Context, signatureID int64, statusID int) error {
-	const op = "threatq: set signature status"
-	body, err := encode(op, map[string]int{"status_id": statusID})
+	r, err := statusRequest("threatq: set signature status", "/api/signatures/"+strconv.FormatInt(signatureID, 10), statusID)
 	if err != nil {
 		return err
 	}
-	r := request{op: op, method: http.MethodPut, path: "/api/signatures/" + strconv.FormatInt(signatureID, 10), body: body, idempotent: true}
 	return c.json(ctx, r, nil)
 }
 
