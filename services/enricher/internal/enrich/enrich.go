@@ -437,10 +437,11 @@ func (e *Enricher) holds(ind schemas.IndicatorData, attrs []schemas.Attribute) b
 
 // write builds the write.v1 message for an indicator CTR has context for.
 // Its ID is derived from what it writes and the version of the indicator
-// it was read at, so the same enrichment published twice is stored once; a replay adds its ID, since a replay exists to
-// write again what was written before. Which rows the write replaces is
-// the writer's to decide, from the rows and their sources as ThreatQ
-// holds them then (threatq.StaleRows), for replays alike.
+// it was read at, so the same enrichment published twice is stored once;
+// a replay adds its ID, since a replay exists to write again what was
+// written before. Which rows the write replaces is the writer's to
+// decide, from the rows and their sources as ThreatQ holds them then
+// (threatq.StaleRows), for replays alike.
 func (e *Enricher) write(ind schemas.IndicatorData, attrs []schemas.Attribute, replay string) (bus.Outgoing, error) {
 	w := schemas.Write{
 		Schema:   schemas.WriteV1,

@@ -500,12 +500,12 @@ func (l *Loader) diff(ctx context.Context, rs schemas.Ruleset, cands []candidate
 			// is retired, unless it is retired already, whichever source
 			// wrote it (ET Open a rev behind ET Pro, which carries the
 			// same sids): its text is in that source's file.
-			switch {
-			case prevE.Status == l.RetiredStatus:
-			case ourSource(prevE):
-				retire = append(retire, retirement{key: c.key, rev: prevE.Rev, last: prevE.Status, source: rs.Source, file: rs.File})
-			default:
-				retire = append(retire, retirement{key: c.key, rev: prevE.Rev, last: prevE.Status, source: prevE.Source, file: prevE.File})
+			if prevE.Status != l.RetiredStatus {
+				source, file := prevE.Source, prevE.File
+				if ourSource(prevE) {
+					source, file = rs.Source, rs.File
+				}
+				retire = append(retire, retirement{key: c.key, rev: prevE.Rev, last: prevE.Status, source: source, file: file})
 			}
 		case c.rule.Rev < prevE.Rev:
 			st.older++
