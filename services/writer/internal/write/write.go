@@ -36,8 +36,8 @@ type ThreatQ interface {
 	// SetIndicatorStatus PUTs the indicator's status. ThreatQ answers with
 	// the indicator: where the answer shows its rows with their sources,
 	// SetIndicatorStatus returns the rows a write of attrs under source
-	// replaces, as StaleRows would, and read true, sparing that read.
-	SetIndicatorStatus(ctx context.Context, indicatorID int64, status string, attrs []schemas.Attribute, source string) (stale []int64, read bool, err error)
+	// replaces, as StaleRows would, and known true, sparing that read.
+	SetIndicatorStatus(ctx context.Context, indicatorID int64, status string, attrs []schemas.Attribute, source string) (stale []int64, known bool, err error)
 	UpsertSignatures(ctx context.Context, ws []schemas.SignatureWrite) ([]Upserted, error)
 	SetSignatureStatus(ctx context.Context, signatureID int64, status string) error
 }
